@@ -1,0 +1,112 @@
+"""The settings of a protection run, with the presets the panel and the command line offer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from typing import Optional, Tuple
+
+from .errors import InputError
+
+# Training iterations of the min-min loop per quality preset (see README "Choices where the paper is silent").
+PRESET_ITERATIONS = {"fast": 60, "balanced": 150, "thorough": 600}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def parse_epsilon(text: str) -> float:
+    """Read an L-infinity budget written as a fraction ("4/255") or a decimal ("0.0157")."""
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"epsilon {text!r} is not a number; write it as 4/255 or 0.0157") from None
+    return check_epsilon(value)
+
+
+def check_epsilon(value: float) -> float:
+    """Refuse a budget outside (0, 1]: images are scaled to [0, 1]."""
+    if not 0.0 < value <= 1.0:
+        raise InputError(f"epsilon {value:g} is outside (0, 1]; typical values are 2/255 to 16/255")
+    return float(value)
+
+
+def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
+    """Read a comma-separated list of label values ("1,2"); None or "" means every label > 0."""
+    if text is None or not text.strip():
+        return None
+    try:
+        labels = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise InputError(f"--labels {text!r} must be comma-separated integers, e.g. 1,2") from None
+    if not labels or any(v <= 0 for v in labels):
+        raise InputError(f"--labels {text!r} must list label values greater than 0")
+    return labels
+
+
+@dataclass(frozen=True)
+class ProtectSettings:
+    """Everything that decides a protection run; stored in reports and profiles."""
+
+    epsilon: float = 4 / 255
+    band_width: int = 3
+    labels: Optional[Tuple[int, ...]] = None
+    preset: str = "balanced"
+    iterations: Optional[int] = None
+    surrogate_every: int = 5
+    loss_threshold: float = 0.02
+    batch_size: int = 16
+    patch_size: int = 64
+    margin: int = 8
+    texture_floor: float = 0.25
+    cdc_theta: float = 0.7
+    generator_width: int = 16
+    surrogate_width: int = 8
+    learning_rate: float = 1e-3
+    percentiles: Tuple[float, float] = field(default=(0.5, 99.5))
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_epsilon(self.epsilon)
+        if self.preset not in PRESET_ITERATIONS:
+            raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESET_ITERATIONS)}")
+        if self.band_width < 1:
+            raise InputError(f"band width {self.band_width} must be at least 1 pixel")
+        if self.iterations is not None and self.iterations < 0:
+            raise InputError(f"iterations {self.iterations} must be 0 or more")
+        if self.surrogate_every < 1 or self.batch_size < 1:
+            raise InputError("surrogate_every and batch_size must be at least 1")
+        if self.patch_size < 16 or self.patch_size % 8:
+            raise InputError(f"patch size {self.patch_size} must be a multiple of 8, at least 16")
+        if not 0.0 < self.texture_floor <= 1.0:
+            raise InputError(f"texture floor {self.texture_floor} must be in (0, 1]")
+        lo, hi = self.percentiles
+        if not 0.0 <= lo < hi <= 100.0:
+            raise InputError(f"percentiles {self.percentiles} must satisfy 0 <= low < high <= 100")
+        if not (self.device in DEVICES or self.device.startswith("cuda:")):
+            raise InputError(f"device {self.device!r} is unknown; choose auto, cpu, cuda, cuda:N or mps")
+
+    @property
+    def training_iterations(self) -> int:
+        """The iteration budget: explicit iterations, else the preset's."""
+        return PRESET_ITERATIONS[self.preset] if self.iterations is None else self.iterations
+
+    def with_changes(self, **changes) -> "ProtectSettings":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form."""
+        data = asdict(self)
+        data["labels"] = list(self.labels) if self.labels is not None else None
+        data["percentiles"] = list(self.percentiles)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ProtectSettings":
+        """Inverse of to_dict; unknown keys are ignored so that older profiles stay readable."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if known.get("labels") is not None:
+            known["labels"] = tuple(known["labels"])
+        if "percentiles" in known:
+            known["percentiles"] = tuple(known["percentiles"])
+        return cls(**known)
