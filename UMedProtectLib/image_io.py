@@ -7,6 +7,7 @@ written back as 2D. Writing keeps the reference image's spacing, origin, directi
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,14 +128,32 @@ def from_sitk(image: sitk.Image, path: Optional[Path] = None) -> ImageData:
                      metadata, image, path, data_files(path) if path is not None else [])
 
 
+def _nifti_nonfinite(path: Path, metadata: Dict[str, str]) -> int:
+    """Count NaN/Inf voxels of a float NIfTI file from its raw data: ITK's NIfTI reader silently turns NaN into 0."""
+    dtype = {"16": "f4", "64": "f8"}.get(metadata.get("datatype", ""))
+    if dtype is None:
+        return 0
+    with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as stream:
+        raw = stream.read()
+    endian = "<" if int.from_bytes(raw[:4], "little") in (348, 540) else ">"
+    dims = [int(metadata.get(f"dim[{axis}]", "1")) for axis in range(1, int(metadata.get("dim[0]", "3")) + 1)]
+    count = int(np.prod(dims))
+    voxels = np.frombuffer(raw, dtype=endian + dtype, count=count, offset=int(float(metadata["vox_offset"])))
+    return int(np.count_nonzero(~np.isfinite(voxels)))
+
+
 def read_image(path: PathLike) -> ImageData:
     """Read a scalar image for protection; refuse vector, 4D, non-numeric and NaN/Inf images."""
     path = Path(path)
     data = from_sitk(read_sitk(path, "image"), path)
     if data.array.dtype.kind not in "iuf":
         raise InputError(f"image {str(path)!r} has voxel type {data.array.dtype}; give an integer or real image")
-    if data.array.dtype.kind == "f" and not np.isfinite(data.array).all():
+    count = 0
+    if data.array.dtype.kind == "f":
         count = int(np.count_nonzero(~np.isfinite(data.array)))
+        if not count and image_extension(path) in (".nii", ".nii.gz"):
+            count = _nifti_nonfinite(path, data.metadata)
+    if count:
         raise InputError(f"image {str(path)!r} has {count} NaN or infinite voxels; fix or mask them first")
     return data
 
