@@ -1,0 +1,715 @@
+"""UMed Protect: protect a segmentation study with UMed unlearnable perturbations, compare, and export."""
+
+import logging
+import os
+import pathlib
+import time
+from typing import Annotated, Optional, Union
+
+import ctk
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLTableNode
+from slicer.parameterNodeWrapper import Choice, Default, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+# Non-core MRML classes must come from their own package: they are not in `slicer` yet when this file loads.
+from vtkSlicerSegmentationsModuleMRMLPython import vtkMRMLSegmentationNode
+
+from UMedProtectSlicer import budget, compare, dependencies, export, job, outputs, runner
+from UMedProtectSlicer.errors import UserFacingError
+from UMedProtectSlicer.labelmaps import allSegmentIds
+from UMedProtectSlicer.volumes import arrayFromVolumeNode
+
+PRESETS = ["fast", "balanced", "thorough"]
+EXPORT_FORMATS = [".nrrd", ".nii.gz"]
+# How often the panel reads the engine's progress; short enough to feel live, long enough to cost nothing.
+POLL_INTERVAL_MS = 200
+# After Cancel, the engine gets this long to stop before it is killed.
+CANCEL_GRACE_S = 5.0
+
+
+#
+# UMedProtect
+#
+
+
+class UMedProtect(ScriptedLoadableModule):
+    """Module description shown in Slicer's module list and help panel."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "UMed Protect"
+        self.parent.categories = ["Segmentation"]
+        self.parent.dependencies = ["Segmentations"]
+        self.parent.contributors = ["UMedProtect developers"]
+        self.parent.helpText = """
+<p>Protects a segmentation study before it is shared: adds a small, bounded perturbation (UMed, contour- and
+texture-aware unlearnable perturbations) inside the segmented region and a thin band around its contour, meant
+to stop a segmentation network from learning from the shared copy. The original volume is never changed;
+the result is a new "&lt;name&gt; protected" volume.</p>
+<p><b>Workflow:</b> choose the volume and its segmentation (or a label map), pick the segments, set the budget,
+press <i>Protect</i>. Check the metrics and the <i>Compare</i> view (Original with the outline, Protected,
+Difference in blue-white-red), then <i>Export</i> to NRRD or NIfTI with a JSON sidecar.</p>
+<p><b>Limits:</b> voxels outside the region and band are bit-identical to the original; no voxel changes by
+more than the budget (shown in the volume's units, e.g. HU). Whether a study is protected depends on the budget
+relative to the contrast of the segmented structure: at small budgets (such as 4/255) against high-contrast
+structures, measured protection was small or absent. PSNR and SSIM only say how visible the change is, not
+whether it protects. The run fits generators on this study (or applies a saved profile) and may take minutes on
+a CPU.</p>
+<p><b>Citation:</b> if you use this module, cite the UMed method paper and this software as given in the
+project's README ("Citation").</p>
+"""
+        self.parent.acknowledgementText = """
+Built on 3D Slicer's scripted module template and on the Segmentations, Volumes and Colors modules. PyTorch is
+installed through the PyTorch extension (PyTorchUtils) when it is present.
+"""
+
+
+#
+# UMedProtectParameterNode
+#
+
+
+@parameterNodeWrapper
+class UMedProtectParameterNode:
+    """Everything the panel shows, saved with the scene. Fields named in the .ui via SlicerParameterName."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    # The None is required by the wrapper for a Union of node types to default to "nothing selected".
+    inputSegmentation: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode, None]
+    segmentIds: list[str]
+    labelValues: str
+    epsilonSteps: Annotated[int, WithinRange(1, 64), Default(4)]
+    bandWidth: Annotated[int, WithinRange(1, 20), Default(3)]
+    preset: Annotated[str, Choice(PRESETS), Default("balanced")]
+    device: Annotated[str, Default("auto")]
+    seed: Annotated[int, WithinRange(0, 2147483647), Default(0)]
+    useProfile: bool
+    profilePath: pathlib.Path
+    protectedVolume: vtkMRMLScalarVolumeNode
+    differenceVolume: vtkMRMLScalarVolumeNode
+    metricsTable: vtkMRMLTableNode
+    exportDirectory: pathlib.Path
+    exportFormat: Annotated[str, Choice(EXPORT_FORMATS), Default(".nrrd")]
+    exportDifference: bool
+    exportSegmentation: Annotated[bool, Default(True)]
+
+
+#
+# UMedProtectWidget
+#
+
+
+class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """The panel: binds the .ui to the parameter node and turns button presses into logic calls."""
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._shownLabelSource = None
+        self._spanCache = {}  # volume node ID -> (image data MTime, intensity span)
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/UMedProtect.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = UMedProtectLogic()
+        self.ui.progressBar.setVisible(False)
+        self.ui.metricsTableView.setVisible(False)
+        self._populateDevices()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        layoutNode = slicer.app.layoutManager().layoutLogic().GetLayoutNode()
+        self.addObserver(layoutNode, vtk.vtkCommand.ModifiedEvent, self.onLayoutModified)
+
+        self.ui.protectButton.connect("clicked(bool)", self.onProtectButton)
+        self.ui.compareButton.connect("toggled(bool)", self.onCompareToggled)
+        self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
+        self.ui.segmentSelector.connect("segmentSelectionChanged(QStringList)", self.onSegmentSelectionChanged)
+        self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.onDeviceChanged)
+        self.ui.metricsTableView.setEditTriggers(qt.QAbstractItemView.NoEditTriggers)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        """Called when the application closes: stop a running engine and drop observers."""
+        if self.logic is not None and self.logic.isRunning():
+            self.logic.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        if self.logic.isRunning():
+            self.logic.cancel()
+        self.logic.forgetCompare()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        """Bind to the module's parameter node and preselect the first volume and segmentation."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            for volume in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode"):
+                if not volume.IsA("vtkMRMLLabelMapVolumeNode") and not volume.GetAttribute(outputs.ROLE_ATTRIBUTE):
+                    self._parameterNode.inputVolume = volume
+                    break
+        if not self._parameterNode.inputSegmentation:
+            segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+            if segmentation:
+                self._parameterNode.inputSegmentation = segmentation
+
+    def setParameterNode(self, inputParameterNode: Optional[UMedProtectParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # The .ui gives each bound widget a "SlicerParameterName" dynamic property.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._selectDevice(self._parameterNode.device)
+        self._shownLabelSource = None
+        if self._parameterNode:
+            self._onParameterNodeModified()
+
+    # --- state of the panel -------------------------------------------------------------------------------
+
+    def _updateButtons(self, caller=None, event=None) -> None:
+        """Enable what can be done now; Protect reads Cancel while the engine runs."""
+        p = self._parameterNode
+        running = self.logic.isRunning()
+        self.ui.protectButton.text = "Cancel" if running else "Protect"
+        canProtect = bool(p and p.inputVolume and p.inputSegmentation)
+        self.ui.protectButton.enabled = running or canProtect
+        self.ui.protectButton.toolTip = ("Stop the engine; nothing is added to the scene." if running else
+                                         "Protect the volume." if canProtect else
+                                         "Choose a volume and a segmentation first.")
+        for section in (self.ui.inputsCollapsibleButton, self.ui.settingsCollapsibleButton):
+            section.enabled = not running
+        hasResult = bool(p and p.protectedVolume)
+        self.ui.compareButton.enabled = hasResult and bool(p.differenceVolume) and not running
+        self.ui.exportButton.enabled = hasResult and not running and bool(p.exportDirectory)
+        self.ui.profilePathLineEdit.enabled = bool(p and p.useProfile)
+        table = p.metricsTable if p else None
+        self.ui.metricsTableView.setMRMLTableNode(table)
+        self.ui.metricsTableView.setVisible(table is not None)
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        """Everything derived from the parameters: segment list, budget in native units, buttons."""
+        self._syncLabelSource()
+        self.updateBudgetLabel()
+        self._updateButtons()
+
+    def _syncLabelSource(self) -> None:
+        """Show the segment list for a segmentation, the label values field for a label map."""
+        source = self._parameterNode.inputSegmentation if self._parameterNode else None
+        if source is self._shownLabelSource:
+            return
+        self._shownLabelSource = source
+        isLabelmap = bool(source and source.IsA("vtkMRMLLabelMapVolumeNode"))
+        isSegmentation = bool(source and source.IsA("vtkMRMLSegmentationNode"))
+        for widget in (self.ui.segmentsLabel, self.ui.segmentSelector):
+            widget.setVisible(not isLabelmap)
+        for widget in (self.ui.labelValuesLabel, self.ui.labelValuesLineEdit):
+            widget.setVisible(isLabelmap)
+        self.ui.segmentSelector.setCurrentNode(source if isSegmentation else None)
+        if isSegmentation:
+            ordered = allSegmentIds(source)
+            chosen = [s for s in self._parameterNode.segmentIds if s in ordered]
+            # A new segmentation starts with every segment chosen.
+            self.ui.segmentSelector.setSelectedSegmentIDs(chosen or ordered)
+
+    def onSegmentSelectionChanged(self, segmentIds) -> None:
+        if self._parameterNode:
+            self._parameterNode.segmentIds = [str(s) for s in segmentIds]
+
+    def _populateDevices(self) -> None:
+        """Automatic and CPU always; each GPU once torch is installed (it is not imported before that)."""
+        combo = self.ui.deviceComboBox
+        wasBlocking = combo.blockSignals(True)
+        combo.clear()
+        for label, value in self.logic.availableDevices():
+            combo.addItem(label, value)
+        combo.blockSignals(wasBlocking)
+        if self._parameterNode:
+            self._selectDevice(self._parameterNode.device)
+
+    def _selectDevice(self, value: str) -> None:
+        index = self.ui.deviceComboBox.findData(value)
+        self.ui.deviceComboBox.setCurrentIndex(index if index >= 0 else 0)
+
+    def onDeviceChanged(self, index: int) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.device = str(self.ui.deviceComboBox.itemData(index))
+
+    def updateBudgetLabel(self) -> None:
+        """Show the budget in the volume's units (e.g. "4/255 = about 23.5 HU")."""
+        p = self._parameterNode
+        volume = p.inputVolume if p else None
+        if volume is None or volume.GetImageData() is None:
+            self.ui.epsilonNativeLabel.text = ""
+            return
+        key = volume.GetID()
+        mtime = volume.GetImageData().GetMTime()
+        if self._spanCache.get(key, (None,))[0] != mtime:
+            self._spanCache[key] = (mtime, budget.intensitySpan(arrayFromVolumeNode(volume)))
+        units = volume.GetVoxelValueUnits()
+        unit = units.GetCodeValue() if units is not None and units.GetCodeValue() else ""
+        self.ui.epsilonNativeLabel.text = "= " + budget.describeBudget(p.epsilonSteps, self._spanCache[key][1], unit).split(" = ", 1)[-1]
+
+    def _status(self, message: str, error: bool = False) -> None:
+        """One sentence under the Protect button, also written to the log."""
+        self.ui.statusLabel.text = message
+        self.ui.statusLabel.setStyleSheet("color: #c0392b;" if error else "")
+        self.ui.statusLog.appendPlainText(time.strftime("%H:%M:%S ") + message)
+        (logging.error if error else logging.info)(message)
+
+    # --- protect ------------------------------------------------------------------------------------------
+
+    def onProtectButton(self) -> None:
+        if self.logic.isRunning():
+            self.logic.cancel()
+            self._status("Cancelling...")
+            return
+        p = self._parameterNode
+        try:
+            self._status("Checking the Python packages the engine needs...")
+            installed = self.logic.ensureDependencies(askConfirmation=True, log=self._status)
+            if installed:
+                self._populateDevices()
+            request = job.ProtectRequest(
+                volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
+                segmentIds=list(p.segmentIds) if p.inputSegmentation and p.inputSegmentation.IsA("vtkMRMLSegmentationNode") else [],
+                labelValues=p.labelValues, epsilonSteps=p.epsilonSteps, bandWidth=p.bandWidth, preset=p.preset,
+                device=p.device, seed=p.seed, profilePath=p.profilePath if p.useProfile else None)
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.setVisible(True)
+            self.logic.protect(request, waitForCompletion=False, progressCallback=self.onProgress,
+                               finishedCallback=self.onFinished)
+            self._status("Protecting: the engine runs in the background; Slicer stays usable.")
+        except UserFacingError as error:
+            self.ui.progressBar.setVisible(False)
+            self._status(str(error), error=True)
+        except Exception as error:  # an unexpected failure still gets one sentence; details go to the log
+            logging.exception("UMedProtect failed to start")
+            self.ui.progressBar.setVisible(False)
+            self._status(f"Protection could not start: {error}", error=True)
+        self._updateButtons()
+
+    def onProgress(self, event: runner.ProgressEvent) -> None:
+        self.ui.progressBar.value = int(round(event.fraction * 1000))
+        text = f"{event.stage}: {event.message}" if event.message else event.stage
+        self.ui.statusLabel.text = text
+        self.ui.statusLog.appendPlainText(time.strftime("%H:%M:%S ") + text)
+
+    def onFinished(self, results: Optional[job.ProtectResults], errorMessage: Optional[str]) -> None:
+        """Called on the main thread by the logic's timer when the engine has stopped."""
+        self.ui.progressBar.setVisible(False)
+        if errorMessage:
+            self._status(errorMessage, error=True)
+        else:
+            p = self._parameterNode
+            p.protectedVolume = results.protectedNode
+            p.differenceVolume = results.differenceNode
+            p.metricsTable = results.metricsTableNode
+            warnings = results.report.get("warnings") or []
+            summary = f"Done: '{results.protectedNode.GetName()}' and '{results.differenceNode.GetName()}' were added."
+            self._status(summary + (f" Warning: {warnings[0]}" if warnings else ""))
+            self.ui.resultsCollapsibleButton.collapsed = False
+            slicer.util.setSliceViewerLayers(background=results.protectedNode, fit=True)
+        self._updateButtons()
+
+    # --- compare --------------------------------------------------------------------------------------------
+
+    def onCompareToggled(self, checked: bool) -> None:
+        p = self._parameterNode
+        try:
+            if checked:
+                self.logic.showCompare(p.inputVolume, p.protectedVolume, p.differenceVolume, p.inputSegmentation)
+                self.ui.compareButton.text = "Leave compare"
+            else:
+                self.logic.leaveCompare()
+                self.ui.compareButton.text = "Compare"
+        except (UserFacingError, RuntimeError) as error:
+            self._status(str(error), error=True)
+            self.ui.compareButton.setChecked(False)
+
+    def onLayoutModified(self, caller, event) -> None:
+        """The user picked another layout from the toolbar: leave compare mode the same way."""
+        if self.ui.compareButton.checked and caller.GetViewArrangement() != compare.COMPARE_LAYOUT_ID:
+            self.logic.leaveCompare()
+            wasBlocking = self.ui.compareButton.blockSignals(True)
+            self.ui.compareButton.setChecked(False)
+            self.ui.compareButton.text = "Compare"
+            self.ui.compareButton.blockSignals(wasBlocking)
+
+    # --- export ---------------------------------------------------------------------------------------------
+
+    def onExportButton(self) -> None:
+        p = self._parameterNode
+        folder = pathlib.Path(p.exportDirectory)
+        planned = export.plannedPaths(folder, p.inputVolume.GetName(), p.exportFormat, p.exportDifference,
+                                      p.exportSegmentation and p.inputSegmentation is not None)
+        existing = [path.name for path in planned.values() if path.exists()]
+        overwrite = False
+        if existing:
+            overwrite = slicer.util.confirmYesNoDisplay(
+                f"{', '.join(existing)} already exist in {folder}. Replace them?", windowTitle="UMed Protect")
+            if not overwrite:
+                self._status("Export cancelled; nothing was written.")
+                return
+        try:
+            with slicer.util.WaitCursor():
+                exported = self.logic.exportResults(p, overwrite=overwrite)
+            self._status(f"Exported {len(exported.files)} file(s) and {exported.sidecar.name} to {folder}.")
+        except UserFacingError as error:
+            self._status(str(error), error=True)
+
+
+#
+# UMedProtectLogic
+#
+
+
+class UMedProtectLogic(ScriptedLoadableModuleLogic):
+    """Runs protections (in a background process), manages the Compare view and exports. No widgets here."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._job = None
+        self._process = None
+        self._timer = None
+        self._cancelTime = None
+        self._progressCallback = None
+        self._finishedCallback = None
+        self._compareState = None
+
+    def getParameterNode(self) -> UMedProtectParameterNode:
+        return UMedProtectParameterNode(super().getParameterNode())
+
+    # --- dependencies -------------------------------------------------------------------------------------
+
+    def ensureDependencies(self, askConfirmation: bool = True, log=None) -> bool:
+        """Install what the engine lacks; returns True when something was installed.
+
+        torch comes through the PyTorch extension (which picks the CUDA build) when it is installed; otherwise
+        the user is asked before pip installs anything.
+        """
+        missing = dependencies.missingPackages()
+        if not missing:
+            return False
+        log = log or logging.info
+        torchMissing = [m for m in missing if m.importName == "torch"]
+        others = [m for m in missing if m.importName != "torch"]
+        if torchMissing:
+            try:
+                import PyTorchUtils
+            except ImportError:
+                PyTorchUtils = None
+            if PyTorchUtils is not None:
+                log("Installing PyTorch through the PyTorch extension (it may take several minutes)...")
+                torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
+                    askConfirmation=askConfirmation, torchVersionRequirement=dependencies.REQUIREMENTS["torch"][len("torch"):])
+                if torch is None:
+                    raise UserFacingError("PyTorch is needed to protect a volume; installation was declined.")
+            else:
+                others = torchMissing + others
+        if others:
+            text = dependencies.describeMissing(others)
+            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
+                    f"UMed Protect needs these Python packages: {text}. Download and install them now "
+                    "(this may take several minutes)?", windowTitle="UMed Protect"):
+                raise UserFacingError(f"These Python packages are needed and were not installed: {text}.")
+            for package in others:
+                log(f"Installing {package.requirement}...")
+                slicer.util.pip_install(package.requirement)
+        still = dependencies.missingPackages()
+        if still:
+            raise UserFacingError(f"Some packages are still missing after installation: {dependencies.describeMissing(still)}; restart Slicer and try again.")
+        log("All Python packages the engine needs are installed.")
+        return True
+
+    @staticmethod
+    def availableDevices() -> list:
+        """(label, value) pairs: automatic, CPU, each CUDA GPU and Apple MPS when torch is installed."""
+        devices = [("Automatic (GPU if available)", "auto"), ("CPU", "cpu")]
+        if dependencies.missingPackages({"torch": dependencies.REQUIREMENTS["torch"]}):
+            return devices
+        try:
+            import torch
+
+            for index in range(torch.cuda.device_count()):
+                devices.append((f"GPU {index}: {torch.cuda.get_device_name(index)}", f"cuda:{index}"))
+            if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+                devices.append(("Apple GPU (MPS)", "mps"))
+        except Exception as error:  # a broken torch install must not break the panel
+            logging.warning(f"Could not list GPUs: {error}")
+        return devices
+
+    # --- protect ------------------------------------------------------------------------------------------
+
+    def isRunning(self) -> bool:
+        return self._process is not None
+
+    def protect(self, request: "job.ProtectRequest", waitForCompletion: bool = False, progressCallback=None,
+                finishedCallback=None, timeout: Optional[float] = None) -> Optional["job.ProtectResults"]:
+        """Protect request.volumeNode. Blocking: returns the results or raises UserFacingError.
+
+        Non-blocking: returns None at once; finishedCallback(results, errorMessage) runs on the main thread later.
+        """
+        if self.isRunning():
+            raise UserFacingError("A protection is already running; wait for it or cancel it first.")
+        workFolder = pathlib.Path(slicer.app.temporaryPath) / f"UMedProtect-{os.getpid()}-{int(time.time() * 1000)}"
+        protectJob = job.ProtectJob(request, workFolder)
+        try:
+            command = protectJob.prepare()
+            if runner.engineSearchPath() is None:
+                raise UserFacingError("The UMedProtectLib engine is not installed next to this module; reinstall the extension.")
+            process = runner.EngineProcess(command)
+            logging.info("UMedProtect runs: " + " ".join(process.argv()))
+            process.start()
+        except Exception:
+            protectJob.cleanup()
+            raise
+        self._job, self._process = protectJob, process
+        self._progressCallback, self._finishedCallback = progressCallback, finishedCallback
+        self._cancelTime = None
+        if waitForCompletion:
+            try:
+                process.wait(timeout=timeout, onEvent=progressCallback)
+            except TimeoutError as error:
+                self._release()
+                raise UserFacingError(f"The engine did not finish in time ({error}).") from error
+            return self._collect()
+        self._timer = qt.QTimer()
+        self._timer.setInterval(POLL_INTERVAL_MS)
+        self._timer.connect("timeout()", self._poll)
+        self._timer.start()
+        return None
+
+    def _poll(self) -> None:
+        """Timer tick on the main thread: forward progress; when the engine has stopped, load the results."""
+        process = self._process
+        if process is None:
+            return
+        for event in process.poll():
+            if self._progressCallback:
+                self._progressCallback(event)
+        if self._cancelTime is not None and time.monotonic() - self._cancelTime > CANCEL_GRACE_S:
+            process.kill()
+        if not process.finished:
+            return
+        self._timer.stop()
+        finished = self._finishedCallback
+        try:
+            results, message = self._collect(), None
+        except UserFacingError as error:
+            results, message = None, str(error)
+        except Exception as error:
+            logging.exception("UMedProtect could not load the results")
+            results, message = None, f"The results could not be loaded: {error}"
+        if finished:
+            finished(results, message)
+
+    def _collect(self) -> "job.ProtectResults":
+        """Turn a finished engine run into scene nodes, or raise UserFacingError; always cleans up."""
+        process, protectJob = self._process, self._job
+        try:
+            message = process.failureMessage()
+            if message:
+                raise UserFacingError(message)
+            return protectJob.loadResults()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._job is not None:
+            self._job.cleanup()
+        self._job = self._process = None
+        self._progressCallback = self._finishedCallback = None
+
+    def cancel(self) -> None:
+        """Stop the running engine; its results (if any) are discarded and the scene is left as it was."""
+        if self._process is not None:
+            self._cancelTime = time.monotonic()
+            self._process.cancel()
+
+    # --- compare ------------------------------------------------------------------------------------------
+
+    def _layoutNode(self):
+        return slicer.app.layoutManager().layoutLogic().GetLayoutNode()
+
+    def showCompare(self, originalNode, protectedNode, differenceNode, labelSourceNode=None) -> None:
+        """Switch to the three linked views; remembers the current layout for leaveCompare."""
+        if not (originalNode and protectedNode and differenceNode):
+            raise UserFacingError("Protect a volume first: the Compare view needs the original, protected and difference volumes.")
+        self._compareState = compare.showCompare(self._layoutNode(), originalNode, protectedNode, differenceNode,
+                                                 labelSourceNode, state=self._compareState)
+        slicer.util.resetSliceViews()
+
+    def leaveCompare(self) -> None:
+        """Restore the segmentation display, and the layout unless the user already switched to another one."""
+        if self._compareState is None:
+            return
+        state, self._compareState = self._compareState, None
+        compare.leaveCompare(self._layoutNode(), state)
+
+    def forgetCompare(self) -> None:
+        """The scene is closing: nothing to restore any more."""
+        self._compareState = None
+
+    # --- export -------------------------------------------------------------------------------------------
+
+    def exportResults(self, parameterNode: UMedProtectParameterNode, overwrite: bool = False) -> "export.ExportedFiles":
+        """Write the protected volume (plus the chosen extras) and the sidecar to the export folder."""
+        p = parameterNode
+        if not p.protectedVolume:
+            raise UserFacingError("Nothing to export yet: protect a volume first.")
+        report = self._reportOf(p)
+        return export.exportResults(
+            folder=pathlib.Path(p.exportDirectory), fileFormat=p.exportFormat, inputVolumeNode=p.inputVolume,
+            protectedNode=p.protectedVolume, report=report,
+            differenceNode=p.differenceVolume if p.exportDifference else None,
+            labelSourceNode=p.inputSegmentation if p.exportSegmentation else None,
+            segmentIds=list(p.segmentIds) if p.inputSegmentation and p.inputSegmentation.IsA("vtkMRMLSegmentationNode") else [],
+            extraVersions={"Slicer": slicer.app.applicationVersion, "Slicer revision": slicer.app.revision},
+            overwrite=overwrite)
+
+    @staticmethod
+    def _reportOf(parameterNode: UMedProtectParameterNode) -> dict:
+        """The engine report kept on the protected node (set when the results were loaded)."""
+        import json
+
+        text = parameterNode.protectedVolume.GetAttribute(outputs.REPORT_ATTRIBUTE) or "{}"
+        return json.loads(text)
+
+
+#
+# UMedProtectTest
+#
+
+
+class UMedProtectTest(ScriptedLoadableModuleTest):
+    """Self-test ("Reload and Test"): protects a small synthetic study in blocking mode and checks everything."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_ProtectCompareExport()
+
+    def _syntheticStudy(self):
+        """A 24x48x48 int16 volume (oblique, anisotropic) with a bright sphere segmented as one segment."""
+        import numpy as np
+
+        from UMedProtectSlicer.volumes import updateVolumeNodeFromArray
+
+        rng = np.random.default_rng(0)
+        k, j, i = np.mgrid[0:24, 0:48, 0:48]
+        sphere = ((k - 12) * 2.5) ** 2 + (j - 24) ** 2 + (i - 22) ** 2 < 12 ** 2
+        image = (rng.normal(40, 10, sphere.shape) + 60 * sphere).astype(np.int16)
+        angle = 0.2
+        ijkToRas = np.eye(4)
+        ijkToRas[:3, :3] = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]) @ np.diag([0.8, 0.8, 2.0])
+        ijkToRas[:3, 3] = (-20.0, -20.0, -24.0)
+        volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "UMedTestVolume")
+        updateVolumeNodeFromArray(volume, image, ijkToRas)
+        volume.CreateDefaultDisplayNodes()
+        labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "UMedTestLabel")
+        updateVolumeNodeFromArray(labelmap, sphere.astype(np.uint8), ijkToRas)
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "UMedTestSegmentation")
+        segmentation.CreateDefaultDisplayNodes()
+        slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
+        slicer.mrmlScene.RemoveNode(labelmap)
+        return volume, segmentation, image, sphere
+
+    def test_ProtectCompareExport(self):
+        import json
+        import tempfile
+
+        import numpy as np
+
+        self.delayDisplay("Building a synthetic study")
+        logic = UMedProtectLogic()
+        logic.ensureDependencies(askConfirmation=False)
+        volume, segmentation, image, sphere = self._syntheticStudy()
+        nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+
+        self.delayDisplay("A missing segment is refused in one sentence and leaves the scene as it was")
+        with self.assertRaises(UserFacingError):
+            logic.protect(job.ProtectRequest(volume, segmentation, segmentIds=["no-such-segment"]), waitForCompletion=True)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
+
+        self.delayDisplay("Protecting with the fast preset in blocking mode")
+        events = []
+        results = logic.protect(job.ProtectRequest(volume, segmentation, epsilonSteps=4, preset="fast", device="cpu"),
+                                waitForCompletion=True, progressCallback=events.append, timeout=900)
+        self.assertTrue(events, "the engine reported no progress")
+        protectedArray = slicer.util.arrayFromVolume(results.protectedNode)
+        differenceArray = slicer.util.arrayFromVolume(results.differenceNode)
+        self.assertEqual(protectedArray.shape, image.shape)
+        self.assertEqual(protectedArray.dtype, image.dtype)
+        self.assertTrue(np.array_equal(slicer.util.arrayFromVolume(volume), image), "the input volume was modified")
+        budgetNative = float(results.report["epsilon_native"])
+        self.assertLessEqual(float(np.abs(protectedArray.astype(float) - image).max()), budgetNative + 1e-6)
+        self.assertTrue(np.allclose(differenceArray, protectedArray.astype(np.float32) - image, atol=1e-3))
+        self.assertEqual(results.protectedNode.GetName(), "UMedTestVolume protected")
+        self.assertEqual(results.differenceNode.GetName(), "UMedTestVolume difference")
+        self.assertGreater(results.metricsTableNode.GetNumberOfRows(), 3)
+
+        self.delayDisplay("Compare view: three linked views, previous layout restored on leaving")
+        layoutNode = slicer.app.layoutManager().layoutLogic().GetLayoutNode()
+        previous = layoutNode.GetViewArrangement()
+        logic.showCompare(volume, results.protectedNode, results.differenceNode, segmentation)
+        self.assertEqual(layoutNode.GetViewArrangement(), compare.COMPARE_LAYOUT_ID)
+        for layoutName, _, _ in compare.COMPARE_VIEWS:
+            self.assertIsNotNone(slicer.app.layoutManager().sliceWidget(layoutName))
+            self.assertTrue(compare.sliceCompositeNodeFor(slicer.mrmlScene, layoutName).GetLinkedControl())
+        logic.leaveCompare()
+        self.assertEqual(layoutNode.GetViewArrangement(), previous)
+
+        self.delayDisplay("Export to NRRD and NIfTI with sidecars")
+        parameterNode = logic.getParameterNode()
+        parameterNode.inputVolume, parameterNode.inputSegmentation = volume, segmentation
+        parameterNode.protectedVolume, parameterNode.differenceVolume = results.protectedNode, results.differenceNode
+        parameterNode.exportDifference = True
+        with tempfile.TemporaryDirectory() as folder:
+            for fileFormat in EXPORT_FORMATS:
+                parameterNode.exportDirectory = pathlib.Path(folder) / fileFormat.strip(".")
+                parameterNode.exportDirectory.mkdir()
+                parameterNode.exportFormat = fileFormat
+                exported = logic.exportResults(parameterNode)
+                self.assertEqual(set(exported.files), {"protected", "difference", "label"})
+                sidecar = json.loads(exported.sidecar.read_text())
+                self.assertIn("psnr_db", sidecar["metrics"])
+                reloaded = slicer.util.loadVolume(str(exported.files["protected"]))
+                self.assertTrue(np.array_equal(slicer.util.arrayFromVolume(reloaded), protectedArray))
+                slicer.mrmlScene.RemoveNode(reloaded)
+        self.delayDisplay("Test passed")

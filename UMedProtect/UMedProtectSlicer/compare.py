@@ -1,0 +1,142 @@
+"""The Compare view: three linked slice views (Original + outline, Protected, Difference) as a custom layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+# An ID far from Slicer's built-in layouts (0-100s) and from the small numbers other extensions tend to use.
+COMPARE_LAYOUT_ID = 25601
+# The three views link with each other only: Slicer links slice views that share a view group.
+COMPARE_VIEW_GROUP = 9
+COMPARE_VIEWS = (
+    # (singleton tag / layout name, label shown in the view corner, view colour)
+    ("UMedOriginal", "Original", "#7f7f7f"),
+    ("UMedProtected", "Protected", "#3c9e4a"),
+    ("UMedDifference", "Difference", "#c0392b"),
+)
+
+
+def compareLayoutXml(orientation: str = "Axial") -> str:
+    """The layout description: three slice views side by side in one view group."""
+    items = []
+    for layoutName, label, color in COMPARE_VIEWS:
+        items.append(
+            f' <item>\n'
+            f'  <view class="vtkMRMLSliceNode" singletontag="{layoutName}">\n'
+            f'   <property name="orientation" action="default">{orientation}</property>\n'
+            f'   <property name="viewlabel" action="default">{label[0]}</property>\n'
+            f'   <property name="viewcolor" action="default">{color}</property>\n'
+            f'   <property name="viewgroup" action="default">{COMPARE_VIEW_GROUP}</property>\n'
+            f'  </view>\n'
+            f' </item>\n')
+    return '<layout type="horizontal" split="true">\n' + "".join(items) + "</layout>\n"
+
+
+def registerCompareLayout(layoutNode, orientation: str = "Axial") -> None:
+    """Add (or refresh) the Compare layout in the layout node's list of layouts."""
+    xml = compareLayoutXml(orientation)
+    if layoutNode.IsLayoutDescription(COMPARE_LAYOUT_ID):
+        layoutNode.SetLayoutDescription(COMPARE_LAYOUT_ID, xml)
+    else:
+        layoutNode.AddLayoutDescription(COMPARE_LAYOUT_ID, xml)
+
+
+def sliceNodeFor(scene, layoutName: str):
+    """The slice node of a view of the layout (created by Slicer's layout logic when the layout is shown)."""
+    return scene.GetSingletonNode(layoutName, "vtkMRMLSliceNode")
+
+
+def sliceCompositeNodeFor(scene, layoutName: str):
+    """The view's composite node (which volumes it shows); created if the view has no slice logic yet.
+
+    Slicer's slice logic adopts an existing composite node with the same layout name, so creating it early is safe.
+    """
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        node = scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode")
+        if node.GetLayoutName() == layoutName:
+            return node
+    node = scene.CreateNodeByClass("vtkMRMLSliceCompositeNode")
+    node.SetLayoutName(layoutName)
+    node.SetSingletonTag(layoutName)
+    node = scene.AddNode(node)
+    return node
+
+
+@dataclass
+class CompareState:
+    """What entering the Compare view changed, so that leaving it puts everything back."""
+
+    previousLayout: int
+    segmentationDisplayNodeId: str = ""
+    segmentationViewNodeIds: list = field(default_factory=list)
+    segmentationFill2D: bool = True
+    segmentationOutline2D: bool = True
+
+
+def showCompare(layoutNode, originalNode, protectedNode, differenceNode, labelSourceNode=None,
+                orientation: str = "Axial", state: Optional[CompareState] = None) -> CompareState:
+    """Switch to the Compare layout and fill its views; returns the state to give to leaveCompare.
+
+    labelSourceNode (segmentation or label map) is drawn as an outline in the Original view only.
+    """
+    scene = layoutNode.GetScene()
+    if state is None:
+        state = CompareState(previousLayout=layoutNode.GetViewArrangement())
+    registerCompareLayout(layoutNode, orientation)
+    layoutNode.SetViewArrangement(COMPARE_LAYOUT_ID)
+    volumes = (originalNode, protectedNode, differenceNode)
+    for (layoutName, _, _), volumeNode in zip(COMPARE_VIEWS, volumes):
+        sliceNode = sliceNodeFor(scene, layoutName)
+        if sliceNode is None:
+            raise RuntimeError(f"the Compare layout did not create slice view {layoutName}")
+        composite = sliceCompositeNodeFor(scene, layoutName)
+        composite.SetBackgroundVolumeID(volumeNode.GetID() if volumeNode else None)
+        composite.SetForegroundVolumeID(None)
+        composite.SetLabelVolumeID(None)
+        # Linked control: panning, zooming and scrolling one view moves the other two (same view group).
+        composite.SetLinkedControl(True)
+        composite.SetHotLinkedControl(False)
+    originalSliceNode = sliceNodeFor(scene, COMPARE_VIEWS[0][0])
+    if labelSourceNode is not None and labelSourceNode.IsA("vtkMRMLSegmentationNode"):
+        _outlineSegmentationInView(labelSourceNode, originalSliceNode, state)
+    elif labelSourceNode is not None and labelSourceNode.IsA("vtkMRMLLabelMapVolumeNode"):
+        sliceCompositeNodeFor(scene, COMPARE_VIEWS[0][0]).SetLabelVolumeID(labelSourceNode.GetID())
+        originalSliceNode.SetUseLabelOutline(True)
+    return state
+
+
+def _outlineSegmentationInView(segmentationNode, sliceNode, state: CompareState) -> None:
+    """Show the segmentation as an outline in one view; remember its display settings first."""
+    if segmentationNode.GetDisplayNode() is None:
+        segmentationNode.CreateDefaultDisplayNodes()
+    displayNode = segmentationNode.GetDisplayNode()
+    if not state.segmentationDisplayNodeId:
+        state.segmentationDisplayNodeId = displayNode.GetID()
+        state.segmentationViewNodeIds = [displayNode.GetNthViewNodeID(i) for i in range(displayNode.GetNumberOfViewNodeIDs())]
+        state.segmentationFill2D = bool(displayNode.GetVisibility2DFill())
+        state.segmentationOutline2D = bool(displayNode.GetVisibility2DOutline())
+    wasModifying = displayNode.StartModify()
+    displayNode.SetVisibility2DFill(False)
+    displayNode.SetVisibility2DOutline(True)
+    # A non-empty view list restricts the display to those views: only Original shows the outline.
+    displayNode.RemoveAllViewNodeIDs()
+    displayNode.AddViewNodeID(sliceNode.GetID())
+    displayNode.EndModify(wasModifying)
+
+
+def leaveCompare(layoutNode, state: CompareState) -> None:
+    """Restore the layout and the segmentation display that were in use before showCompare."""
+    scene = layoutNode.GetScene()
+    if state.segmentationDisplayNodeId:
+        displayNode = scene.GetNodeByID(state.segmentationDisplayNodeId)
+        if displayNode is not None:
+            wasModifying = displayNode.StartModify()
+            displayNode.RemoveAllViewNodeIDs()
+            for viewNodeId in state.segmentationViewNodeIds:
+                displayNode.AddViewNodeID(viewNodeId)
+            displayNode.SetVisibility2DFill(state.segmentationFill2D)
+            displayNode.SetVisibility2DOutline(state.segmentationOutline2D)
+            displayNode.EndModify(wasModifying)
+    if layoutNode.GetViewArrangement() == COMPARE_LAYOUT_ID:
+        layoutNode.SetViewArrangement(state.previousLayout)

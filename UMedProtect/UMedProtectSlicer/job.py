@@ -1,0 +1,136 @@
+"""One protection of a scene volume: write the inputs, describe the engine run, and load its results back.
+
+All methods run on the main thread; only the engine process (runner.py) works in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .errors import UserFacingError
+from .export import writeVolumeNode
+from .labelmaps import exportSegmentsToLabelmapNode, labelArrayOnVolumeGrid
+from .metrics import createMetricsTable
+from .outputs import REPORT_ATTRIBUTE, createDifferenceVolume, createProtectedVolume, removeNodeWithDisplay
+from .runner import ProtectCommand
+from .volumes import ijkToRasMatrix, readVolumeArray
+
+
+@dataclass
+class ProtectRequest:
+    """What the user chose in the panel (or a script passed to the logic)."""
+
+    volumeNode: object
+    labelSourceNode: object
+    segmentIds: Sequence[str] = ()
+    labelValues: str = ""  # only for a label map source: "1,2" or "" for every label > 0
+    epsilonSteps: int = 4  # budget in 1/255 steps of the volume's intensity range
+    bandWidth: int = 3
+    preset: str = "balanced"
+    device: str = "auto"
+    seed: int = 0
+    profilePath: Optional[Path] = None
+
+
+@dataclass
+class ProtectResults:
+    """The nodes a successful run added to the scene, and the engine's report."""
+
+    protectedNode: object
+    differenceNode: object
+    metricsTableNode: object
+    report: dict = field(default_factory=dict)
+
+
+def validateRequest(request: ProtectRequest) -> None:
+    """Refuse, in one sentence, inputs that cannot be protected (before anything is written or started)."""
+    volume = request.volumeNode
+    if volume is None or volume.GetImageData() is None:
+        raise UserFacingError("Choose a volume with image data to protect.")
+    if volume.IsA("vtkMRMLLabelMapVolumeNode"):
+        raise UserFacingError(f"'{volume.GetName()}' is a label map; choose the image volume to protect.")
+    if volume.GetImageData().GetNumberOfScalarComponents() != 1:
+        raise UserFacingError(f"'{volume.GetName()}' has colour or vector voxels; choose a scalar (grey-level) volume.")
+    if request.labelSourceNode is None:
+        raise UserFacingError("Choose the segmentation (or label map) that marks the region to protect.")
+    if not 1 <= int(request.epsilonSteps) <= 255:
+        raise UserFacingError(f"Budget {request.epsilonSteps}/255 is outside 1/255 to 255/255.")
+    if request.profilePath is not None and not Path(request.profilePath).is_file():
+        raise UserFacingError(f"Protection profile '{request.profilePath}' does not exist; choose a file or untick it.")
+
+
+class ProtectJob:
+    """Files and steps of one run; cleanup() removes its temporary folder."""
+
+    def __init__(self, request: ProtectRequest, workFolder: Optional[Path] = None):
+        self.request = request
+        self.workFolder = Path(workFolder) if workFolder else Path(tempfile.mkdtemp(prefix="UMedProtect-"))
+        self.workFolder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        """A file inside the work folder."""
+        return self.workFolder / name
+
+    def prepare(self) -> ProtectCommand:
+        """Check the inputs, write image and label map (on the image grid) as NRRD, return the engine command."""
+        request = self.request
+        validateRequest(request)
+        # Checks the region is not empty and the grids agree, with a message the user understands.
+        labelArrayOnVolumeGrid(request.volumeNode, request.labelSourceNode, request.segmentIds)
+        writeVolumeNode(request.volumeNode, self.path("image.nrrd"))
+        source = request.labelSourceNode
+        if source.IsA("vtkMRMLSegmentationNode"):
+            labelmapNode = exportSegmentsToLabelmapNode(source, request.volumeNode, request.segmentIds)
+            try:
+                writeVolumeNode(labelmapNode, self.path("label.nrrd"))
+            finally:
+                source.GetScene().RemoveNode(labelmapNode)
+            labels = ""  # the exported label map holds only the chosen segments, as values 1..n
+        else:
+            writeVolumeNode(source, self.path("label.nrrd"))
+            labels = request.labelValues.strip()
+        return ProtectCommand(
+            image=self.path("image.nrrd"), label=self.path("label.nrrd"), output=self.path("protected.nrrd"),
+            difference=self.path("difference.nrrd"), report=self.path("report.json"),
+            epsilon=f"{int(request.epsilonSteps)}/255", bandWidth=int(request.bandWidth), labels=labels,
+            preset=request.preset, device=request.device, seed=int(request.seed),
+            profile=Path(request.profilePath) if request.profilePath else None)
+
+    def loadResults(self) -> ProtectResults:
+        """Create the result nodes from the engine's files; on any failure the scene is left as it was."""
+        volume = self.request.volumeNode
+        scene = volume.GetScene()
+        try:
+            report = json.loads(self.path("report.json").read_text(encoding="utf-8"))
+            protectedArray, protectedGeometry = readVolumeArray(self.path("protected.nrrd"))
+            differenceArray, _ = readVolumeArray(self.path("difference.nrrd"))
+        except (OSError, ValueError) as error:
+            raise UserFacingError(f"The engine finished but its results could not be read ({error}).") from error
+        if not np.allclose(protectedGeometry, ijkToRasMatrix(volume), atol=1e-3):
+            raise UserFacingError("The engine returned a volume whose geometry differs from the input; nothing was added.")
+        added = []
+        try:
+            protectedNode = createProtectedVolume(volume, protectedArray)
+            added.append(protectedNode)
+            protectedNode.SetAttribute(REPORT_ATTRIBUTE, json.dumps(report))
+            budget = float(report.get("epsilon_native") or 0.0)
+            differenceNode = createDifferenceVolume(volume, differenceArray, budget)
+            added.append(differenceNode)
+            table = createMetricsTable(scene, report, f"{volume.GetName()} protection metrics")
+            added.append(table)
+        except Exception:
+            for node in added:
+                removeNodeWithDisplay(node)
+            raise
+        return ProtectResults(protectedNode, differenceNode, table, report)
+
+    def cleanup(self) -> None:
+        """Delete the temporary folder and everything in it."""
+        shutil.rmtree(self.workFolder, ignore_errors=True)

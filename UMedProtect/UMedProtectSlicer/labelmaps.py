@@ -1,0 +1,74 @@
+"""Segmentation (or label map) -> label array on the volume's voxel grid, the form the engine protects."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import slicer
+import vtk
+
+from .errors import UserFacingError
+from .volumes import arrayFromVolumeNode, sameGrid
+
+
+def allSegmentIds(segmentationNode) -> list[str]:
+    """IDs of every segment, in the segmentation's order."""
+    ids = vtk.vtkStringArray()
+    segmentationNode.GetSegmentation().GetSegmentIDs(ids)
+    return [ids.GetValue(index) for index in range(ids.GetNumberOfValues())]
+
+
+def exportSegmentsToLabelmapNode(segmentationNode, referenceVolumeNode, segmentIds: Sequence[str] = (),
+                                 name: str = "") -> "slicer.vtkMRMLLabelMapVolumeNode":
+    """A new label map node on the reference volume's grid; segment n of segmentIds gets label value n (1-based).
+
+    The node is added to the segmentation's scene; the caller removes it when done.
+    """
+    scene = segmentationNode.GetScene()
+    chosen = list(segmentIds) or allSegmentIds(segmentationNode)
+    known = set(allSegmentIds(segmentationNode))
+    missing = [segmentId for segmentId in chosen if segmentId not in known]
+    if missing:
+        raise UserFacingError(f"Segment(s) {', '.join(missing)} are not in segmentation '{segmentationNode.GetName()}'.")
+    if not chosen:
+        raise UserFacingError(f"Segmentation '{segmentationNode.GetName()}' has no segments; draw the region to protect first.")
+    idArray = vtk.vtkStringArray()
+    for segmentId in chosen:
+        idArray.InsertNextValue(segmentId)
+    labelmapNode = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name or f"{segmentationNode.GetName()} label")
+    # EXTENT_REFERENCE_GEOMETRY: the label map gets exactly the reference volume's dimensions and IJK-to-RAS.
+    ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+        segmentationNode, idArray, labelmapNode, referenceVolumeNode,
+        slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY)
+    if not ok:
+        scene.RemoveNode(labelmapNode)
+        raise UserFacingError(f"Could not convert segmentation '{segmentationNode.GetName()}' to a label map on "
+                              f"the grid of volume '{referenceVolumeNode.GetName()}'.")
+    return labelmapNode
+
+
+def labelArrayOnVolumeGrid(volumeNode, labelSourceNode, segmentIds: Sequence[str] = ()) -> np.ndarray:
+    """The label array (k, j, i) matching volumeNode voxel for voxel, from a segmentation or a label map node.
+
+    A segmentation is resampled onto the volume's grid; a label map must already share it (no silent resampling
+    of the ground truth). Raises UserFacingError when the result holds no labelled voxel.
+    """
+    if labelSourceNode.IsA("vtkMRMLSegmentationNode"):
+        labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, volumeNode, segmentIds)
+        try:
+            labels = arrayFromVolumeNode(labelmapNode)
+        finally:
+            labelSourceNode.GetScene().RemoveNode(labelmapNode)
+        source = "the chosen segments" if segmentIds else f"segmentation '{labelSourceNode.GetName()}'"
+    elif labelSourceNode.IsA("vtkMRMLLabelMapVolumeNode"):
+        if not sameGrid(volumeNode, labelSourceNode):
+            raise UserFacingError(f"Label map '{labelSourceNode.GetName()}' is not on the grid of volume "
+                                  f"'{volumeNode.GetName()}'; resample it to the volume or use a segmentation.")
+        labels = arrayFromVolumeNode(labelSourceNode)
+        source = f"label map '{labelSourceNode.GetName()}'"
+    else:
+        raise UserFacingError(f"'{labelSourceNode.GetName()}' is neither a segmentation nor a label map.")
+    if not np.any(labels > 0):
+        raise UserFacingError(f"There is no region to protect: {source} is empty inside volume '{volumeNode.GetName()}'.")
+    return labels

@@ -1,0 +1,214 @@
+"""Runs `python -m UMedProtectLib protect ... --progress json` in a background process and follows its progress.
+
+The caller polls (a Qt timer in the panel, a loop in blocking mode); reader threads only collect text, so MRML is
+never touched outside the main thread.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+# Exit codes of the umed-protect command.
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One line of the engine's progress: stage, fraction of the whole job (0..1) and a message."""
+
+    stage: str
+    fraction: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ProtectCommand:
+    """The arguments of one `umed-protect protect` run (files and settings)."""
+
+    image: Path
+    label: Path
+    output: Path
+    difference: Path
+    report: Path
+    epsilon: str = "4/255"
+    bandWidth: int = 3
+    labels: str = ""
+    preset: str = "balanced"
+    device: str = "auto"
+    seed: int = 0
+    profile: Optional[Path] = None
+
+    def arguments(self) -> list[str]:
+        """Command-line arguments after the program name."""
+        args = ["protect", "--image", str(self.image), "--label", str(self.label), "--output", str(self.output),
+                "--difference", str(self.difference), "--report", str(self.report), "--epsilon", self.epsilon,
+                "--band-width", str(self.bandWidth), "--preset", self.preset, "--device", self.device,
+                "--seed", str(self.seed), "--progress", "json", "--overwrite"]
+        if self.labels:
+            args += ["--labels", self.labels]
+        if self.profile is not None:
+            args += ["--profile", str(self.profile)]
+        return args
+
+
+def pythonExecutable() -> str:
+    """Slicer's own Python (PythonSlicer) when running inside Slicer, else this interpreter."""
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def engineSearchPath() -> Optional[str]:
+    """The folder that holds the UMedProtectLib package (found without importing it, torch stays unloaded)."""
+    spec = importlib.util.find_spec("UMedProtectLib")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(list(spec.submodule_search_locations)[0]).parent)
+
+
+def engineEnvironment(base: Optional[dict] = None) -> dict:
+    """Environment for the engine process: the package importable, output unbuffered, UTF-8 text."""
+    env = dict(os.environ if base is None else base)
+    folder = engineSearchPath()
+    if folder:
+        env["PYTHONPATH"] = os.pathsep.join([folder] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def parseProgressLine(line: str) -> Optional[ProgressEvent]:
+    """A ProgressEvent from one JSON line of the engine, or None for anything else (plain log text)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or "stage" not in data or "fraction" not in data:
+        return None
+    try:
+        fraction = min(max(float(data["fraction"]), 0.0), 1.0)
+    except (TypeError, ValueError):
+        return None
+    return ProgressEvent(str(data["stage"]), fraction, str(data.get("message", "")))
+
+
+def _pump(stream, sink: "queue.Queue[tuple[str, str]]", channel: str) -> None:
+    """Reader thread body: forward each line of a pipe to the queue, then an end marker."""
+    for line in iter(stream.readline, ""):
+        sink.put((channel, line.rstrip("\r\n")))
+    stream.close()
+    sink.put((channel, None))
+
+
+class EngineProcess:
+    """One engine run in a child process: start, poll for progress, cancel, and a one-sentence outcome."""
+
+    def __init__(self, command: ProtectCommand, python: Optional[str] = None, env: Optional[dict] = None):
+        self.command = command
+        self.python = python or pythonExecutable()
+        self.env = env if env is not None else engineEnvironment()
+        self.process: Optional[subprocess.Popen] = None
+        self.cancelRequested = False
+        self.logLines: list[str] = []
+        self.errorLines: list[str] = []
+        self.lastEvent: Optional[ProgressEvent] = None
+        self._lines: "queue.Queue[tuple[str, Optional[str]]]" = queue.Queue()
+        self._openChannels = 0
+
+    def argv(self) -> list[str]:
+        """The full command line."""
+        return [self.python, "-m", "UMedProtectLib"] + self.command.arguments()
+
+    def start(self) -> None:
+        """Launch the child process and its two reader threads."""
+        # A new process group on POSIX so that cancelling also stops any worker the engine may spawn.
+        extra = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        self.process = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                        text=True, encoding="utf-8", errors="replace", env=self.env, **extra)
+        self._openChannels = 2
+        for stream, channel in ((self.process.stdout, "out"), (self.process.stderr, "err")):
+            threading.Thread(target=_pump, args=(stream, self._lines, channel), daemon=True).start()
+
+    def poll(self) -> list[ProgressEvent]:
+        """Progress events that arrived since the last call (never blocks)."""
+        events = []
+        while True:
+            try:
+                channel, line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                self._openChannels -= 1
+                continue
+            if channel == "err":
+                self.errorLines.append(line)
+                continue
+            event = parseProgressLine(line)
+            if event is None:
+                self.logLines.append(line)
+            else:
+                self.lastEvent = event
+                events.append(event)
+        return events
+
+    @property
+    def finished(self) -> bool:
+        """True once the process has exited and both pipes are drained."""
+        return self.process is not None and self.process.poll() is not None and self._openChannels == 0
+
+    def cancel(self) -> None:
+        """Ask the engine to stop (terminate; the caller may kill() if it lingers)."""
+        self.cancelRequested = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def kill(self) -> None:
+        """Stop the engine at once."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
+    def wait(self, timeout: Optional[float] = None, onEvent=None) -> int:
+        """Block until the process ends (blocking mode for scripts and tests); returns its exit code."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.finished:
+            for event in self.poll():
+                if onEvent is not None:
+                    onEvent(event)
+            if deadline is not None and time.monotonic() > deadline:
+                self.kill()
+                self.process.wait()
+                raise TimeoutError(f"the engine did not finish within {timeout:g} s")
+            time.sleep(0.05)
+        for event in self.poll():
+            if onEvent is not None:
+                onEvent(event)
+        return self.process.returncode
+
+    def failureMessage(self) -> Optional[str]:
+        """None when the run succeeded, else one sentence for the panel."""
+        code = self.process.returncode if self.process is not None else None
+        if code == EXIT_OK and not self.cancelRequested:
+            return None
+        if self.cancelRequested:
+            return "Protection was cancelled; nothing was added to the scene."
+        detail = next((line.strip() for line in reversed(self.errorLines) if line.strip()), "")
+        if code == EXIT_BAD_INPUT:
+            return detail or "The engine refused the inputs."
+        if "out of memory" in detail.lower():
+            return "The engine ran out of memory; choose the CPU device or a smaller volume, then try again."
+        if detail.startswith("ModuleNotFoundError") or "No module named" in detail:
+            return f"A Python package the engine needs is missing ({detail}); press Protect again to install it."
+        return f"The protection engine failed (exit code {code}): {detail or 'no error message'}."
