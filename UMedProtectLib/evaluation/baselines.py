@@ -1,0 +1,81 @@
+"""Baseline perturbations at the same budget and in the same region as UMed: Gaussian noise and error-minimising PGD.
+
+EM-PGD is the sample-wise "unlearnable examples" noise of Huang et al. (ICLR 2021) adapted to segmentation: a
+surrogate U-Net and per-pixel noise both minimise the surrogate's Dice + CE loss, the noise by signed-gradient
+steps projected onto the L-inf ball and the ROI + band, alternating until the surrogate's loss is near zero.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..progress import CancelFlag, check_cancel
+from .region import roi_and_band
+from .training import victim_loss
+from .victims import UNet, _PadToMultiple
+
+
+def gaussian_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int,
+                    seed: int) -> Tuple[np.ndarray, Dict]:
+    """x + clip(N(0, epsilon^2), -epsilon, epsilon) inside ROI + band, kept in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    region = roi_and_band(labels, band_width)
+    noise = np.clip(rng.normal(0.0, epsilon, images.shape), -epsilon, epsilon) * region
+    return np.clip(images + noise, 0.0, 1.0).astype(np.float32), {}
+
+
+def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int, seed: int,
+           device: torch.device, rounds: int = 10, surrogate_steps: int = 20, pgd_steps: int = 10,
+           batch_size: int = 16, stop_loss: float = 0.05,
+           on_round: Optional[Callable[[int, int, str], None]] = None,
+           cancel: CancelFlag = None) -> Tuple[np.ndarray, Dict]:
+    """Error-minimising noise: rounds of (train the surrogate on x + delta; PGD-minimise its loss over delta)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    # The same kind of surrogate as the engine's (a U-Net of width 8), so the baseline gets the same information.
+    surrogate = _PadToMultiple(UNet(2, width=8, depth=3), 8).to(device)
+    optimiser = torch.optim.Adam(surrogate.parameters(), lr=1e-3)
+    x = torch.from_numpy(images.astype(np.float32))[:, None].to(device)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
+    region = torch.from_numpy(roi_and_band(labels, band_width)).float()[:, None].to(device)
+    delta = torch.zeros_like(x)
+    step = epsilon / 4
+    history = []
+    for round_index in range(1, rounds + 1):
+        surrogate.train()
+        for _ in range(surrogate_steps):
+            check_cancel(cancel)
+            index = torch.from_numpy(rng.choice(len(x), size=min(batch_size, len(x)), replace=False)).to(device)
+            loss = victim_loss(surrogate((x[index] + delta[index]).clamp(0, 1)), y[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        # eval() for the PGD steps: BatchNorm statistics must not adapt to the noise being optimised.
+        surrogate.eval()
+        for first in range(0, len(x), batch_size):
+            check_cancel(cancel)
+            part = slice(first, first + batch_size)
+            d = delta[part].clone().requires_grad_(True)
+            for _ in range(pgd_steps):
+                loss = victim_loss(surrogate((x[part] + d).clamp(0, 1)), y[part])
+                grad, = torch.autograd.grad(loss, d)
+                with torch.no_grad():
+                    d -= step * grad.sign()
+                    d.clamp_(-epsilon, epsilon)
+                    d *= region[part]
+            delta[part] = d.detach()
+        with torch.no_grad():
+            protected_loss = float(np.mean([victim_loss(surrogate((x[i:i + batch_size] + delta[i:i + batch_size]).clamp(0, 1)),
+                                                        y[i:i + batch_size]).item() for i in range(0, len(x), batch_size)]))
+            clean_loss = float(np.mean([victim_loss(surrogate(x[i:i + batch_size]), y[i:i + batch_size]).item()
+                                        for i in range(0, len(x), batch_size)]))
+        history.append({"round": round_index, "loss_protected": protected_loss, "loss_clean": clean_loss})
+        if on_round is not None:
+            on_round(round_index, rounds, f"surrogate loss {protected_loss:.3f} (clean {clean_loss:.3f})")
+        if protected_loss < stop_loss:
+            break
+    protected = (x + delta).clamp(0, 1)[:, 0].cpu().numpy().astype(np.float32)
+    return protected, {"surrogate_history": history, "rounds_run": len(history)}
