@@ -16,6 +16,7 @@ import slicer
 from .errors import UserFacingError
 from .labelmaps import exportSegmentsToLabelmapNode
 from .metrics import METRIC_ROWS
+from .nodes import RemoveAddedNodes
 from .versions import collectVersions
 from .volumes import ijkToRasMatrix
 
@@ -116,11 +117,9 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
     segmentNames: list = []
     if labelSourceNode is not None:
         if labelSourceNode.IsA("vtkMRMLSegmentationNode"):
-            labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, inputVolumeNode, segmentIds)
-            try:
+            with RemoveAddedNodes(labelSourceNode.GetScene()):
+                labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, inputVolumeNode, segmentIds)
                 exported.files["label"] = writeVolumeNode(labelmapNode, paths["label"])
-            finally:
-                labelSourceNode.GetScene().RemoveNode(labelmapNode)
             segmentation = labelSourceNode.GetSegmentation()
             chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
             segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()} for n, sid in enumerate(chosen)]

@@ -18,7 +18,8 @@ from .errors import UserFacingError
 from .export import writeVolumeNode
 from .labelmaps import exportSegmentsToLabelmapNode, labelArrayOnVolumeGrid
 from .metrics import createMetricsTable
-from .outputs import REPORT_ATTRIBUTE, createDifferenceVolume, createProtectedVolume, removeNodeWithDisplay
+from .nodes import RemoveAddedNodes, nodeIds
+from .outputs import REPORT_ATTRIBUTE, createDifferenceVolume, createProtectedVolume
 from .runner import ProtectCommand
 from .volumes import ijkToRasMatrix, readVolumeArray
 
@@ -87,11 +88,9 @@ class ProtectJob:
         writeVolumeNode(request.volumeNode, self.path("image.nrrd"))
         source = request.labelSourceNode
         if source.IsA("vtkMRMLSegmentationNode"):
-            labelmapNode = exportSegmentsToLabelmapNode(source, request.volumeNode, request.segmentIds)
-            try:
+            with RemoveAddedNodes(source.GetScene()):
+                labelmapNode = exportSegmentsToLabelmapNode(source, request.volumeNode, request.segmentIds)
                 writeVolumeNode(labelmapNode, self.path("label.nrrd"))
-            finally:
-                source.GetScene().RemoveNode(labelmapNode)
             labels = ""  # the exported label map holds only the chosen segments, as values 1..n
         else:
             writeVolumeNode(source, self.path("label.nrrd"))
@@ -115,19 +114,17 @@ class ProtectJob:
             raise UserFacingError(f"The engine finished but its results could not be read ({error}).") from error
         if not np.allclose(protectedGeometry, ijkToRasMatrix(volume), atol=1e-3):
             raise UserFacingError("The engine returned a volume whose geometry differs from the input; nothing was added.")
-        added = []
+        before = nodeIds(scene)
         try:
             protectedNode = createProtectedVolume(volume, protectedArray)
-            added.append(protectedNode)
             protectedNode.SetAttribute(REPORT_ATTRIBUTE, json.dumps(report))
             budget = float(report.get("epsilon_native") or 0.0)
             differenceNode = createDifferenceVolume(volume, differenceArray, budget)
-            added.append(differenceNode)
             table = createMetricsTable(scene, report, f"{volume.GetName()} protection metrics")
-            added.append(table)
         except Exception:
-            for node in added:
-                removeNodeWithDisplay(node)
+            # Leave the scene exactly as it was: drop every node this attempt added.
+            with RemoveAddedNodes(scene, since=before):
+                pass
             raise
         return ProtectResults(protectedNode, differenceNode, table, report)
 

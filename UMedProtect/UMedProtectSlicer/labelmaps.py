@@ -9,6 +9,7 @@ import slicer
 import vtk
 
 from .errors import UserFacingError
+from .nodes import RemoveAddedNodes, removeNodeWithDisplay
 from .volumes import arrayFromVolumeNode, sameGrid
 
 
@@ -23,7 +24,8 @@ def exportSegmentsToLabelmapNode(segmentationNode, referenceVolumeNode, segmentI
                                  name: str = "") -> "slicer.vtkMRMLLabelMapVolumeNode":
     """A new label map node on the reference volume's grid; segment n of segmentIds gets label value n (1-based).
 
-    The node is added to the segmentation's scene; the caller removes it when done.
+    The node (and a colour table Slicer adds for it) go into the segmentation's scene: call it inside
+    RemoveAddedNodes to have them removed.
     """
     scene = segmentationNode.GetScene()
     chosen = list(segmentIds) or allSegmentIds(segmentationNode)
@@ -42,7 +44,7 @@ def exportSegmentsToLabelmapNode(segmentationNode, referenceVolumeNode, segmentI
         segmentationNode, idArray, labelmapNode, referenceVolumeNode,
         slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY)
     if not ok:
-        scene.RemoveNode(labelmapNode)
+        removeNodeWithDisplay(labelmapNode)
         raise UserFacingError(f"Could not convert segmentation '{segmentationNode.GetName()}' to a label map on "
                               f"the grid of volume '{referenceVolumeNode.GetName()}'.")
     return labelmapNode
@@ -55,11 +57,8 @@ def labelArrayOnVolumeGrid(volumeNode, labelSourceNode, segmentIds: Sequence[str
     of the ground truth). Raises UserFacingError when the result holds no labelled voxel.
     """
     if labelSourceNode.IsA("vtkMRMLSegmentationNode"):
-        labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, volumeNode, segmentIds)
-        try:
-            labels = arrayFromVolumeNode(labelmapNode)
-        finally:
-            labelSourceNode.GetScene().RemoveNode(labelmapNode)
+        with RemoveAddedNodes(labelSourceNode.GetScene()):
+            labels = arrayFromVolumeNode(exportSegmentsToLabelmapNode(labelSourceNode, volumeNode, segmentIds))
         source = "the chosen segments" if segmentIds else f"segmentation '{labelSourceNode.GetName()}'"
     elif labelSourceNode.IsA("vtkMRMLLabelMapVolumeNode"):
         if not sameGrid(volumeNode, labelSourceNode):

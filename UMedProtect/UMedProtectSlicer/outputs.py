@@ -42,19 +42,6 @@ def uniqueName(scene, name: str) -> str:
     return scene.GenerateUniqueName(name)
 
 
-def removeNodeWithDisplay(node) -> None:
-    """Remove a node and the display nodes it owns, so that a failed run leaves no orphans in the scene."""
-    scene = node.GetScene()
-    if scene is None:
-        return
-    if node.IsA("vtkMRMLDisplayableNode"):
-        for index in reversed(range(node.GetNumberOfDisplayNodes())):
-            displayNode = node.GetNthDisplayNode(index)
-            if displayNode is not None:
-                scene.RemoveNode(displayNode)
-    scene.RemoveNode(node)
-
-
 def _inheritTransform(node, inputVolumeNode) -> None:
     """Put a result under the input's parent transform so that both stay aligned in the views."""
     transformId = inputVolumeNode.GetTransformNodeID()
