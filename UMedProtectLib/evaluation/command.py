@@ -1,0 +1,118 @@
+"""`umed-protect evaluate`: the command-line front of the evaluation (the CLI module calls add_arguments and run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+from ..errors import Cancelled, InputError
+from ..progress import BarReporter, JsonLinesReporter
+from ..settings import DEVICES, PRESET_ITERATIONS, parse_epsilon
+from .config import CORPORA, METHODS, EvaluationConfig, full_config, quick_config
+from .victims import VICTIMS
+
+
+def _names(text: str, allowed, what: str) -> Tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise InputError(f"unknown {what} {', '.join(unknown) or repr(text)}; choose from {', '.join(allowed)}")
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `umed-protect evaluate`."""
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced run for CI (one corpus, one victim, one seed; under 5 min on 2 CPU cores)")
+    parser.add_argument("--output", "-o", default="umed-evaluation",
+                        help="folder for evaluation.json, evaluation.md and evaluation.png (default ./umed-evaluation)")
+    parser.add_argument("--corpora", help=f"comma-separated corpora from: {', '.join(CORPORA)}")
+    parser.add_argument("--victims", help=f"comma-separated victim networks from: {', '.join(VICTIMS)}")
+    parser.add_argument("--seeds", type=int, help="number of victim seeds per (method, victim) (default 3)")
+    parser.add_argument("--methods", help=f"comma-separated protections from: {', '.join(METHODS)}")
+    parser.add_argument("--epsilon", help="budget of the main table, e.g. 4/255")
+    parser.add_argument("--sweep", help="comma-separated epsilons of the sweep, e.g. 2/255,4/255,8/255,16/255; 'none'")
+    parser.add_argument("--sweep-methods", help="methods run at every sweep epsilon (default em-pgd,umed-dataset)")
+    parser.add_argument("--steps", type=int, help="victim training steps (default 400, quick 150)")
+    parser.add_argument("--preset", choices=sorted(PRESET_ITERATIONS), help="UMed quality preset for the engine")
+    parser.add_argument("--iterations", type=int, help="UMed training iterations (overrides the preset)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default auto)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                        help="progress on stderr as a bar, as JSON lines on stdout, or none")
+    parser.add_argument("--yes", action="store_true", help="accepted for scripts; the run never asks")
+
+
+def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
+    """The preset (quick or full) with the options given on the command line applied."""
+    config = quick_config() if args.quick else full_config()
+    changes: Dict = {"device": args.device, "threads": args.threads}
+    if args.corpora:
+        changes["corpora"] = _names(args.corpora, CORPORA, "corpus")
+    if args.victims:
+        changes["victims"] = _names(args.victims, tuple(VICTIMS), "victim")
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise InputError("--seeds must be at least 1")
+        changes["seeds"] = tuple(range(args.seeds))
+    if args.methods:
+        changes["methods"] = _names(args.methods, METHODS, "method")
+    if args.epsilon:
+        changes["epsilon"] = parse_epsilon(args.epsilon)
+    if args.sweep:
+        changes["sweep"] = () if args.sweep.strip() == "none" else tuple(parse_epsilon(e) for e in args.sweep.split(","))
+    if args.sweep_methods:
+        changes["sweep_methods"] = _names(args.sweep_methods, METHODS, "method")
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InputError("--steps must be at least 1")
+        changes["recipe"] = replace(config.recipe, steps=args.steps)
+    if args.preset:
+        changes["umed_preset"] = args.preset
+    if args.iterations is not None:
+        if args.iterations < 0:
+            raise InputError("--iterations must be 0 or more")
+        changes["umed_iterations"] = args.iterations
+    return config.with_changes(**changes)
+
+
+def _print_estimate(estimate: Dict) -> None:
+    minutes = estimate["seconds"] / 60
+    parts = ", ".join(f"{name} {(c['training_seconds'] + c['generation_seconds']) / 60:.0f} min"
+                      for name, c in estimate["per_corpus"].items())
+    print(f"umed-protect evaluate: expected duration about {minutes:.0f} min on this machine ({parts}); "
+          f"measured from victim step times, generation roughly estimated", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation; print the table; 0 on success, 2 on bad input, 130 when cancelled."""
+    from .api import run_evaluation
+
+    try:
+        config = config_from_args(args)
+        reporter: Optional[object] = {"bar": BarReporter(), "json": JsonLinesReporter(), "none": None}[args.progress]
+        results = run_evaluation(config, Path(args.output), progress=reporter, on_estimate=_print_estimate)
+    except InputError as error:
+        print(f"umed-protect evaluate: error: {error}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("umed-protect evaluate: cancelled", file=sys.stderr)
+        return 130
+    if args.progress != "json":
+        print(results["table_markdown"])
+        print(f"\nwrote {', '.join(results['outputs'].values())}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Standalone entry (python -m UMedProtectLib.evaluation.command), the same as `umed-protect evaluate`."""
+    parser = argparse.ArgumentParser(prog="umed-protect evaluate", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

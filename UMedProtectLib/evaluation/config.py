@@ -1,0 +1,62 @@
+"""What an evaluation runs: corpora, victims, seeds, methods, epsilons and the victim recipe; full and quick presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Optional, Tuple
+
+from .training import Recipe
+
+CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "synth-organ", "synth-lesion")
+BASELINES = ("gaussian", "em-pgd")
+UMED = ("umed-per-study", "umed-dataset", "umed-transfer")
+METHODS = BASELINES + UMED
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Every choice of a run; stored in the JSON so that a number can be traced to what produced it."""
+
+    corpora: Tuple[str, ...] = ("mni-wm", "nuclei", "synth-organ")
+    victims: Tuple[str, ...] = ("unet", "attention-unet", "fpn")
+    seeds: Tuple[int, ...] = (0, 1, 2)
+    methods: Tuple[str, ...] = METHODS
+    epsilon: float = 4 / 255  # the table's budget (the engine's default)
+    sweep: Tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255, 16 / 255)
+    sweep_methods: Tuple[str, ...] = ("em-pgd", "umed-dataset")
+    band_width: int = 3
+    recipe: Recipe = field(default_factory=Recipe)
+    em_pgd_rounds: int = 10
+    em_pgd_surrogate_steps: int = 20
+    em_pgd_steps: int = 10
+    umed_preset: str = "balanced"
+    umed_iterations: Optional[int] = None
+    transfer_fraction: float = 0.5
+    device: str = "auto"
+    threads: int = 0  # 0 = leave torch's default
+    quick: bool = False
+
+    def with_changes(self, **changes) -> "EvaluationConfig":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (epsilons also as n/255)."""
+        data = asdict(self)
+        data["epsilon_255"] = round(self.epsilon * 255, 3)
+        data["sweep_255"] = [round(e * 255, 3) for e in self.sweep]
+        return data
+
+
+def full_config() -> EvaluationConfig:
+    """The run whose table goes into the README (hours on a CPU, minutes on a GPU)."""
+    return EvaluationConfig()
+
+
+def quick_config() -> EvaluationConfig:
+    """CI: one small real corpus, one victim, one seed, the budget where protection is measurable; < 5 min on 2 cores."""
+    return EvaluationConfig(
+        corpora=("nuclei",), victims=("unet",), seeds=(0,), methods=("gaussian", "em-pgd", "umed-dataset"),
+        epsilon=16 / 255, sweep=(), sweep_methods=(), recipe=Recipe(steps=150, curve_points=5),
+        em_pgd_rounds=4, em_pgd_surrogate_steps=15, em_pgd_steps=5, umed_preset="fast", quick=True,
+    )

@@ -1,0 +1,183 @@
+"""The evaluation: protect each corpus's training split, train victims on clean and protected data, score them."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
+from .baselines import em_pgd, gaussian_in_roi
+from .config import UMED, EvaluationConfig
+from .corpora import load_corpus
+from .corpus import Corpus
+from .metrics import dice, perturbation_stats
+from .plan import estimate, protected_sets
+from .training import predict, train_victim
+from .umed import protect_studies
+
+
+class _Tracker:
+    """Turns units of work (victim training steps) into progress fractions of the whole evaluation."""
+
+    def __init__(self, total: float, callback: Optional[ProgressCallback]):
+        self.total, self.done, self.callback = max(total, 1.0), 0.0, callback
+
+    def report(self, stage: str, message: str, extra: float = 0.0) -> None:
+        emit(self.callback, stage, (self.done + extra) / self.total, message)
+
+    def advance(self, units: float) -> None:
+        self.done += units
+
+
+def _summary(values: List[float]) -> Dict:
+    return {"mean": float(np.mean(values)), "best": float(np.max(values)), "worst": float(np.min(values)),
+            "values": [float(v) for v in values]}
+
+
+def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationConfig, device: torch.device,
+              tracker: _Tracker, units: float, cancel: CancelFlag) -> Dict:
+    """The protected training split of one method at one epsilon, with its statistics and generation log."""
+    images, labels = corpus.slices("train")
+    stage = f"{corpus.name}: {method} {epsilon * 255:g}/255"
+    tracker.report(stage, "generating")
+    start = time.monotonic()
+    info: Dict = {}
+    if method == "gaussian":
+        protected, info = gaussian_in_roi(images, labels, epsilon, config.band_width, seed=0)
+    elif method == "em-pgd":
+        protected, info = em_pgd(
+            images, labels, epsilon, config.band_width, seed=0, device=device, rounds=config.em_pgd_rounds,
+            surrogate_steps=config.em_pgd_surrogate_steps, pgd_steps=config.em_pgd_steps, batch_size=config.recipe.batch_size,
+            on_round=lambda r, n, m: tracker.report(stage, f"round {r}/{n}, {m}", units * r / n), cancel=cancel)
+    elif method in UMED:
+        from ..settings import ProtectSettings
+
+        settings = ProtectSettings(epsilon=epsilon, band_width=config.band_width, preset=config.umed_preset,
+                                   iterations=config.umed_iterations, device=config.device, seed=0)
+        studies, info = protect_studies(method, corpus.train, settings, config.transfer_fraction,
+                                        on_progress=lambda f, m: tracker.report(stage, m, units * f), cancel=cancel)
+        protected = np.concatenate(studies)
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    seconds = time.monotonic() - start
+    per_study, first = [], 0
+    for study in corpus.train:
+        last = first + study.image.shape[0]
+        per_study.append({"study": study.name, **perturbation_stats(images[first:last], protected[first:last],
+                                                                  labels[first:last])})
+        first = last
+    keys = [k for k in per_study[0] if k != "study"]
+    stats = {k: float(np.mean([s[k] for s in per_study])) for k in keys}
+    stats["psnr_db"] = perturbation_stats(images, protected, labels)["psnr_db"]  # pooled over the whole split
+    tracker.advance(units)
+    return {"protected": protected, "seconds": seconds, "stats": stats, "per_study": per_study, "log": info}
+
+
+def _train_all(corpus: Corpus, images: np.ndarray, config: EvaluationConfig, device: torch.device,
+               tracker: _Tracker, stage: str, cancel: CancelFlag, keep: Optional[Dict] = None) -> Dict:
+    """Every victim with every seed on `images` (labels unchanged), scored on the clean test split."""
+    _, labels = corpus.slices("train")
+    test_images, test_labels = corpus.slices("test")
+    results = {}
+    for victim in config.victims:
+        runs = []
+        for seed in config.seeds:
+            label = f"{victim} seed {seed}"
+            trained = train_victim(
+                victim, images, labels, config.recipe, seed, device, test=(test_images, test_labels),
+                on_step=lambda s: tracker.report(stage, f"{label}: step {s}/{config.recipe.steps}", s),
+                cancel=cancel)
+            tracker.advance(config.recipe.steps)
+            prediction = predict(trained.model, test_images, device)
+            score = dice(prediction, test_labels)
+            runs.append({"seed": seed, "dice": score, "curve": trained.curve, "losses": trained.losses,
+                         "seconds": trained.seconds})
+            tracker.report(stage, f"{label}: test DSC {score:.3f}")
+            if keep is not None and victim == config.victims[0] and seed == config.seeds[0]:
+                keep["prediction"] = prediction
+        results[victim] = {"runs": runs, **_summary([r["dice"] for r in runs])}
+    return results
+
+
+def _example_slice(corpus: Corpus) -> int:
+    """The test slice with the most foreground, for the figure."""
+    _, labels = corpus.slices("test")
+    return int(np.argmax(labels.reshape(len(labels), -1).sum(axis=1)))
+
+
+def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.device, tracker: _Tracker,
+                    cancel: CancelFlag = None) -> Dict:
+    """All methods and victims on one corpus; returns JSON-able results plus arrays for the figure."""
+    images, _ = corpus.slices("train")
+    test_images, test_labels = corpus.slices("test")
+    example = _example_slice(corpus)
+    kept: Dict = {}
+    clean = _train_all(corpus, images, config, device, tracker, f"{corpus.name}: clean", cancel, kept)
+    figure = {"test_image": test_images[example], "test_label": test_labels[example],
+              "clean_prediction": kept["prediction"][example], "methods": {}}
+    methods = []
+    for method, epsilon in protected_sets(config):
+        check_cancel(cancel)
+        generated = _generate(method, epsilon, corpus, config, device, tracker, config.recipe.steps, cancel)
+        kept = {}
+        victims = _train_all(corpus, generated["protected"], config, device, tracker,
+                             f"{corpus.name}: {method} {epsilon * 255:g}/255", cancel, kept)
+        for victim, result in victims.items():
+            for run, twin in zip(result["runs"], clean[victim]["runs"]):
+                run["clean_twin_dice"] = twin["dice"]
+        train_example = int(np.argmax(corpus.slices("train")[1].reshape(len(images), -1).sum(axis=1)))
+        figure["methods"][(method, epsilon)] = {
+            "train_image": images[train_example], "train_protected": generated["protected"][train_example],
+            "prediction": kept["prediction"][example]}
+        methods.append({
+            "method": method, "epsilon": epsilon, "epsilon_255": round(epsilon * 255, 3),
+            "generation_seconds": generated["seconds"], "stats": generated["stats"],
+            "per_study": generated["per_study"], "generation_log": generated["log"], "victims": victims,
+            "mean_dice": float(np.mean([v["mean"] for v in victims.values()])),
+            "best_dice": float(np.mean([v["best"] for v in victims.values()])),
+        })
+    return {
+        "summary": corpus.summary(),
+        "clean": clean,
+        "clean_mean_dice": float(np.mean([v["mean"] for v in clean.values()])),
+        "clean_best_dice": float(np.mean([v["best"] for v in clean.values()])),
+        "methods": methods,
+        "_figure": figure,
+    }
+
+
+def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
+             on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
+    """Run the whole evaluation; the result holds every number (and, under "_figure", arrays for the figure)."""
+    from ..device import resolve_device
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    start = time.monotonic()
+    emit(progress, "corpora", 0.0, "loading " + ", ".join(config.corpora))
+    corpora = [load_corpus(name, config.quick) for name in config.corpora]
+    shapes = {c.name: {"shape": c.train[0].image.shape[1:], "train_slices": c.summary()["train_slices"],
+                       "train_studies": len(c.train)} for c in corpora}
+    expected = estimate(config, shapes, device)
+    if on_estimate is not None:
+        on_estimate(expected)
+    units_per_corpus = config.recipe.steps * len(config.victims) * len(config.seeds) * (1 + len(protected_sets(config)))
+    units_per_corpus += config.recipe.steps * len(protected_sets(config))
+    tracker = _Tracker(units_per_corpus * len(corpora), progress)
+    results = {}
+    for corpus in corpora:
+        results[corpus.name] = evaluate_corpus(corpus, config, device, tracker, cancel)
+    emit(progress, "done", 1.0, f"finished in {time.monotonic() - start:.0f} s")
+    return {
+        "config": config.to_dict(),
+        "environment": {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                        "python": platform.python_version(), "machine": platform.machine()},
+        "expected_seconds": expected["seconds"],
+        "seconds": time.monotonic() - start,
+        "corpora": results,
+    }

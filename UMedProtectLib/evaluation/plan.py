@@ -1,0 +1,72 @@
+"""The work an evaluation will do, in units of victim training steps, and its expected duration on this machine."""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from .config import EvaluationConfig
+from .training import victim_loss
+from .victims import make_victim
+
+
+def protected_sets(config: EvaluationConfig) -> List[Tuple[str, float]]:
+    """(method, epsilon) pairs to generate: every method at the table's epsilon, the sweep methods at each epsilon."""
+    pairs = [(m, config.epsilon) for m in config.methods]
+    for epsilon in config.sweep:
+        pairs += [(m, epsilon) for m in config.sweep_methods if (m, epsilon) not in pairs]
+    return pairs
+
+
+def seconds_per_step(victim: str, shape: Tuple[int, int], batch_size: int, device: torch.device) -> float:
+    """Measured time of one training step of a victim on this machine (after one warm-up step)."""
+    torch.manual_seed(0)
+    model = make_victim(victim).to(device)
+    optimiser = torch.optim.Adam(model.parameters())
+    x = torch.rand(batch_size, 1, *shape, device=device)
+    y = (x[:, 0] > 0.5).long()
+    timings = []
+    for _ in range(3):
+        start = time.monotonic()
+        loss = victim_loss(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        timings.append(time.monotonic() - start)
+    return float(np.median(timings[1:]))
+
+
+def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.device) -> Dict:
+    """Expected seconds per corpus: victim trainings from measured step times, generation from the same scale.
+
+    corpora maps a name to {"shape": (H, W), "train_slices": n, "train_studies": n}.
+    """
+    from ..settings import PRESET_ITERATIONS
+
+    per_corpus = {}
+    sets = protected_sets(config)
+    iterations = config.umed_iterations if config.umed_iterations is not None else PRESET_ITERATIONS[config.umed_preset]
+    for name, info in corpora.items():
+        step = {v: seconds_per_step(v, tuple(info["shape"]), config.recipe.batch_size, device) for v in config.victims}
+        training = sum(step.values()) * config.recipe.steps * len(config.seeds) * (1 + len(sets))
+        # Generation runs width-8 networks: roughly a tenth of a victim step per forward-backward (measured on CPU).
+        small = min(step.values()) / 10
+        batches = max(1, info["train_slices"] // config.recipe.batch_size)
+        seconds = {
+            "gaussian": 1.0,
+            "em-pgd": config.em_pgd_rounds * (config.em_pgd_surrogate_steps + batches * (config.em_pgd_steps + 2)) * small,
+            # Per iteration: two generators and the surrogate, forward and backward.
+            "umed-dataset": iterations * 4 * small,
+            "umed-transfer": iterations * 4 * small,
+            "umed-per-study": iterations * 4 * small * info["train_studies"],
+        }
+        generation = sum(seconds[m] for m, _ in sets)
+        per_corpus[name] = {"victim_step_seconds": step, "training_seconds": training,
+                            "generation_seconds": generation}
+    total = sum(c["training_seconds"] + c["generation_seconds"] for c in per_corpus.values())
+    return {"seconds": total, "per_corpus": per_corpus, "protected_sets": len(sets)}

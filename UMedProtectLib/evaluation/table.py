@@ -1,0 +1,77 @@
+"""The Markdown tables of an evaluation: methods x victims at the table's epsilon, and the epsilon sweep."""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI", "em-pgd": "EM-PGD (Huang et al.)",
+             "umed-per-study": "UMed, per study", "umed-dataset": "UMed, fitted on training set",
+             "umed-transfer": "UMed, profile from part of set"}
+
+
+def _cell(summary: Dict) -> str:
+    return f"{summary['mean']:.3f} / {summary['best']:.3f}"
+
+
+def main_table(corpus: str, result: Dict, epsilon: float, victims: List[str]) -> str:
+    """Rows clean / baselines / UMed modes; per victim "mean / best of seeds" DSC, then mean DSC, PSNR, SSIM."""
+    header = ["method"] + [f"{v} DSC" for v in victims] + ["mean DSC", "PSNR dB", "SSIM", "L-inf / noise"]
+    lines = [f"**{corpus}** ({result['summary']['train_slices']} train / {result['summary']['test_slices']} test "
+             f"slices), epsilon {epsilon * 255:g}/255, DSC as mean / best of seeds",
+             "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    clean = result["clean"]
+    lines.append("| " + " | ".join([ROW_NAMES["clean"]] + [_cell(clean[v]) for v in victims] +
+                                   [f"{result['clean_mean_dice']:.3f} / {result['clean_best_dice']:.3f}", "inf", "1.000", "0"]) + " |")
+    for entry in result["methods"]:
+        if abs(entry["epsilon"] - epsilon) > 1e-9:
+            continue
+        stats = entry["stats"]
+        lines.append("| " + " | ".join(
+            [ROW_NAMES.get(entry["method"], entry["method"])] + [_cell(entry["victims"][v]) for v in victims] +
+            [f"{entry['mean_dice']:.3f} / {entry['best_dice']:.3f}", f"{stats['psnr_db']:.1f}", f"{stats['ssim']:.3f}",
+             f"{stats['linf_over_noise']:.2f}"]) + " |")
+    return "\n".join(lines)
+
+
+def sweep_table(corpus: str, result: Dict) -> str:
+    """Every (method, epsilon) with mean and best DSC against PSNR and the perturbation relative to noise and contrast."""
+    header = ["method", "epsilon", "mean DSC", "best DSC", "PSNR dB", "SSIM", "L-inf / noise", "RMS / noise",
+              "L-inf / ROI contrast", "surrogate loss protected / clean"]
+    lines = [f"**{corpus}**: sweep (clean mean / best DSC {result['clean_mean_dice']:.3f} / "
+             f"{result['clean_best_dice']:.3f})", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in sorted(result["methods"], key=lambda e: (e["method"], e["epsilon"])):
+        stats = entry["stats"]
+        gap = surrogate_gap(entry)
+        lines.append("| " + " | ".join([
+            ROW_NAMES.get(entry["method"], entry["method"]), f"{entry['epsilon_255']:g}/255",
+            f"{entry['mean_dice']:.3f}", f"{entry['best_dice']:.3f}", f"{stats['psnr_db']:.1f}", f"{stats['ssim']:.3f}",
+            f"{stats['linf_over_noise']:.2f}", f"{stats['rms_over_noise']:.2f}", f"{stats['linf_over_contrast']:.2f}",
+            gap]) + " |")
+    return "\n".join(lines)
+
+
+def surrogate_gap(entry: Dict) -> str:
+    """The last logged surrogate loss on protected vs clean slices, "-" when the method logs none."""
+    log = entry.get("generation_log") or {}
+    history = log.get("surrogate_history")
+    if history:
+        return f"{history[-1]['loss_protected']:.3f} / {history[-1]['loss_clean']:.3f}"
+    for training in log.get("surrogate_logs", []):
+        protected, clean = training.get("final_loss_protected"), training.get("final_loss_clean")
+        if protected is not None and clean is not None:
+            return f"{protected:.3f} / {clean:.3f}"
+    return "-"
+
+
+def markdown_report(results: Dict) -> str:
+    """The whole Markdown report: one main table and one sweep table per corpus."""
+    config = results["config"]
+    parts = [f"# UMedProtect evaluation\n\nDevice {results['environment']['device']}, "
+             f"{results['seconds'] / 60:.1f} min; victims trained {config['recipe']['steps']} steps, seeds "
+             f"{', '.join(str(s) for s in config['seeds'])}; DSC on the clean test split.\n"]
+    for corpus, result in results["corpora"].items():
+        parts.append(main_table(corpus, result, config["epsilon"], list(config["victims"])))
+        parts.append("")
+        parts.append(sweep_table(corpus, result))
+        parts.append("")
+    return "\n".join(parts)
