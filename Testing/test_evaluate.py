@@ -1,0 +1,185 @@
+"""Tests of the evaluation harness: corpora splits, metrics, baselines, victims, the command and the --quick run."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from UMedProtectLib.errors import InputError
+from UMedProtectLib.evaluation.augment import augment_batch
+from UMedProtectLib.evaluation.baselines import em_pgd, gaussian_in_roi
+from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
+from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
+from UMedProtectLib.evaluation.region import roi_and_band
+from UMedProtectLib.evaluation.split import min_distance, slab_split
+from UMedProtectLib.evaluation.synthetic import synthetic_corpus
+from UMedProtectLib.evaluation.victims import VICTIMS, make_victim
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+# --- splits -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("num, slab, every, guard", [(100, 10, 4, 2), (37, 5, 3, 1), (150, 8, 2, 3), (60, 10, 4, 0)])
+def test_slab_split_shares_no_slab_and_keeps_the_guard(num, slab, every, guard):
+    train, test = slab_split(num, slab, every, guard)
+    train_set = {i for s in train for i in s}
+    test_set = {i for s in test for i in s}
+    assert train and test and not train_set & test_set
+    assert min_distance(train, test) >= 2 * guard + 1
+    for part in train + test:  # each study is one contiguous run of slices
+        assert part == list(range(part[0], part[-1] + 1))
+
+
+def test_mni_corpus_split_by_slab_with_no_neighbouring_slices():
+    from UMedProtectLib.evaluation.mni import mni_corpus
+
+    corpus = mni_corpus("wm")
+    train = [s.source_slices for s in corpus.train]
+    test = [s.source_slices for s in corpus.test]
+    assert min_distance(train, test) >= 5  # 2-slice guards on both sides
+    images, labels = corpus.slices("train")
+    assert images.shape[0] >= 60 and images.min() >= 0 and images.max() <= 1
+    assert set(np.unique(labels)) == {0, 1}
+    assert labels.reshape(len(labels), -1).sum(axis=1).min() >= 30
+
+
+def test_nuclei_corpus_tiles_never_touch_across_the_split():
+    pytest.importorskip("tifffile")
+    from UMedProtectLib.evaluation.nuclei import nuclei_corpus
+
+    try:
+        corpus = nuclei_corpus()
+    except InputError:
+        pytest.skip("stardist (which ships the image) is not installed")
+    train = [s.source_slices for s in corpus.train]
+    test = [s.source_slices for s in corpus.test]
+    assert min_distance(train, test) >= 8
+    assert corpus.summary()["train_slices"] >= 32 and corpus.summary()["test_slices"] >= 16
+
+
+def test_synthetic_corpus_splits_by_patient_and_is_reproducible():
+    first = synthetic_corpus("lesion", train_studies=3, test_studies=2, slices=4, size=64)
+    again = synthetic_corpus("lesion", train_studies=3, test_studies=2, slices=4, size=64)
+    assert not {s.name for s in first.train} & {s.name for s in first.test}
+    assert min_distance([s.source_slices for s in first.train], [s.source_slices for s in first.test]) >= 1
+    np.testing.assert_array_equal(first.train[0].image, again.train[0].image)
+    organ = synthetic_corpus("organ", train_studies=3, test_studies=2, slices=4, size=64)
+    # Lesions lie inside the organ, so the lesion task's foreground is a strict subset of the organ task's.
+    assert (first.train[0].label <= organ.train[0].label).all()
+    assert organ.train[0].label.sum() > first.train[0].label.sum()
+
+
+# --- metrics ------------------------------------------------------------------------------------------------
+
+def test_dice_values():
+    a = np.zeros((4, 10, 10), np.uint8)
+    b = np.zeros_like(a)
+    assert dice(a, b) == 1.0
+    a[0, :5] = 1
+    assert dice(a, a) == 1.0
+    assert dice(a, b) == 0.0
+    b[0, :5, :5] = 1  # 25 of a's 50 voxels
+    assert dice(a, b) == pytest.approx(2 * 25 / 75)
+
+
+def test_psnr_and_noise_estimate():
+    rng = np.random.default_rng(0)
+    clean = np.full((3, 64, 64), 0.5)
+    noisy = clean + rng.normal(0, 0.02, clean.shape)
+    assert noise_std(noisy) == pytest.approx(0.02, rel=0.1)
+    assert psnr(clean, clean + 0.01) == pytest.approx(40.0)
+
+
+# --- baselines ----------------------------------------------------------------------------------------------
+
+def _toy(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    images = np.clip(0.3 + 0.05 * rng.standard_normal((6, 32, 32)), 0, 1).astype(np.float32)
+    labels = np.zeros((6, 32, 32), np.int64)
+    labels[:, 10:20, 12:22] = 1
+    images[labels == 1] += 0.2
+    return images, labels
+
+
+def _check_bound_and_region(images, labels, protected, epsilon, band_width):
+    difference = protected.astype(np.float64) - images
+    assert np.abs(difference).max() <= epsilon + 1e-6
+    assert np.abs(difference).max() > epsilon / 2  # it did perturb
+    outside = ~roi_and_band(labels, band_width)
+    assert (difference[outside] == 0).all()
+    assert protected.min() >= 0 and protected.max() <= 1
+
+
+def test_gaussian_baseline_respects_bound_and_region():
+    images, labels = _toy()
+    protected, _ = gaussian_in_roi(images, labels, 8 / 255, 3, seed=1)
+    _check_bound_and_region(images, labels, protected, 8 / 255, 3)
+
+
+def test_em_pgd_baseline_respects_bound_and_region_and_lowers_the_surrogate_loss():
+    torch.manual_seed(0)
+    images, labels = _toy()
+    protected, log = em_pgd(images, labels, 8 / 255, 2, seed=0, device=torch.device("cpu"), rounds=2,
+                            surrogate_steps=3, pgd_steps=3, batch_size=4)
+    _check_bound_and_region(images, labels, protected, 8 / 255, 2)
+    last = log["surrogate_history"][-1]
+    assert last["loss_protected"] < last["loss_clean"]  # error-minimising: the noise makes the task easier
+
+
+def test_perturbation_stats_relative_to_noise():
+    images, labels = _toy()
+    protected, _ = gaussian_in_roi(images, labels, 4 / 255, 3, seed=2)
+    stats = perturbation_stats(images, protected, labels)
+    assert stats["linf"] <= 4 / 255 + 1e-6
+    assert stats["linf_over_noise"] == pytest.approx(stats["linf"] / stats["noise_std"])
+    assert 0 < stats["changed_fraction"] < 1 and stats["ssim"] < 1
+
+
+# --- victims and augmentation -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(VICTIMS))
+def test_victims_segment_any_slice_size(name):
+    torch.manual_seed(0)
+    model = make_victim(name).eval()
+    assert model(torch.rand(2, 1, 50, 38)).shape == (2, 2, 50, 38)
+
+
+def test_victim_families_differ_from_the_surrogate():
+    sizes = {name: sum(p.numel() for p in make_victim(name).parameters()) for name in VICTIMS}
+    assert len(set(sizes.values())) == len(sizes)
+
+
+def test_augmentation_keeps_image_and_label_aligned():
+    labels = torch.zeros(4, 40, 40, dtype=torch.long)
+    labels[:, 8:20, 5:30] = 1
+    images = labels[:, None].float() * 0.8 + 0.1
+    out, out_labels = augment_batch(images, labels, torch.Generator().manual_seed(3), gain_range=(1, 1), bias=0,
+                                    gamma_range=(1, 1))
+    agreement = ((out[:, 0] > 0.5).long() == out_labels).float().mean()
+    assert agreement > 0.97
+    again, _ = augment_batch(images, labels, torch.Generator().manual_seed(3), gain_range=(1, 1), bias=0,
+                             gamma_range=(1, 1))
+    assert torch.equal(out, again)
+
+
+# --- command --------------------------------------------------------------------------------------------------
+
+def test_config_from_args_applies_options():
+    config = config_from_args(_args("--quick", "--victims", "unet,fpn", "--epsilon", "8/255", "--sweep", "2/255,4/255",
+                                    "--seeds", "2", "--steps", "30"))
+    assert config.victims == ("unet", "fpn") and config.seeds == (0, 1)
+    assert config.epsilon == pytest.approx(8 / 255) and config.recipe.steps == 30
+    assert config.sweep == pytest.approx((2 / 255, 4 / 255))
+
+
+def test_bad_options_exit_with_code_2(tmp_path, capsys):
+    assert run(_args("--victims", "resnet", "-o", str(tmp_path))) == 2
+    assert "unknown victim" in capsys.readouterr().err
+    assert run(_args("--epsilon", "0", "-o", str(tmp_path))) == 2
