@@ -667,9 +667,9 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
             logic.protect(job.ProtectRequest(volume, segmentation, segmentIds=["no-such-segment"]), waitForCompletion=True)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
 
-        self.delayDisplay("Protecting with the fast preset in blocking mode")
+        self.delayDisplay("Protecting with a tiny training budget in blocking mode")
         events = []
-        results = logic.protect(job.ProtectRequest(volume, segmentation, epsilonSteps=4, preset="fast", device="cpu"),
+        results = logic.protect(job.ProtectRequest(volume, segmentation, epsilonSteps=4, preset="fast", device="cpu", iterations=2),
                                 waitForCompletion=True, progressCallback=events.append, timeout=900)
         self.assertTrue(events, "the engine reported no progress")
         protectedArray = slicer.util.arrayFromVolume(results.protectedNode)

@@ -38,6 +38,7 @@ class ProtectRequest:
     device: str = "auto"
     seed: int = 0
     profilePath: Optional[Path] = None
+    iterations: Optional[int] = None  # overrides the preset (scripts, self-test); the panel uses presets
 
 
 @dataclass
@@ -100,7 +101,7 @@ class ProtectJob:
             difference=self.path("difference.nrrd"), report=self.path("report.json"),
             epsilon=f"{int(request.epsilonSteps)}/255", bandWidth=int(request.bandWidth), labels=labels,
             preset=request.preset, device=request.device, seed=int(request.seed),
-            profile=Path(request.profilePath) if request.profilePath else None)
+            profile=Path(request.profilePath) if request.profilePath else None, iterations=request.iterations)
 
     def loadResults(self) -> ProtectResults:
         """Create the result nodes from the engine's files; on any failure the scene is left as it was."""

@@ -47,6 +47,7 @@ class ProtectCommand:
     device: str = "auto"
     seed: int = 0
     profile: Optional[Path] = None
+    iterations: Optional[int] = None  # overrides the preset; scripts and tests use a tiny budget
 
     def arguments(self) -> list[str]:
         """Command-line arguments after the program name."""
@@ -58,6 +59,8 @@ class ProtectCommand:
             args += ["--labels", self.labels]
         if self.profile is not None:
             args += ["--profile", str(self.profile)]
+        if self.iterations is not None:
+            args += ["--iterations", str(self.iterations)]
         return args
 
 
@@ -134,8 +137,11 @@ class EngineProcess:
         """Launch the child process and its two reader threads."""
         # A new process group on POSIX so that cancelling also stops any worker the engine may spawn.
         extra = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        # Run in the job's folder: the engine must be found through PYTHONPATH, never by accident in the cwd.
+        workFolder = Path(self.command.output).parent
         self.process = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                        text=True, encoding="utf-8", errors="replace", env=self.env, **extra)
+                                        text=True, encoding="utf-8", errors="replace", env=self.env,
+                                        cwd=str(workFolder) if workFolder.is_dir() else None, **extra)
         self._openChannels = 2
         for stream, channel in ((self.process.stdout, "out"), (self.process.stderr, "err")):
             threading.Thread(target=_pump, args=(stream, self._lines, channel), daemon=True).start()
@@ -209,6 +215,6 @@ class EngineProcess:
             return detail or "The engine refused the inputs."
         if "out of memory" in detail.lower():
             return "The engine ran out of memory; choose the CPU device or a smaller volume, then try again."
-        if detail.startswith("ModuleNotFoundError") or "No module named" in detail:
+        if "No module named" in detail and "UMedProtectLib" not in detail:
             return f"A Python package the engine needs is missing ({detail}); press Protect again to install it."
         return f"The protection engine failed (exit code {code}): {detail or 'no error message'}."

@@ -1,0 +1,152 @@
+"""Export through Slicer's storage nodes to NRRD and NIfTI, read back with independent readers (pynrrd, nibabel,
+SimpleITK), and the JSON sidecar."""
+
+import hashlib
+import json
+
+import nibabel
+import nrrd
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, lpsToRas, makeMrmlApp, obliqueIjkToRas
+
+from UMedProtectSlicer.errors import UserFacingError
+from UMedProtectSlicer.export import exportResults, plannedPaths, safeBaseName, writeVolumeNode
+from UMedProtectSlicer.labelmaps import allSegmentIds
+from UMedProtectSlicer.nodes import nodeIds
+from UMedProtectSlicer.outputs import createDifferenceVolume, createProtectedVolume
+from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix
+
+REPORT = {"psnr_db": 50.1, "ssim": 0.998, "linf_native": 11.0, "epsilon_native": 11.8, "changed_fraction": 0.02,
+          "settings": {"epsilon": 4 / 255, "band_width": 3, "preset": "fast", "seed": 0}, "warnings": []}
+
+
+def readNrrd(path):
+    """(k, j, i) voxels and RAS IJK-to-world matrix of a NRRD file, by pynrrd (no ITK, no VTK)."""
+    data, header = nrrd.read(str(path))  # pynrrd returns (i, j, k) order
+    assert header["space"] in ("left-posterior-superior", "LPS")
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.asarray(header["space directions"], dtype=float).T
+    matrix[:3, 3] = np.asarray(header["space origin"], dtype=float)
+    return np.transpose(data, (2, 1, 0)), lpsToRas(matrix)
+
+
+def readNifti(path):
+    """(k, j, i) voxels and RAS matrix of a NIfTI file, by nibabel."""
+    image = nibabel.load(str(path))
+    return np.transpose(np.asanyarray(image.dataobj), (2, 1, 0)), image.affine
+
+
+@pytest.fixture
+def study():
+    app = makeMrmlApp()
+    geometry = obliqueIjkToRas()
+    rng = np.random.default_rng(4)
+    labels = np.zeros((7, 12, 14), np.uint8)
+    labels[2:5, 3:8, 4:9] = 1
+    labels[4:6, 8:11, 9:13] = 2
+    image = rng.integers(-500, 1500, labels.shape).astype(np.int16)
+    volume = addVolume(app.scene, image, geometry, name="Patient 7 / CT")
+    segmentation = addSegmentationFromLabels(app, labels, geometry, name="organs")
+    protectedArray = image + rng.integers(-11, 12, image.shape).astype(np.int16) * (labels > 0)
+    protected = createProtectedVolume(volume, protectedArray)
+    difference = createDifferenceVolume(volume, (protectedArray - image).astype(np.float32), 11.8)
+    return app, volume, segmentation, labels, protected, difference, protectedArray
+
+
+@pytest.mark.parametrize("fileFormat,reader", [(".nrrd", readNrrd), (".nii.gz", readNifti)])
+def test_export_reads_back_equal_with_an_independent_reader(study, tmp_path, fileFormat, reader):
+    app, volume, segmentation, labels, protected, difference, protectedArray = study
+    before = nodeIds(app.scene)
+    exported = exportResults(tmp_path, fileFormat, volume, protected, REPORT, differenceNode=difference,
+                             labelSourceNode=segmentation, extraVersions={"Slicer": "test"})
+    assert nodeIds(app.scene) == before, "export changed the scene"
+    assert set(exported.files) == {"protected", "difference", "label"}
+    for path in exported.files.values():
+        assert path.name.startswith("Patient_7_CT_") and path.name.endswith(fileFormat)
+    voxels, matrix = reader(exported.files["protected"])
+    assert voxels.dtype == np.int16 and np.array_equal(voxels, protectedArray)
+    # NIfTI stores the matrix in float32: compare to that precision.
+    assert np.allclose(matrix, ijkToRasMatrix(volume), atol=1e-4)
+    diffVoxels, _ = reader(exported.files["difference"])
+    assert np.allclose(diffVoxels, protectedArray.astype(np.float32) - arrayFromVolumeNode(volume))
+    labelVoxels, labelMatrix = reader(exported.files["label"])
+    assert np.array_equal(labelVoxels, labels) and np.allclose(labelMatrix, matrix, atol=1e-4)
+    # SimpleITK agrees too.
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(exported.files["protected"]))), protectedArray)
+    assert not list(tmp_path.glob(".*partial*")), "temporary files were left behind"
+
+    sidecar = json.loads(exported.sidecar.read_text())
+    assert exported.sidecar.name == "Patient_7_CT_protected.json"
+    for role, path in exported.files.items():
+        assert sidecar["files"][role]["file"] == path.name
+        assert sidecar["files"][role]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sidecar["settings"] == REPORT["settings"]
+    assert sidecar["metrics"]["psnr_db"] == 50.1 and sidecar["metrics"]["linf_native"] == 11.0
+    assert sidecar["versions"]["Slicer"] == "test" and sidecar["versions"]["numpy"] == np.__version__
+    assert sidecar["versions"]["UMedProtectLib"]
+    assert sidecar["source"]["volume"] == "Patient 7 / CT"
+    assert [entry["label"] for entry in sidecar["source"]["labels"]] == [1, 2]
+    assert np.allclose(sidecar["geometry"]["ijk_to_ras"], ijkToRasMatrix(volume))
+
+
+def test_export_only_the_protected_volume_and_chosen_segments(study, tmp_path):
+    app, volume, segmentation, labels, protected, _, _ = study
+    second = allSegmentIds(segmentation)[1]
+    exported = exportResults(tmp_path, ".nrrd", volume, protected, REPORT, labelSourceNode=segmentation,
+                             segmentIds=[second])
+    assert set(exported.files) == {"protected", "label"}
+    labelVoxels, _ = readNrrd(exported.files["label"])
+    assert np.array_equal(labelVoxels, (labels == 2).astype(np.uint8))
+
+
+def test_export_refuses_to_overwrite_unless_asked(study, tmp_path):
+    _, volume, _, _, protected, _, protectedArray = study
+    first = exportResults(tmp_path, ".nrrd", volume, protected, REPORT)
+    stamp = first.files["protected"].stat().st_mtime_ns
+    with pytest.raises(UserFacingError, match="already exists"):
+        exportResults(tmp_path, ".nrrd", volume, protected, REPORT)
+    assert first.files["protected"].stat().st_mtime_ns == stamp
+    again = exportResults(tmp_path, ".nrrd", volume, protected, REPORT, overwrite=True)
+    assert np.array_equal(readNrrd(again.files["protected"])[0], protectedArray)
+
+
+def test_export_errors_are_one_sentence(study, tmp_path):
+    _, volume, _, _, protected, _, _ = study
+    with pytest.raises(UserFacingError, match="does not exist"):
+        exportResults(tmp_path / "missing", ".nrrd", volume, protected, REPORT)
+    with pytest.raises(UserFacingError, match="Unknown export format"):
+        exportResults(tmp_path, ".mha", volume, protected, REPORT)
+    with pytest.raises(UserFacingError, match=".nrrd or .nii.gz"):
+        writeVolumeNode(protected, tmp_path / "x.png")
+
+
+def test_names_and_planned_paths(tmp_path):
+    assert safeBaseName("  a/b: c  ") == "a_b_c"
+    assert safeBaseName("///") == "volume"
+    paths = plannedPaths(tmp_path, "CT", ".nii.gz", withDifference=False, withLabel=True)
+    assert {k: p.name for k, p in paths.items()} == {
+        "protected": "CT_protected.nii.gz", "label": "CT_label.nii.gz", "sidecar": "CT_protected.json"}
+
+
+@pytest.mark.parametrize("fileFormat,reader", [(".nrrd", readNrrd), (".nii.gz", readNifti)])
+def test_sample_study_export_round_trip(sample_files, tmp_path, fileFormat, reader):
+    app = makeMrmlApp()
+    image_path, label_path = sample_files
+    volume = loadVolumeFile(app.scene, image_path, "mni152 slab")
+    labelmap = loadVolumeFile(app.scene, label_path, "ventricles", labelmap=True)
+    image = arrayFromVolumeNode(volume)
+    protected = createProtectedVolume(volume, image)
+    exported = exportResults(tmp_path, fileFormat, volume, protected, REPORT, labelSourceNode=labelmap)
+    voxels, matrix = reader(exported.files["protected"])
+    assert np.array_equal(voxels, image)
+    # The sample's own geometry (read by SimpleITK from the original file) is what the export carries.
+    original = sitk.ReadImage(str(image_path))
+    lps = np.eye(4)
+    lps[:3, :3] = np.array(original.GetDirection()).reshape(3, 3) @ np.diag(original.GetSpacing())
+    lps[:3, 3] = original.GetOrigin()
+    assert np.allclose(matrix, lpsToRas(lps), atol=1e-4)
+    labelVoxels, _ = reader(exported.files["label"])
+    assert np.array_equal(labelVoxels, sitk.GetArrayFromImage(sitk.ReadImage(str(label_path))))

@@ -1,0 +1,127 @@
+"""The background-process protocol: command line, JSON progress lines, exit codes, cancel, with the real CLI."""
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
+
+from UMedProtectSlicer.runner import (EXIT_BAD_INPUT, EngineProcess, ProgressEvent, ProtectCommand, engineEnvironment,
+                                      engineSearchPath, parseProgressLine, pythonExecutable)
+
+needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
+
+
+def command(tmp_path, image, label, **settings):
+    return ProtectCommand(image=Path(image), label=Path(label), output=tmp_path / "protected.nrrd",
+                          difference=tmp_path / "difference.nrrd", report=tmp_path / "report.json", **settings)
+
+
+def test_arguments_follow_the_cli_contract(tmp_path):
+    args = command(tmp_path, "a.nrrd", "b.nrrd", epsilon="8/255", bandWidth=2, labels="1,3", preset="fast",
+                   device="cuda:1", seed=7, profile=Path("p.pt"), iterations=5).arguments()
+    assert args[0] == "protect"
+    pairs, rest = {}, args[1:]
+    while rest:
+        if len(rest) > 1 and not rest[1].startswith("--"):
+            pairs[rest[0]], rest = rest[1], rest[2:]
+        else:
+            pairs[rest[0]], rest = True, rest[1:]
+    assert pairs["--image"] == "a.nrrd" and pairs["--label"] == "b.nrrd"
+    assert pairs["--output"].endswith("protected.nrrd") and pairs["--difference"].endswith("difference.nrrd")
+    assert pairs["--epsilon"] == "8/255" and pairs["--band-width"] == "2" and pairs["--labels"] == "1,3"
+    assert pairs["--preset"] == "fast" and pairs["--device"] == "cuda:1" and pairs["--seed"] == "7"
+    assert pairs["--profile"] == "p.pt" and pairs["--iterations"] == "5" and pairs["--progress"] == "json"
+    assert pairs["--overwrite"] is True
+    plain = command(tmp_path, "a.nrrd", "b.nrrd").arguments()
+    assert "--labels" not in plain and "--profile" not in plain and "--iterations" not in plain
+
+
+def test_progress_line_parsing():
+    assert parseProgressLine('{"stage": "fit", "fraction": 0.5, "message": "iteration 3/60"}') == \
+        ProgressEvent("fit", 0.5, "iteration 3/60")
+    assert parseProgressLine('  {"stage": "done", "fraction": 1.7}\r\n') == ProgressEvent("done", 1.0, "")
+    for line in ("protected 20 ROI slices in 4.9 s", "{not json", '{"stage": "x"}', '[1, 2]',
+                 '{"stage": "x", "fraction": "half"}', ""):
+        assert parseProgressLine(line) is None
+
+
+def test_environment_makes_the_engine_importable_without_importing_it():
+    folder = engineSearchPath()
+    assert folder is not None and (Path(folder) / "UMedProtectLib" / "__init__.py").is_file()
+    env = engineEnvironment({"PYTHONPATH": "/elsewhere"})
+    assert env["PYTHONPATH"].split(":")[0] == folder and "/elsewhere" in env["PYTHONPATH"]
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert pythonExecutable()
+
+
+@needs_cli
+def test_background_run_reports_progress_and_writes_results(tmp_path, sample_files):
+    image, label = sample_files
+    process = EngineProcess(command(tmp_path, image, label, device="cpu", iterations=1))
+    process.start()
+    started = time.monotonic()
+    assert process.poll() is not None  # returns at once, even before any output
+    assert time.monotonic() - started < 0.5
+    events = []
+    deadline = time.monotonic() + 240
+    while not process.finished and time.monotonic() < deadline:
+        events += process.poll()
+        time.sleep(0.05)
+    events += process.poll()
+    assert process.finished and process.process.returncode == 0, process.errorLines
+    assert process.failureMessage() is None
+    assert events and events[-1].fraction == pytest.approx(1.0)
+    assert [e.fraction for e in events] == sorted(e.fraction for e in events)
+    assert {"fit", "apply"} <= {e.stage for e in events}
+    report = json.loads((tmp_path / "report.json").read_text())
+    protected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "protected.nrrd")))
+    original = sitk.GetArrayFromImage(sitk.ReadImage(str(image)))
+    assert protected.shape == original.shape
+    assert np.abs(protected.astype(float) - original).max() <= report["epsilon_native"] + 1e-6
+
+
+@needs_cli
+def test_bad_input_gives_the_cli_one_line_message(tmp_path, sample_files):
+    image, _ = sample_files
+    empty = tmp_path / "empty.nrrd"
+    reference = sitk.ReadImage(str(image))
+    blank = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
+    blank.CopyInformation(reference)
+    sitk.WriteImage(blank, str(empty))
+    process = EngineProcess(command(tmp_path, image, empty, device="cpu", iterations=0))
+    process.start()
+    assert process.wait(timeout=120) == EXIT_BAD_INPUT
+    message = process.failureMessage()
+    assert message and "\n" not in message and "Traceback" not in message
+    assert not (tmp_path / "protected.nrrd").exists()
+
+
+@needs_cli
+def test_cancel_stops_the_engine_and_says_so(tmp_path, sample_files):
+    image, label = sample_files
+    process = EngineProcess(command(tmp_path, image, label, device="cpu", iterations=5000))
+    process.start()
+    deadline = time.monotonic() + 120
+    while not process.poll() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.cancel()
+    process.wait(timeout=30)
+    assert process.process.returncode != 0
+    assert process.failureMessage() == "Protection was cancelled; nothing was added to the scene."
+    assert not (tmp_path / "protected.nrrd").exists()
+
+
+@needs_cli
+def test_missing_input_file_is_a_bad_input_in_one_sentence(tmp_path):
+    process = EngineProcess(command(tmp_path, tmp_path / "absent.nrrd", tmp_path / "absent_label.nrrd"))
+    process.start()
+    assert process.wait(timeout=120) == EXIT_BAD_INPUT
+    message = process.failureMessage()
+    assert "absent.nrrd" in message and "\n" not in message
