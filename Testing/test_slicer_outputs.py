@@ -118,3 +118,20 @@ def test_node_removal_helpers_leave_no_orphans(study):
         createDifferenceVolume(volume, image.astype(np.float32), 1.0)
         createMetricsTable(app.scene, REPORT, "t")
     assert nodeIds(app.scene) == before
+
+
+def test_budget_in_native_units_matches_the_engine_scaling():
+    from UMedProtectSlicer.budget import describeBudget, intensitySpan, nativeBudget
+
+    rng = np.random.default_rng(6)
+    ct = rng.normal(40, 300, (20, 64, 64)).astype(np.int16)
+    low, high = np.percentile(ct, (0.5, 99.5))
+    assert intensitySpan(ct) == pytest.approx(high - low, rel=0.02)
+    assert nativeBudget(4, 255.0) == pytest.approx(4.0)
+    assert describeBudget(4, 255.0 * 5, "HU") == "about 20 HU"
+    assert intensitySpan(np.full((3, 3, 3), 7)) == 0.0
+    assert describeBudget(4, 0.0).startswith("none")
+    # Mostly constant images fall back to the full range, as the engine does.
+    sparse = np.zeros((10, 10, 10))
+    sparse[0, 0, 0] = 100
+    assert intensitySpan(sparse) == 100

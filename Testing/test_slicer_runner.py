@@ -12,8 +12,8 @@ import SimpleITK as sitk
 
 import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
 
-from UMedProtectSlicer.runner import (EXIT_BAD_INPUT, EngineProcess, ProgressEvent, ProtectCommand, engineEnvironment,
-                                      engineSearchPath, parseProgressLine, pythonExecutable)
+from UMedProtectSlicer.runner import (EXIT_BAD_INPUT, EngineProcess, ProgressEvent, ProtectCommand, _LogFollower,
+                                      engineEnvironment, engineSearchPath, parseProgressLine, pythonExecutable)
 
 needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
 
@@ -50,6 +50,21 @@ def test_progress_line_parsing():
     for line in ("protected 20 ROI slices in 4.9 s", "{not json", '{"stage": "x"}', '[1, 2]',
                  '{"stage": "x", "fraction": "half"}', ""):
         assert parseProgressLine(line) is None
+
+
+def test_log_follower_returns_only_complete_lines(tmp_path):
+    path = tmp_path / "out.log"
+    with open(path, "wb", buffering=0) as writer:
+        follower = _LogFollower(path)
+        assert follower.newLines() == []
+        writer.write(b'{"stage": "fit", "frac')
+        assert follower.newLines() == []
+        writer.write('tion": 0.5}\r\nh\xc3'.encode("latin-1"))  # a UTF-8 character split across writes
+        assert follower.newLines() == ['{"stage": "fit", "fraction": 0.5}']
+        writer.write(b"\xa9 wrote\nunterminated")
+        assert follower.newLines() == ["h\u00e9 wrote"]
+        assert follower.newLines(final=True) == ["unterminated"]
+    follower.close()
 
 
 def test_environment_makes_the_engine_importable_without_importing_it():

@@ -103,6 +103,12 @@ class UMedProtectParameterNode:
     exportSegmentation: Annotated[bool, Default(True)]
 
 
+def chosenSegmentIds(parameterNode: UMedProtectParameterNode) -> list:
+    """The segments to protect (empty = all); only meaningful for a segmentation input."""
+    source = parameterNode.inputSegmentation
+    return list(parameterNode.segmentIds) if source and source.IsA("vtkMRMLSegmentationNode") else []
+
+
 #
 # UMedProtectWidget
 #
@@ -183,6 +189,9 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
             if segmentation:
                 self._parameterNode.inputSegmentation = segmentation
+        if self._parameterNode.exportDirectory == pathlib.Path():
+            # An unset path reads as "."; start in the folder where Slicer saves scenes instead.
+            self._parameterNode.exportDirectory = pathlib.Path(slicer.app.defaultScenePath)
 
     def setParameterNode(self, inputParameterNode: Optional[UMedProtectParameterNode]) -> None:
         if self._parameterNode:
@@ -281,7 +290,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._spanCache[key] = (mtime, budget.intensitySpan(arrayFromVolumeNode(volume)))
         units = volume.GetVoxelValueUnits()
         unit = units.GetCodeValue() if units is not None and units.GetCodeValue() else ""
-        self.ui.epsilonNativeLabel.text = "= " + budget.describeBudget(p.epsilonSteps, self._spanCache[key][1], unit).split(" = ", 1)[-1]
+        self.ui.epsilonNativeLabel.text = "= " + budget.describeBudget(p.epsilonSteps, self._spanCache[key][1], unit)
 
     def _status(self, message: str, error: bool = False) -> None:
         """One sentence under the Protect button, also written to the log."""
@@ -305,9 +314,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._populateDevices()
             request = job.ProtectRequest(
                 volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
-                segmentIds=list(p.segmentIds) if p.inputSegmentation and p.inputSegmentation.IsA("vtkMRMLSegmentationNode") else [],
-                labelValues=p.labelValues, epsilonSteps=p.epsilonSteps, bandWidth=p.bandWidth, preset=p.preset,
-                device=p.device, seed=p.seed, profilePath=p.profilePath if p.useProfile else None)
+                segmentIds=chosenSegmentIds(p), labelValues=p.labelValues, epsilonSteps=p.epsilonSteps,
+                bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed, profilePath=p.profilePath if p.useProfile else None)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setVisible(True)
             self.logic.protect(request, waitForCompletion=False, progressCallback=self.onProgress,
@@ -435,7 +443,8 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
             if PyTorchUtils is not None:
                 log("Installing PyTorch through the PyTorch extension (it may take several minutes)...")
                 torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
-                    askConfirmation=askConfirmation, torchVersionRequirement=dependencies.REQUIREMENTS["torch"][len("torch"):])
+                    askConfirmation=askConfirmation,
+                    torchVersionRequirement=dependencies.REQUIREMENTS["torch"][len("torch"):])
                 if torch is None:
                     raise UserFacingError("PyTorch is needed to protect a volume; installation was declined.")
             else:
@@ -451,7 +460,8 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
                 slicer.util.pip_install(package.requirement)
         still = dependencies.missingPackages()
         if still:
-            raise UserFacingError(f"Some packages are still missing after installation: {dependencies.describeMissing(still)}; restart Slicer and try again.")
+            raise UserFacingError(f"Some packages are still missing after installation: "
+                                  f"{dependencies.describeMissing(still)}; restart Slicer and try again.")
         log("All Python packages the engine needs are installed.")
         return True
 
@@ -490,7 +500,8 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
         try:
             command = protectJob.prepare()
             if runner.engineSearchPath() is None:
-                raise UserFacingError("The UMedProtectLib engine is not installed next to this module; reinstall the extension.")
+                raise UserFacingError("The UMedProtectLib engine is not installed next to this module; "
+                                      "reinstall the extension.")
             process = runner.EngineProcess(command)
             logging.info("UMedProtect runs: " + " ".join(process.argv()))
             process.start()
@@ -568,7 +579,8 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
     def showCompare(self, originalNode, protectedNode, differenceNode, labelSourceNode=None) -> None:
         """Switch to the three linked views; remembers the current layout for leaveCompare."""
         if not (originalNode and protectedNode and differenceNode):
-            raise UserFacingError("Protect a volume first: the Compare view needs the original, protected and difference volumes.")
+            raise UserFacingError("Protect a volume first: the Compare view needs the original, protected and "
+                                  "difference volumes.")
         self._compareState = compare.showCompare(self._layoutNode(), originalNode, protectedNode, differenceNode,
                                                  labelSourceNode, state=self._compareState)
         slicer.util.resetSliceViews()
@@ -597,7 +609,7 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
             protectedNode=p.protectedVolume, report=report,
             differenceNode=p.differenceVolume if p.exportDifference else None,
             labelSourceNode=p.inputSegmentation if p.exportSegmentation else None,
-            segmentIds=list(p.segmentIds) if p.inputSegmentation and p.inputSegmentation.IsA("vtkMRMLSegmentationNode") else [],
+            segmentIds=chosenSegmentIds(p),
             extraVersions={"Slicer": slicer.app.applicationVersion, "Slicer revision": slicer.app.revision},
             overwrite=overwrite)
 
@@ -637,7 +649,8 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
         image = (rng.normal(40, 10, sphere.shape) + 60 * sphere).astype(np.int16)
         angle = 0.2
         ijkToRas = np.eye(4)
-        ijkToRas[:3, :3] = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]) @ np.diag([0.8, 0.8, 2.0])
+        rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        ijkToRas[:3, :3] = rotation @ np.diag([0.8, 0.8, 2.0])
         ijkToRas[:3, 3] = (-20.0, -20.0, -24.0)
         volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "UMedTestVolume")
         updateVolumeNodeFromArray(volume, image, ijkToRas)
@@ -664,13 +677,14 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("A missing segment is refused in one sentence and leaves the scene as it was")
         with self.assertRaises(UserFacingError):
-            logic.protect(job.ProtectRequest(volume, segmentation, segmentIds=["no-such-segment"]), waitForCompletion=True)
+            logic.protect(job.ProtectRequest(volume, segmentation, segmentIds=["no-such-segment"]),
+                          waitForCompletion=True)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
 
         self.delayDisplay("Protecting with a tiny training budget in blocking mode")
         events = []
-        results = logic.protect(job.ProtectRequest(volume, segmentation, epsilonSteps=4, preset="fast", device="cpu", iterations=2),
-                                waitForCompletion=True, progressCallback=events.append, timeout=900)
+        request = job.ProtectRequest(volume, segmentation, epsilonSteps=4, device="cpu", iterations=2)
+        results = logic.protect(request, waitForCompletion=True, progressCallback=events.append, timeout=900)
         self.assertTrue(events, "the engine reported no progress")
         protectedArray = slicer.util.arrayFromVolume(results.protectedNode)
         differenceArray = slicer.util.arrayFromVolume(results.differenceNode)

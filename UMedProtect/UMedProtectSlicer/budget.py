@@ -27,8 +27,7 @@ def nativeBudget(steps: int, span: float) -> float:
 
 
 def describeBudget(steps: int, span: float, unit: str = "") -> str:
-    """Text for the panel, e.g. "4/255 = about 23.5 HU"."""
+    """The budget in native units for the panel, e.g. "about 23.5 HU"."""
     if span <= 0:
-        return f"{steps}/255 (the volume is constant: nothing to protect)"
-    suffix = f" {unit}" if unit else " intensity units"
-    return f"{steps}/255 = about {nativeBudget(steps, span):.4g}{suffix}"
+        return "none: the volume is constant, there is nothing to protect"
+    return f"about {nativeBudget(steps, span):.4g} {unit or 'intensity units'}"

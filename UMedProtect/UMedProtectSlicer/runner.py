@@ -1,7 +1,8 @@
 """Runs `python -m UMedProtectLib protect ... --progress json` in a background process and follows its progress.
 
-The caller polls (a Qt timer in the panel, a loop in blocking mode); reader threads only collect text, so MRML is
-never touched outside the main thread.
+The engine's stdout and stderr go to log files in the job folder; the caller polls them (a Qt timer in the panel,
+a loop in blocking mode). No threads: nothing depends on when Slicer's embedded Python lets a thread run, and
+MRML is only ever touched by the caller, on the main thread.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import queue
+import codecs
 import shutil
 import subprocess
 import sys
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -106,12 +107,27 @@ def parseProgressLine(line: str) -> Optional[ProgressEvent]:
     return ProgressEvent(str(data["stage"]), fraction, str(data.get("message", "")))
 
 
-def _pump(stream, sink: "queue.Queue[tuple[str, str]]", channel: str) -> None:
-    """Reader thread body: forward each line of a pipe to the queue, then an end marker."""
-    for line in iter(stream.readline, ""):
-        sink.put((channel, line.rstrip("\r\n")))
-    stream.close()
-    sink.put((channel, None))
+class _LogFollower:
+    """Reads the lines a process appends to a file, as they arrive (partial last lines wait for their end)."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "rb")
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.pending = ""
+
+    def newLines(self, final: bool = False) -> list[str]:
+        """Complete lines written since the last call; final=True also returns an unterminated last line."""
+        lines = (self.pending + self.decoder.decode(self.handle.read(), final=final)).split("\n")
+        if final:
+            self.pending = ""
+            if lines[-1] == "":
+                lines.pop()
+        else:
+            self.pending = lines.pop()
+        return [line.rstrip("\r") for line in lines]
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 class EngineProcess:
@@ -126,52 +142,51 @@ class EngineProcess:
         self.logLines: list[str] = []
         self.errorLines: list[str] = []
         self.lastEvent: Optional[ProgressEvent] = None
-        self._lines: "queue.Queue[tuple[str, Optional[str]]]" = queue.Queue()
-        self._openChannels = 0
+        self._followers: dict = {}
+        self._drained = False
 
     def argv(self) -> list[str]:
         """The full command line."""
         return [self.python, "-m", "UMedProtectLib"] + self.command.arguments()
 
     def start(self) -> None:
-        """Launch the child process and its two reader threads."""
-        # A new process group on POSIX so that cancelling also stops any worker the engine may spawn.
-        extra = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-        # Run in the job's folder: the engine must be found through PYTHONPATH, never by accident in the cwd.
+        """Launch the child process with its output going to log files in the job folder."""
         workFolder = Path(self.command.output).parent
-        self.process = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                        text=True, encoding="utf-8", errors="replace", env=self.env,
-                                        cwd=str(workFolder) if workFolder.is_dir() else None, **extra)
-        self._openChannels = 2
-        for stream, channel in ((self.process.stdout, "out"), (self.process.stderr, "err")):
-            threading.Thread(target=_pump, args=(stream, self._lines, channel), daemon=True).start()
+        workFolder.mkdir(parents=True, exist_ok=True)
+        # A new process group so that cancelling also reaches any worker the engine may spawn.
+        extra = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        logs = {channel: workFolder / f"engine-{channel}.log" for channel in ("stdout", "stderr")}
+        with open(logs["stdout"], "wb") as out, open(logs["stderr"], "wb") as err:
+            # Run in the job folder: the engine must be found through PYTHONPATH, never by accident in the cwd.
+            self.process = subprocess.Popen(self.argv(), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                            env=self.env, cwd=str(workFolder), **extra)
+        self._followers = {channel: _LogFollower(path) for channel, path in logs.items()}
 
     def poll(self) -> list[ProgressEvent]:
         """Progress events that arrived since the last call (never blocks)."""
+        if not self._followers or self._drained:
+            return []
+        # Check for exit before reading, so that the final read sees everything the process wrote.
+        exited = self.process.poll() is not None
         events = []
-        while True:
-            try:
-                channel, line = self._lines.get_nowait()
-            except queue.Empty:
-                break
-            if line is None:
-                self._openChannels -= 1
-                continue
-            if channel == "err":
-                self.errorLines.append(line)
-                continue
+        self.errorLines += self._followers["stderr"].newLines(final=exited)
+        for line in self._followers["stdout"].newLines(final=exited):
             event = parseProgressLine(line)
             if event is None:
                 self.logLines.append(line)
             else:
                 self.lastEvent = event
                 events.append(event)
+        if exited:
+            self._drained = True
+            for follower in self._followers.values():
+                follower.close()
         return events
 
     @property
     def finished(self) -> bool:
-        """True once the process has exited and both pipes are drained."""
-        return self.process is not None and self.process.poll() is not None and self._openChannels == 0
+        """True once the process has exited and all of its output has been read by poll()."""
+        return self._drained
 
     def cancel(self) -> None:
         """Ask the engine to stop (terminate; the caller may kill() if it lingers)."""
@@ -186,8 +201,6 @@ class EngineProcess:
 
     def wait(self, timeout: Optional[float] = None, onEvent=None) -> int:
         """Block until the process ends (blocking mode for scripts and tests); returns its exit code."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.finished:
             for event in self.poll():
@@ -196,11 +209,9 @@ class EngineProcess:
             if deadline is not None and time.monotonic() > deadline:
                 self.kill()
                 self.process.wait()
+                self.poll()  # drains and closes the log files
                 raise TimeoutError(f"the engine did not finish within {timeout:g} s")
             time.sleep(0.05)
-        for event in self.poll():
-            if onEvent is not None:
-                onEvent(event)
         return self.process.returncode
 
     def failureMessage(self) -> Optional[str]:
