@@ -1,0 +1,181 @@
+"""The `umed-protect` command line: argument parsing, exit codes and error messages.
+
+Exit codes: 0 success; 2 bad input or usage (one line `umed-protect: error: ...` on stderr); 1 internal
+error (a short message; --debug shows the traceback); 130 cancelled (Ctrl+C or SIGTERM). On any failure no
+output file is left behind, and input files are never modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import traceback
+from typing import Optional, Sequence
+
+from .errors import Cancelled, InputError
+from .settings import DEVICES, PRESET_ITERATIONS
+
+PROG = "umed-protect"
+
+
+class UsageError(Exception):
+    """A command-line usage mistake (argparse's errors), reported like InputError."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors instead of a usage block and sys.exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that set the protection (all optional; defaults in brackets)."""
+    group = parser.add_argument_group("protection settings")
+    group.add_argument("--epsilon", metavar="E",
+                       help="L-infinity budget on the [0,1]-scaled image, as a fraction or decimal [4/255]")
+    group.add_argument("--band-width", type=int, metavar="PX", help="contour band radius in pixels [3]")
+    group.add_argument("--labels", metavar="1,2", help="label values that form the region to protect [every label > 0]")
+    group.add_argument("--preset", choices=list(PRESET_ITERATIONS),
+                       help="training effort: " + ", ".join(f"{k} {v}" for k, v in PRESET_ITERATIONS.items())
+                       + " iterations [balanced]")
+    group.add_argument("--iterations", type=int, metavar="N", help="training iterations (overrides --preset)")
+    group.add_argument("--device", metavar="DEV", help=f"{', '.join(DEVICES)} or cuda:N [auto]")
+    group.add_argument("--seed", type=int, metavar="S", help="random seed; same seed, same output on CPU [0]")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, overwrite: bool = True) -> None:
+    """Options about how a run reports itself."""
+    parser.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
+                        help="bar on stderr, one JSON object per line on stdout (stage, fraction, message), or none "
+                             "[bar]")
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+
+
+def build_parser(with_evaluation: bool = False) -> Parser:
+    """The parser; the evaluate subcommand's options are loaded only when it is used."""
+    parser = Parser(prog=PROG, description="Protect medical image segmentation studies with UMed unlearnable "
+                    "perturbations (contour- and texture-aware, invisible, within an L-infinity budget).")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    protect = commands.add_parser("protect", help="protect one study (image + label map)",
+                                  description="Protect one study. Files: .nrrd .nhdr .nii .nii.gz .mha .mhd; "
+                                  "labels also Slicer .seg.nrrd. The output keeps the input's voxel type, geometry "
+                                  "and metadata; only the region of interest and its contour band change.")
+    protect.add_argument("--image", required=True, help="the image to protect")
+    protect.add_argument("--label", required=True, help="its label map (or .seg.nrrd segmentation)")
+    protect.add_argument("--output", required=True, help="the protected image to write")
+    protect.add_argument("--difference", help="also write the signed difference (protected - image, native units)")
+    protect.add_argument("--report", help="also write a JSON report (quality figures, settings, SHA-256 of inputs)")
+    protect.add_argument("--preview", metavar="PNG", help="also write a PNG: original, protected, difference")
+    source = protect.add_mutually_exclusive_group()
+    source.add_argument("--profile", metavar="P", help="apply this protection profile (no training)")
+    source.add_argument("--profile-out", metavar="P", help="save the generators fitted on this study as a profile")
+    add_settings_arguments(protect)
+    add_run_arguments(protect)
+
+    fit = commands.add_parser("fit-profile", help="fit a protection profile on a dataset",
+                              description="Fit one protection profile on many image/label pairs, to apply later "
+                              "with `protect --profile`. DATASET: a CSV with columns image,label; a folder with "
+                              "images/ and labels/ of same-named files; or a folder of NAME.ext + NAME_label.ext "
+                              "(or NAME_seg.ext, NAME.seg.nrrd) pairs.")
+    fit.add_argument("--dataset", required=True, metavar="DIR_OR_CSV", help="the image/label pairs")
+    fit.add_argument("--profile-out", required=True, metavar="P", help="the profile file to write")
+    fit.add_argument("--report", help="also write a JSON report (inputs with SHA-256, training log)")
+    add_settings_arguments(fit)
+    add_run_arguments(fit)
+
+    demo = commands.add_parser("demo", help="protect the embedded sample study",
+                               description="Protect the embedded sample study (a slab of the MNI152 T1 template with "
+                               "the lateral ventricles labelled) with the default settings, and write "
+                               "sample_protected.nrrd, sample_difference.nrrd, sample_report.json and "
+                               "sample_preview.png into the output folder, replacing the demo's own files from an "
+                               "earlier run.")
+    demo.add_argument("--output-dir", default="umed-demo-output", metavar="DIR",
+                      help="folder for the four files (created if missing) [./umed-demo-output]")
+    add_settings_arguments(demo)
+    add_run_arguments(demo, overwrite=False)
+
+    evaluate = commands.add_parser("evaluate", help="measure how well protection stops training (evaluation module)")
+    if with_evaluation:
+        from .evaluation import command as evaluation
+
+        evaluation.add_arguments(evaluate)
+        if not any("--debug" in action.option_strings for action in evaluate._actions):
+            evaluate.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed command."""
+    if args.command == "evaluate":
+        from .evaluation import command as evaluation
+
+        return int(evaluation.run(args))
+    from . import commands
+
+    handlers = {"protect": commands.protect_command, "fit-profile": commands.fit_profile_command,
+                "demo": commands.demo_command}
+    return handlers[args.command](args)
+
+
+def _raise_cancelled(signum, frame) -> None:
+    """SIGTERM (e.g. the Slicer panel's Cancel) unwinds like Ctrl+C, so that partial outputs are removed."""
+    raise Cancelled("terminated")
+
+
+def _error(message: str) -> None:
+    """One line on stderr."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    positional = [a for a in argv if not a.startswith("-")]
+    try:
+        if positional[:1] == ["evaluate"]:
+            try:
+                parser = build_parser(with_evaluation=True)
+            except ImportError as error:
+                _error(f"the evaluation module is not installed ({error}); reinstall UMedProtectLib with its "
+                       "evaluation package")
+                return 2
+        else:
+            parser = build_parser()
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        _error(str(error))
+        return 2
+    except SystemExit as exit_:  # --help and --version exit through argparse
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    try:
+        return _run(args)
+    except InputError as error:
+        _error(str(error).splitlines()[0] if str(error) else "bad input")
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        _error("cancelled; no output file was written")
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence of a command-line tool
+        if debug:
+            traceback.print_exc()
+        summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        _error(f"internal error: {type(error).__name__}: {summary} (rerun with --debug for the traceback)")
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+

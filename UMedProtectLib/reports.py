@@ -1,0 +1,74 @@
+"""The report JSON of the command line (the engine's report plus provenance) and its one-screen summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import numpy as np
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks (volumes can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_record(path: Path, companions: Iterable[Path] = ()) -> Dict[str, Any]:
+    """Path and SHA-256 of an input file, plus those of its separate data files (.mhd/.nhdr)."""
+    record: Dict[str, Any] = {"path": str(path.resolve()), "sha256": sha256_file(path)}
+    companions = list(companions)
+    if companions:
+        record["data_files"] = {str(p.resolve()): sha256_file(p) for p in companions}
+    return record
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe copy: numpy scalars and arrays to Python, paths and tuples converted, NaN/Inf to None."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def report_json(report: Mapping[str, Any]) -> bytes:
+    """UTF-8 JSON text of a report (strict JSON: no NaN)."""
+    return (json.dumps(plain(report), indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _number(value: Optional[float], digits: int, unit: str = "") -> str:
+    """A figure for the summary; PSNR is None (infinite) when nothing changed."""
+    return "inf" + unit if value is None else f"{value:.{digits}f}{unit}"
+
+
+def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
+    """The few lines the command prints after a protection run."""
+    lines = [
+        f"protected {report.get('roi_slices', '?')} ROI slices in {report.get('runtime_s', 0.0):.1f} s on "
+        f"{report.get('device', '?')} ({report.get('mode', '?')})",
+        f"  PSNR {_number(report.get('psnr_db'), 2, ' dB')} (ROI+band {_number(report.get('psnr_roi_db'), 2, ' dB')}), "
+        f"SSIM {_number(report.get('ssim'), 5)}",
+        f"  L-inf {_number(report.get('linf_native'), 4)} native units (budget {_number(report.get('epsilon_native'), 4)}"
+        f" = epsilon {_number(report.get('epsilon'), 5)} of the intensity range), "
+        f"{100.0 * float(report.get('changed_fraction') or 0.0):.2f}% of voxels changed",
+    ]
+    lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
+    lines += [f"  wrote {path}" for path in written]
+    return lines
