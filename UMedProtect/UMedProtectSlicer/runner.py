@@ -7,10 +7,10 @@ MRML is only ever touched by the caller, on the main thread.
 
 from __future__ import annotations
 
+import codecs
 import importlib.util
 import json
 import os
-import codecs
 import shutil
 import subprocess
 import sys
@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from .errors import UserFacingError
 
 # Exit codes of the umed-protect command.
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -66,8 +68,16 @@ class ProtectCommand:
 
 
 def pythonExecutable() -> str:
-    """Slicer's own Python (PythonSlicer) when running inside Slicer, else this interpreter."""
-    return shutil.which("PythonSlicer") or sys.executable
+    """Slicer's own Python (PythonSlicer) when running inside Slicer, else this interpreter.
+
+    Refuses an executable that is not a Python (e.g. the Slicer application itself): `-m` would start Slicer.
+    """
+    found = shutil.which("PythonSlicer")
+    if found:
+        return found
+    if "python" in Path(sys.executable).name.lower():
+        return sys.executable
+    raise UserFacingError("Cannot find Slicer's Python interpreter (PythonSlicer) to run the engine; reinstall Slicer.")
 
 
 def engineSearchPath() -> Optional[str]:
