@@ -52,6 +52,20 @@ def test_progress_line_parsing():
         assert parseProgressLine(line) is None
 
 
+def test_engine_is_found_in_a_source_checkout_without_installing_it(tmp_path):
+    """With "Add module path" on a checkout, UMedProtectLib is not on sys.path: it is found beside the module."""
+    import subprocess
+
+    module_dir = Path(slicer_testing.MODULE_DIR)
+    # -S: no site-packages, so the editable install of this environment is invisible, as in a bare Slicer.
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import importlib.util; "
+            "assert importlib.util.find_spec('UMedProtectLib') is None; "
+            "from UMedProtectSlicer.runner import engineSearchPath; print(engineSearchPath())")
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(module_dir)], cwd=tmp_path, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == str(module_dir.parent)
+
+
 def test_log_follower_returns_only_complete_lines(tmp_path):
     path = tmp_path / "out.log"
     with open(path, "wb", buffering=0) as writer:

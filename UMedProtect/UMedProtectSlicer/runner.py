@@ -81,11 +81,18 @@ def pythonExecutable() -> str:
 
 
 def engineSearchPath() -> Optional[str]:
-    """The folder that holds the UMedProtectLib package (found without importing it, torch stays unloaded)."""
+    """The folder that holds the UMedProtectLib package, found without importing it (torch stays unloaded).
+
+    Installed extension: the package sits beside the module, on Slicer's path. Source checkout added with
+    "Add module path": the package is in the checkout's root, one level above the module folder.
+    """
     spec = importlib.util.find_spec("UMedProtectLib")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return str(Path(list(spec.submodule_search_locations)[0]).parent)
+    if spec is not None and spec.submodule_search_locations:
+        return str(Path(list(spec.submodule_search_locations)[0]).parent)
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "UMedProtectLib" / "__init__.py").is_file():
+        return str(checkout)
+    return None
 
 
 def engineEnvironment(base: Optional[dict] = None) -> dict:

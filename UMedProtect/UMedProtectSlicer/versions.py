@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import platform
 import re
 from pathlib import Path
 from typing import Optional
+
+from .runner import engineSearchPath
 
 
 def packageVersion(distribution: str) -> Optional[str]:
@@ -20,10 +21,11 @@ def packageVersion(distribution: str) -> Optional[str]:
 
 def engineVersion() -> Optional[str]:
     """UMedProtectLib's __version__, read from its source so that torch is not imported into Slicer."""
-    spec = importlib.util.find_spec("UMedProtectLib")
-    if spec is None or spec.origin is None:
+    folder = engineSearchPath()
+    if folder is None:
         return None
-    match = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', Path(spec.origin).read_text(encoding="utf-8"), re.M)
+    source = Path(folder) / "UMedProtectLib" / "__init__.py"
+    match = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', source.read_text(encoding="utf-8"), re.M)
     return match.group(1) if match else None
 
 
