@@ -54,6 +54,8 @@ def distributionName(requirement: str) -> str:
 
 def missingPackages(requirements: dict = REQUIREMENTS) -> list[MissingPackage]:
     """Requirements that are not importable or whose installed version is out of range."""
+    # Packages installed by pip since this Python started are invisible to find_spec until the caches are reset.
+    importlib.invalidate_caches()
     missing = []
     for importName, requirement in requirements.items():
         if importlib.util.find_spec(importName) is None:
