@@ -103,6 +103,14 @@ class UMedProtectParameterNode:
     exportSegmentation: Annotated[bool, Default(True)]
 
 
+def originalVolumeOf(parameterNode: UMedProtectParameterNode):
+    """The volume the shown result was made from (it may differ from the input now selected), else the input."""
+    protected = parameterNode.protectedVolume
+    sourceId = protected.GetAttribute(outputs.SOURCE_ATTRIBUTE) if protected else None
+    source = slicer.mrmlScene.GetNodeByID(sourceId) if sourceId else None
+    return source or parameterNode.inputVolume
+
+
 def chosenSegmentIds(parameterNode: UMedProtectParameterNode) -> list:
     """The segments to protect (empty = all); only meaningful for a segmentation input."""
     source = parameterNode.inputSegmentation
@@ -315,7 +323,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             request = job.ProtectRequest(
                 volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
                 segmentIds=chosenSegmentIds(p), labelValues=p.labelValues, epsilonSteps=p.epsilonSteps,
-                bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed, profilePath=p.profilePath if p.useProfile else None)
+                bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed,
+                profilePath=p.profilePath if p.useProfile else None)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setVisible(True)
             self.logic.protect(request, waitForCompletion=False, progressCallback=self.onProgress,
@@ -359,7 +368,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         try:
             if checked:
-                self.logic.showCompare(p.inputVolume, p.protectedVolume, p.differenceVolume, p.inputSegmentation)
+                self.logic.showCompare(originalVolumeOf(p), p.protectedVolume, p.differenceVolume, p.inputSegmentation)
                 self.ui.compareButton.text = "Leave compare"
             else:
                 self.logic.leaveCompare()
@@ -382,7 +391,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onExportButton(self) -> None:
         p = self._parameterNode
         folder = pathlib.Path(p.exportDirectory)
-        planned = export.plannedPaths(folder, p.inputVolume.GetName(), p.exportFormat, p.exportDifference,
+        planned = export.plannedPaths(folder, originalVolumeOf(p).GetName(), p.exportFormat, p.exportDifference,
                                       p.exportSegmentation and p.inputSegmentation is not None)
         existing = [path.name for path in planned.values() if path.exists()]
         overwrite = False
@@ -605,7 +614,7 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
             raise UserFacingError("Nothing to export yet: protect a volume first.")
         report = self._reportOf(p)
         return export.exportResults(
-            folder=pathlib.Path(p.exportDirectory), fileFormat=p.exportFormat, inputVolumeNode=p.inputVolume,
+            folder=pathlib.Path(p.exportDirectory), fileFormat=p.exportFormat, inputVolumeNode=originalVolumeOf(p),
             protectedNode=p.protectedVolume, report=report,
             differenceNode=p.differenceVolume if p.exportDifference else None,
             labelSourceNode=p.inputSegmentation if p.exportSegmentation else None,
