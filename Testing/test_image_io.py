@@ -132,7 +132,8 @@ def test_header_without_its_data_file_is_refused(tmp_path):
 
 
 def test_four_d_vector_and_nan_images_are_refused(tmp_path):
-    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 4, 5, 6), np.int16), isVector=False), str(tmp_path / "t.nrrd"))
+    volume = sitk.GetImageFromArray(np.zeros((4, 5, 6), np.int16))
+    sitk.WriteImage(sitk.JoinSeries([volume, volume, volume]), str(tmp_path / "t.nrrd"))
     with pytest.raises(InputError, match="4D"):
         read_image(tmp_path / "t.nrrd")
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((4, 5, 6, 3), np.uint8), isVector=True), str(tmp_path / "v.mha"))
