@@ -273,7 +273,8 @@ def test_evaluate_is_loaded_lazily(capsys, monkeypatch):
     code, out, _ = run(["evaluate", "--help"], capsys)
     assert code == 0 and "--quick" in out
     monkeypatch.setitem(sys.modules, "UMedProtectLib.evaluation.command", None)  # as if not installed
-    code, _, err = run(["evaluate", "--quick"], capsys)
+    # An option no evaluation accepts: should the module load after all, this fails fast instead of evaluating.
+    code, _, err = run(["evaluate", "--no-such-option"], capsys)
     assert code == 2 and "evaluation module is not installed" in err
     code, out, _ = run(["protect", "--help"], capsys)  # the rest of the CLI works without it
     assert code == 0 and "--profile-out" in out

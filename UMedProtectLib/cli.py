@@ -8,6 +8,7 @@ output file is left behind, and input files are never modified.
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
@@ -103,8 +104,7 @@ def build_parser(with_evaluation: bool = False) -> Parser:
 
     evaluate = commands.add_parser("evaluate", help="measure how well protection stops training (evaluation module)")
     if with_evaluation:
-        from .evaluation import command as evaluation
-
+        evaluation = importlib.import_module("UMedProtectLib.evaluation.command")
         evaluation.add_arguments(evaluate)
         if not any("--debug" in action.option_strings for action in evaluate._actions):
             evaluate.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
@@ -114,9 +114,7 @@ def build_parser(with_evaluation: bool = False) -> Parser:
 def _run(args: argparse.Namespace) -> int:
     """Dispatch a parsed command."""
     if args.command == "evaluate":
-        from .evaluation import command as evaluation
-
-        return int(evaluation.run(args))
+        return int(importlib.import_module("UMedProtectLib.evaluation.command").run(args))
     from . import commands
 
     handlers = {"protect": commands.protect_command, "fit-profile": commands.fit_profile_command,
