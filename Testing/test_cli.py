@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nibabel
@@ -311,9 +312,9 @@ def test_sigterm_cancels_without_partial_files(tmp_path, sample_files):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=_environment())
     try:
-        for line in process.stdout:  # wait until training runs
-            if json.loads(line)["stage"] == "fit":
-                break
+        first = json.loads(process.stdout.readline())  # the engine has started: the study is read and checked
+        assert first["stage"] == "prepare"
+        time.sleep(3.0)  # well into training (early stopping takes minutes on this study)
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=120)
     finally:
@@ -337,3 +338,22 @@ def test_demo_writes_its_four_files_with_default_settings(tmp_path, capsys):
     code, _, stderr = run(["demo", "--output-dir", folder, *FAST], capsys)
     assert code == 0, stderr
     assert nothing_but(folder, DEMO_FILES.values())
+
+
+@pytest.mark.parametrize("first, last, tissue", [(60, 64, "csf"), (112, 116, "white_matter")])
+def test_properties_hold_on_template_studies_the_tests_do_not_contain(tmp_path, capsys, first, last, tissue):
+    from UMedProtectLib.sample import template_study, write_template_study
+
+    study = template_study(first, last, tissue)
+    write_template_study(study, tmp_path / "image.nii.gz", tmp_path / "label.nrrd")
+    code, _, stderr = run(["protect", "--image", tmp_path / "image.nii.gz", "--label", tmp_path / "label.nrrd",
+                           "--output", tmp_path / "out.nii.gz", "--report", tmp_path / "r.json", *FAST], capsys)
+    assert code == 0, stderr
+    protected = read_image(tmp_path / "out.nii.gz")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert protected.array.dtype == np.int16
+    changed = protected.array != study.image
+    assert changed.any() and not (changed & ~region_of(study.label)).any()
+    assert np.abs(protected.array.astype(float) - study.image).max() <= report["epsilon_native"] + 1e-6
+    np.testing.assert_allclose(protected.origin, study.origin, atol=1e-4)
+    np.testing.assert_allclose(protected.direction, study.direction, atol=1e-6)
