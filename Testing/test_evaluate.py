@@ -183,3 +183,53 @@ def test_bad_options_exit_with_code_2(tmp_path, capsys):
     assert run(_args("--victims", "resnet", "-o", str(tmp_path))) == 2
     assert "unknown victim" in capsys.readouterr().err
     assert run(_args("--epsilon", "0", "-o", str(tmp_path))) == 2
+
+
+# --- the --quick run (CI) -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `umed-protect evaluate --quick` run shared by the tests below (about 3 min on 2 CPU cores)."""
+    pytest.importorskip("UMedProtectLib.engine")
+    from UMedProtectLib.evaluation.nuclei import stardist_data_folder
+
+    try:
+        stardist_data_folder()
+    except InputError:
+        pytest.skip("stardist (which ships the quick corpus) is not installed")
+    output = tmp_path_factory.mktemp("quick")
+    assert run(_args("--quick", "-o", str(output), "--progress", "none")) == 0
+    return output, json.loads((output / "evaluation.json").read_text())
+
+
+@pytest.mark.slow
+def test_quick_run_writes_table_figure_and_json(quick_run):
+    output, data = quick_run
+    assert (output / "evaluation.png").stat().st_size > 10_000
+    markdown = (output / "evaluation.md").read_text()
+    for row in ("clean (no protection)", "Gaussian noise in ROI", "EM-PGD", "UMed, fitted on training set"):
+        assert row in markdown
+    nuclei = data["corpora"]["nuclei"]
+    # The victim converged on clean data: without that, no drop would mean anything.
+    assert nuclei["clean_best_dice"] >= 0.85
+    curve = nuclei["clean"]["unet"]["runs"][0]["curve"]
+    assert curve[-1]["test_dice"] > curve[0]["test_dice"]
+    for entry in nuclei["methods"]:
+        assert entry["stats"]["linf"] <= entry["epsilon"] + 1e-6
+        assert 20 < entry["stats"]["psnr_db"] < 80
+        for run_ in entry["victims"]["unet"]["runs"]:
+            assert run_["clean_twin_dice"] == nuclei["clean"]["unet"]["runs"][0]["dice"]
+    umed = next(e for e in nuclei["methods"] if e["method"] == "umed-dataset")
+    assert umed["generation_log"]["surrogate_logs"], "the engine's surrogate losses must be logged"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-11-27 at quick scale (nuclei, U-Net, 150 steps, 16/255): clean 0.916, UMed fitted on the "
+    "training set 0.899, EM-PGD 0.901 (0.859 at 32/255, 0.848 at 64/255): nothing protects yet. When the tuned "
+    "engine does, this xfail turns into a failure (strict): then remove the marker so CI guards the drop."))
+def test_quick_run_protected_dsc_clearly_below_clean(quick_run):
+    _, data = quick_run
+    nuclei = data["corpora"]["nuclei"]
+    umed = next(e for e in nuclei["methods"] if e["method"] == "umed-dataset")
+    assert umed["best_dice"] <= nuclei["clean_best_dice"] - 0.3

@@ -54,7 +54,7 @@ def full_config() -> EvaluationConfig:
 
 
 def quick_config() -> EvaluationConfig:
-    """CI: one small real corpus, one victim, one seed, the budget where protection is measurable; < 5 min on 2 cores."""
+    """CI: one small real corpus, one victim, one seed, at 16/255; about 3 min on 2 CPU cores."""
     return EvaluationConfig(
         corpora=("nuclei",), victims=("unet",), seeds=(0,), methods=("gaussian", "em-pgd", "umed-dataset"),
         epsilon=16 / 255, sweep=(), sweep_methods=(), recipe=Recipe(steps=150, curve_points=5),
