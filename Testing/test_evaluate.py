@@ -233,3 +233,25 @@ def test_quick_run_protected_dsc_clearly_below_clean(quick_run):
     nuclei = data["corpora"]["nuclei"]
     umed = next(e for e in nuclei["methods"] if e["method"] == "umed-dataset")
     assert umed["best_dice"] <= nuclei["clean_best_dice"] - 0.3
+
+
+@pytest.mark.parametrize("mode", ["umed-per-study", "umed-dataset", "umed-transfer"])
+def test_umed_modes_protect_every_training_study_within_the_budget(mode):
+    pytest.importorskip("UMedProtectLib.engine")
+    from UMedProtectLib.settings import ProtectSettings
+    from UMedProtectLib.evaluation.umed import protect_studies
+
+    corpus = synthetic_corpus("organ", train_studies=4, test_studies=1, slices=3, size=48)
+    # iterations=0: the untrained generators, enough to check how the modes are wired, in seconds.
+    settings = ProtectSettings(epsilon=8 / 255, iterations=0, device="cpu")
+    protected, info = protect_studies(mode, corpus.train, settings, transfer_fraction=0.5)
+    assert len(protected) == len(corpus.train)
+    expected_fit = {"umed-per-study": 0, "umed-dataset": 4, "umed-transfer": 2}[mode]
+    assert len(info["fitted_on"]) == expected_fit
+    assert len(info["engine_reports"]) == 4
+    for study, image in zip(corpus.train, protected):
+        difference = image.astype(np.float64) - study.image
+        assert image.shape == study.image.shape
+        assert np.abs(difference).max() <= 8 / 255 + 1e-5
+        outside = ~roi_and_band(study.label, settings.band_width)
+        assert (difference[outside] == 0).all()

@@ -56,7 +56,9 @@ def normalise_percentiles(volume: np.ndarray, low: float = 0.5, high: float = 99
     lo, hi = np.percentile(volume, (low, high))
     if hi <= lo:
         lo, hi = float(volume.min()), float(volume.max())
-    return np.clip((volume.astype(np.float32) - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+    # float32 scalars: a float64 percentile would silently promote the whole volume to float64.
+    scaled = (volume.astype(np.float32) - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
+    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
 def centre_crop_or_pad(volume: np.ndarray, height: int, width: int) -> np.ndarray:
