@@ -31,15 +31,19 @@ def _bars(axis, result: Dict, epsilon: float, victims) -> None:
 
 def _curve(axis, result: Dict) -> None:
     methods = sorted({e["method"] for e in result["methods"]})
+    plotted = False
     for method in methods:
         entries = sorted((e for e in result["methods"] if e["method"] == method), key=lambda e: e["epsilon"])
         if len(entries) < 2:
             continue
         psnr = [e["stats"]["psnr_db"] for e in entries]
+        plotted = True
         axis.plot(psnr, [e["mean_dice"] for e in entries], "o-", label=f"{method} mean")
         axis.plot(psnr, [e["best_dice"] for e in entries], "x--", label=f"{method} best")
         for e, p in zip(entries, psnr):
             axis.annotate(f"{e['epsilon_255']:g}", (p, e["mean_dice"]), fontsize=6)
+    if not plotted:
+        axis.text(0.5, 0.5, "no epsilon sweep in this run", ha="center", fontsize=7, transform=axis.transAxes)
     axis.axhline(result["clean_mean_dice"], color="grey", linestyle=":", label="clean mean")
     axis.set_xlabel("PSNR dB", fontsize=7)
     axis.set_ylabel("test DSC", fontsize=7)
@@ -62,10 +66,11 @@ def save_figure(results: Dict, path: Path) -> None:
     for row, (name, result) in enumerate(corpora):
         _bars(figure.add_subplot(grid[row, 0]), result, config["epsilon"], config["victims"])
         pictures = result.get("_figure")
-        # The example: the protected method with the lowest mean DSC at the table's epsilon.
+        # The example: UMed fitted on the training set when it ran (the product), else the lowest mean DSC.
         candidates = [e for e in result["methods"] if abs(e["epsilon"] - config["epsilon"]) < 1e-9]
         if pictures and candidates:
-            chosen = min(candidates, key=lambda e: e["mean_dice"])
+            preferred = [e for e in candidates if e["method"] == "umed-dataset"]
+            chosen = preferred[0] if preferred else min(candidates, key=lambda e: e["mean_dice"])
             example = pictures["methods"][(chosen["method"], chosen["epsilon"])]
             difference = example["train_protected"] - example["train_image"]
             limit = max(float(np.abs(difference).max()), 1e-6)
