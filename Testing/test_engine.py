@@ -1,0 +1,191 @@
+"""The engine's promises: only ROI + band change, the budget holds after rounding, runs are reproducible."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from UMedProtectLib import Cancelled, InputError, ProtectSettings, fit_profile, load_profile, protect, save_profile
+from UMedProtectLib.masks import band_and_interior
+
+FAST = ProtectSettings(iterations=4, batch_size=4, patch_size=32)
+
+
+def lesion_study(dtype=np.int16, shape=(6, 64, 80), offset=300.0, contrast=60.0, seed=0, labels=(1,)):
+    """A noisy volume with one ellipsoidal lesion per label value, side by side."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(offset, 20.0, shape)
+    label = np.zeros(shape, np.uint8)
+    z, y, x = np.mgrid[:shape[0], :shape[1], :shape[2]]
+    for index, value in enumerate(labels):
+        centre_x = shape[2] * (index + 1) / (len(labels) + 1)
+        lesion = ((z - shape[0] / 2) / 2.5) ** 2 + ((y - shape[1] / 2) / 12) ** 2 + ((x - centre_x) / 9) ** 2 < 1
+        label[lesion] = value
+        image[lesion] += contrast * (index + 1)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        image = np.clip(np.round(image), info.min, info.max)
+    return image.astype(dtype), label
+
+
+def perturbable_region(label, labels, band_width):
+    """ROI + contour band per axial slice: the only voxels allowed to change."""
+    region = np.zeros(label.shape, bool)
+    for z in range(label.shape[0]):
+        band, interior = band_and_interior(np.isin(label[z], labels), band_width)
+        region[z] = band | interior
+    return region
+
+
+@pytest.mark.parametrize("dtype, offset, contrast", [
+    (np.uint8, 100.0, 50.0), (np.int16, -200.0, 80.0), (np.uint16, 900.0, 300.0), (np.float32, 0.3, 0.2),
+])
+def test_only_roi_and_band_change_and_budget_holds_after_rounding(dtype, offset, contrast):
+    image, label = lesion_study(dtype, offset=offset, contrast=contrast)
+    settings = FAST.with_changes(epsilon=8 / 255, band_width=2)
+    result = protect(image, label, settings=settings)
+    region = perturbable_region(label, [1], 2)
+    assert result.protected.dtype == image.dtype and result.protected.shape == image.shape
+    assert np.array_equal(result.protected[~region], image[~region])  # bit-identical outside
+    assert np.count_nonzero(result.protected[region] != image[region]) > 0.2 * region.sum()
+    change = np.abs(result.protected.astype(np.float64) - image.astype(np.float64))
+    budget = result.report["epsilon_native"]
+    assert change.max() <= budget * (1 + 1e-6)
+    assert result.report["linf_native"] == pytest.approx(change.max())
+    assert np.allclose(result.difference, result.protected.astype(np.float64) - image.astype(np.float64))
+    assert image.min() <= result.protected.min() and result.protected.max() <= image.max()
+
+
+def test_report_has_every_figure():
+    image, label = lesion_study()
+    report = protect(image, label, spacing=(0.8, 0.8, 2.0), settings=FAST).report
+    for key in ["psnr_db", "psnr_roi_db", "ssim", "ssim_roi_slices", "linf", "linf_native", "changed_fraction",
+                "epsilon", "epsilon_native", "runtime_s", "device", "seed", "settings", "training", "budget"]:
+        assert key in report, key
+    assert report["psnr_roi_db"] < report["psnr_db"]
+    assert 0.99 < report["ssim"] <= 1.0
+    assert report["device"] == "cpu" and report["roi_slices"] == int(np.any(label, axis=(1, 2)).sum())
+    assert report["training"]["iterations_run"] == 4
+
+
+def test_same_seed_gives_bit_identical_output_and_another_seed_does_not():
+    image, label = lesion_study()
+    first = protect(image, label, settings=FAST).protected
+    assert np.array_equal(first, protect(image, label, settings=FAST).protected)
+    assert not np.array_equal(first, protect(image, label, settings=FAST.with_changes(seed=1)).protected)
+
+
+def test_multi_label_roi_is_the_union_of_the_chosen_labels():
+    image, label = lesion_study(labels=(1, 2))
+    both = protect(image, label, settings=FAST)
+    only_two = protect(image, label, settings=FAST.with_changes(labels=(2,)))
+    assert both.report["labels"] == [1, 2]
+    assert np.array_equal(only_two.protected[~perturbable_region(label, [2], 3)],
+                          image[~perturbable_region(label, [2], 3)])
+    assert np.count_nonzero(both.difference) > np.count_nonzero(only_two.difference)
+
+
+def test_two_dimensional_images_are_one_slice_studies():
+    image, label = lesion_study(shape=(1, 48, 48))
+    result = protect(image[0], label[0], settings=FAST)
+    assert result.protected.shape == (48, 48) and np.count_nonzero(result.difference) > 0
+
+
+def test_windows_follow_the_roi_not_the_volume():
+    from UMedProtectLib.intensity import IntensityScale
+    from UMedProtectLib.windows import build_windows
+
+    image, label = lesion_study(shape=(10, 256, 256))
+    windows = build_windows(image, label, (1,), IntensityScale.from_image(image, (0.5, 99.5)), 3, 8)
+    assert [w.z for w in windows] == [z for z in range(10) if label[z].any()]
+    assert all(w.image.shape[0] <= 48 and w.image.shape[1] <= 48 for w in windows)
+
+
+def test_profile_round_trip_applies_the_same_perturbation(tmp_path):
+    image, label = lesion_study()
+    fitted = protect(image, label, settings=FAST)
+    path = tmp_path / "study.umedprofile"
+    save_profile(fitted.profile, path)
+    loaded = load_profile(path)
+    applied = protect(image, label, settings=FAST, profile=loaded)
+    assert np.array_equal(applied.protected, fitted.protected)
+    assert applied.report["mode"] == "profile" and fitted.report["mode"] == "fit-study"
+    other_image, other_label = lesion_study(seed=5, offset=500.0)
+    assert np.count_nonzero(protect(other_image, other_label, settings=FAST, profile=loaded).difference) > 0
+
+
+def test_profile_fitted_on_a_dataset_protects_unseen_studies(tmp_path):
+    studies = [lesion_study(seed=seed) for seed in range(3)]
+    profile = fit_profile(studies, FAST)
+    assert profile.info["studies"] == 3 and profile.info["slices"] == sum(
+        int(np.any(label, axis=(1, 2)).sum()) for _, label in studies)
+    image, label = lesion_study(seed=9)
+    result = protect(image, label, settings=FAST, profile=profile)
+    assert np.array_equal(result.protected[~perturbable_region(label, [1], 3)],
+                          image[~perturbable_region(label, [1], 3)])
+
+
+def test_a_file_that_is_not_a_profile_is_refused(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a profile")
+    with pytest.raises(InputError, match="not a readable UMedProtect profile"):
+        load_profile(garbage)
+    pickled_object = tmp_path / "object.pt"
+    torch.save({"format": "umed-protect-profile/1", "state": ProtectSettings()}, pickled_object)
+    with pytest.raises(InputError, match="not a readable UMedProtect profile"):
+        load_profile(pickled_object)
+    with pytest.raises(InputError, match="does not exist"):
+        load_profile(tmp_path / "missing.pt")
+
+
+def test_progress_is_monotonic_and_cancel_stops_the_run():
+    image, label = lesion_study()
+    events = []
+    protect(image, label, settings=FAST, progress=events.append)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {"prepare", "fit", "apply", "done"} <= {e.stage for e in events}
+    flag = threading.Event()
+    flag.set()
+    with pytest.raises(Cancelled):
+        protect(image, label, settings=FAST, cancel=flag.is_set)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda image, label: (image, np.zeros_like(label)), "label map is empty"),
+    (lambda image, label: (np.full_like(image, 7), label), "constant"),
+    (lambda image, label: (np.where(label > 0, np.nan, image.astype(np.float32)), label), "NaN"),
+    (lambda image, label: (np.stack([image, image], -1), label), "dimensions"),
+    (lambda image, label: (image, label[:-1]), "shape"),
+    (lambda image, label: (image, label * 0.5), "non-integer"),
+])
+def test_bad_inputs_are_refused_with_a_clear_message(mutate, message):
+    image, label = lesion_study()
+    bad_image, bad_label = mutate(image, label)
+    with pytest.raises(InputError, match=message):
+        protect(bad_image, bad_label, settings=FAST)
+
+
+def test_bad_settings_are_refused():
+    image, label = lesion_study()
+    with pytest.raises(InputError, match="not in the label map"):
+        protect(image, label, settings=FAST.with_changes(labels=(3,)))
+    for epsilon in (0.0, -0.1, 1.5):
+        with pytest.raises(InputError, match="outside"):
+            ProtectSettings(epsilon=epsilon)
+    with pytest.raises(InputError, match="CUDA"):
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA device is present")
+        protect(image, label, settings=FAST.with_changes(device="cuda"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run_respects_the_same_bounds():
+    image, label = lesion_study()
+    result = protect(image, label, settings=FAST.with_changes(device="cuda", iterations=20))
+    assert result.report["device"].startswith("cuda")
+    region = perturbable_region(label, [1], 3)
+    assert np.array_equal(result.protected[~region], image[~region])
+    assert np.abs(result.difference).max() <= result.report["epsilon_native"] * (1 + 1e-6)

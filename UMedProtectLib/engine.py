@@ -1,0 +1,170 @@
+"""The public engine: protect a study (fitting on it or applying a profile) and fit a profile on a dataset."""
+
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .device import resolve_device, run_with_memory_fallback
+from .errors import InputError
+from .inference import window_deltas
+from .intensity import IntensityScale, add_perturbation
+from .metrics import protection_metrics
+from .perturbation import UMedPerturbation
+from .profile import Profile
+from .progress import CancelFlag, ProgressCallback, emit
+from .settings import ProtectSettings
+from .study_stats import budget_strength
+from .training import fit_perturbation
+from .windows import Window, build_windows
+
+Study = Tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class ProtectionResult:
+    """The protected volume (input dtype), the signed difference in native units, the report and the profile."""
+
+    protected: np.ndarray
+    difference: np.ndarray
+    report: Dict
+    profile: Profile
+
+
+def as_volume(image: np.ndarray, label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Check an image/label pair and view 2D pairs as one-slice volumes."""
+    image, label = np.asarray(image), np.asarray(label)
+    if image.ndim == 2:
+        image, label = image[None], label[None] if label.ndim == 2 else label
+    if image.ndim != 3:
+        raise InputError(f"the image has {image.ndim} dimensions; give a 2D or 3D scalar image (not 4D or vector)")
+    if label.shape != image.shape:
+        raise InputError(f"the label's shape {label.shape} differs from the image's {image.shape}")
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise InputError(f"the image's voxel type {image.dtype} is not a number type")
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise InputError("the image contains NaN or infinite voxels; fix or mask them before protecting")
+    if np.issubdtype(label.dtype, np.floating) and not np.array_equal(label, np.round(label)):
+        raise InputError("the label map has non-integer values; give a label map, not a probability map")
+    return image, label
+
+
+def chosen_labels(label: np.ndarray, wanted: Optional[Sequence[int]]) -> Tuple[int, ...]:
+    """The label values that form the ROI: the wanted ones (all must be present) or every value > 0."""
+    present = [int(v) for v in np.unique(label) if v > 0]
+    if not present:
+        raise InputError("the label map is empty (no voxel > 0); there is no region to protect")
+    if wanted is None:
+        return tuple(present)
+    missing = sorted(set(wanted) - set(present))
+    if missing:
+        raise InputError(f"label(s) {', '.join(map(str, missing))} are not in the label map, which holds "
+                         f"{', '.join(map(str, present))}")
+    return tuple(sorted(wanted))
+
+
+def _stage(progress: Optional[ProgressCallback], stage: str, start: float, end: float):
+    """A callback mapping a stage's own 0..1 onto the job's [start, end]."""
+    return lambda fraction, message: emit(progress, stage, start + (end - start) * fraction, message)
+
+
+def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, device: torch.device,
+         on_step, cancel: Optional[CancelFlag]) -> Tuple[UMedPerturbation, Dict, torch.device]:
+    """Fit a fresh, seeded perturbation, retrying on smaller batches or the CPU when the GPU runs out of memory."""
+
+    def job(run_device: torch.device, batch_size: int):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed)
+            perturbation = UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor)
+            log = fit_perturbation(perturbation, windows, num_classes, settings, run_device, batch_size,
+                                   on_step, cancel)
+        return perturbation, log, run_device
+
+    return run_with_memory_fallback(job, device, settings.batch_size)
+
+
+def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSettings(),
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelFlag] = None) -> Profile:
+    """Fit one perturbation on many image/label pairs, each normalised on its own, and return it as a profile."""
+    start = time.perf_counter()
+    volumes = [as_volume(image, label) for image, label in studies]
+    if not volumes:
+        raise InputError("the dataset is empty; give at least one image/label pair")
+    labels = settings.labels or tuple(sorted({int(v) for _, label in volumes for v in np.unique(label) if v > 0}))
+    windows: List[Window] = []
+    for index, (image, label) in enumerate(volumes):
+        emit(progress, "prepare", 0.05 * index / len(volumes), f"study {index + 1}/{len(volumes)}")
+        present = [v for v in labels if np.any(label == v)]
+        if present:
+            windows += build_windows(image, label, labels, IntensityScale.from_image(image, settings.percentiles),
+                                     settings.band_width, settings.margin)
+    if not windows:
+        raise InputError("no study in the dataset contains the chosen labels; check --labels and the label files")
+    device = resolve_device(settings.device)
+    perturbation, log, device = _fit(windows, len(labels) + 1, settings, device,
+                                     _stage(progress, "fit", 0.05, 1.0), cancel)
+    info = {"mode": "dataset", "studies": len(volumes), "slices": len(windows), "labels": list(labels),
+            "device": str(device), "runtime_s": time.perf_counter() - start, "training": log}
+    emit(progress, "done", 1.0, f"profile fitted on {len(volumes)} studies, {len(windows)} slices")
+    return Profile.from_perturbation(perturbation, settings, info)
+
+
+def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
+            settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
+            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
+    """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band."""
+    start = time.perf_counter()
+    volume, label_volume = as_volume(image, label)
+    labels = chosen_labels(label_volume, settings.labels)
+    scale = IntensityScale.from_image(volume, settings.percentiles)
+    emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
+    windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin)
+    device = resolve_device(settings.device)
+    fitting = profile is None
+    if fitting:
+        perturbation, training, device = _fit(windows, len(labels) + 1, settings, device,
+                                              _stage(progress, "fit", 0.05, 0.9), cancel)
+        profile = Profile.from_perturbation(perturbation, settings, {
+            "mode": "study", "studies": 1, "slices": len(windows), "labels": list(labels), "training": training})
+    else:
+        perturbation, training = profile.perturbation(), profile.info.get("training")
+    emit(progress, "apply", 0.9 if fitting else 0.3, f"perturbing {len(windows)} slices")
+    deltas = window_deltas(perturbation, windows, settings.epsilon, device, cancel)
+
+    protected = volume.copy()
+    region = np.zeros(volume.shape, dtype=bool)
+    native_range = (float(volume.min()), float(volume.max()))
+    for window, delta in zip(windows, deltas):
+        rows, cols = window.valid
+        where = (window.band | window.interior)[:rows, :cols]
+        target = protected[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols]
+        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range)
+        region[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols] |= where
+    difference = (protected.astype(np.float64) - volume.astype(np.float64)).astype(np.float32)
+
+    emit(progress, "metrics", 0.95 if fitting else 0.8, "computing PSNR and SSIM")
+    strength = budget_strength(windows, settings.epsilon)
+    report = protection_metrics(volume, protected, difference, region, scale, [w.z for w in windows])
+    report.update({
+        "epsilon": settings.epsilon,
+        "epsilon_native": settings.epsilon * scale.span,
+        "intensity_range": [scale.low, scale.high],
+        "roi_slices": len(windows),
+        "roi_voxels": int(sum(np.count_nonzero(w.classes[:w.valid[0], :w.valid[1]]) for w in windows)),
+        "labels": list(labels),
+        "spacing": [float(s) for s in spacing] if spacing is not None else None,
+        "mode": "fit-study" if fitting else "profile",
+        "profile_info": None if fitting else {k: v for k, v in profile.info.items() if k != "training"},
+        "device": str(device),
+        "seed": settings.seed,
+        "settings": settings.to_dict(),
+        "training": training,
+        "budget": {k: v for k, v in strength.items() if k != "warnings"},
+        "warnings": strength["warnings"],
+        "runtime_s": time.perf_counter() - start,
+    })
+    emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")
+    shape = np.shape(image)
+    return ProtectionResult(protected.reshape(shape), difference.reshape(shape), report, profile)

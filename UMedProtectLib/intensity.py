@@ -1,0 +1,48 @@
+"""Robust intensity scaling, so that epsilon means the same on CT, MR and 8-bit images, and back to native units."""
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class IntensityScale:
+    """Maps native intensities to [0, 1] with the volume's low and high percentiles."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def from_image(cls, image: np.ndarray, percentiles: Tuple[float, float]) -> "IntensityScale":
+        """Percentiles of the whole volume; the full range when they coincide (mostly-constant images)."""
+        low, high = (float(v) for v in np.percentile(image, percentiles))
+        if high <= low:
+            low, high = float(image.min()), float(image.max())
+        if high <= low:
+            raise InputError(f"the image is constant ({low:g} everywhere); there is nothing to protect")
+        return cls(low, high)
+
+    @property
+    def span(self) -> float:
+        """Native units per normalised unit: epsilon * span is the budget in native units."""
+        return self.high - self.low
+
+    def normalise(self, values: np.ndarray) -> np.ndarray:
+        """Native -> [0, 1] (values beyond the percentiles are clipped, as the networks see them)."""
+        return np.clip((values.astype(np.float32) - self.low) / self.span, 0.0, 1.0)
+
+
+def add_perturbation(values: np.ndarray, delta: np.ndarray, scale: IntensityScale,
+                     native_range: Tuple[float, float]) -> np.ndarray:
+    """values + delta (normalised) in native units, kept in the image's range and dtype, never over the budget."""
+    shift = delta.astype(np.float64) * scale.span
+    if np.issubdtype(values.dtype, np.integer):
+        # Truncating towards zero (not rounding) keeps |shift| within epsilon * span after the cast.
+        shift = np.trunc(shift)
+        info = np.iinfo(values.dtype)
+        native_range = (max(native_range[0], info.min), min(native_range[1], info.max))
+    out = np.clip(values.astype(np.float64) + shift, *native_range)
+    return out.astype(values.dtype)

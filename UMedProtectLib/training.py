@@ -1,0 +1,98 @@
+"""The error-minimising (min-min) game: generators and surrogate both minimise the surrogate's loss on x + delta."""
+
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .losses import dice_ce_loss
+from .networks.encoder_decoder import EncoderDecoder
+from .perturbation import UMedPerturbation
+from .progress import CancelFlag, check_cancel
+from .settings import ProtectSettings
+from .windows import SIDE_MULTIPLE, Window
+
+StepCallback = Callable[[float, str], None]
+
+
+class PatchSampler:
+    """Random training patches cut from the ROI windows, as tensors (image, classes, band, interior)."""
+
+    def __init__(self, windows: List[Window], patch_size: int, device: torch.device, seed: int):
+        largest = max(max(w.image.shape) for w in windows)
+        self.patch = min(patch_size, -(-largest // SIDE_MULTIPLE) * SIDE_MULTIPLE)
+        self.stacks = [self._stack(w, device) for w in windows]
+        self.rng = np.random.default_rng(seed)
+
+    def _stack(self, window: Window, device: torch.device) -> torch.Tensor:
+        planes = [window.image, window.classes, window.band, window.interior]
+        height, width = window.image.shape
+        pad = ((0, max(self.patch - height, 0)), (0, max(self.patch - width, 0)))
+        planes = [np.pad(p.astype(np.float32), pad, mode="edge" if i == 0 else "constant")
+                  for i, p in enumerate(planes)]
+        return torch.from_numpy(np.stack(planes)).to(device)
+
+    def batch(self, size: int):
+        """size random patches: images (N,1,P,P), classes (N,P,P) int64, band and interior (N,1,P,P)."""
+        patches = []
+        for index in self.rng.integers(len(self.stacks), size=size):
+            stack = self.stacks[index]
+            y = int(self.rng.integers(stack.shape[1] - self.patch + 1))
+            x = int(self.rng.integers(stack.shape[2] - self.patch + 1))
+            patches.append(stack[:, y:y + self.patch, x:x + self.patch])
+        batch = torch.stack(patches)
+        return batch[:, 0:1], batch[:, 1].long(), batch[:, 2:3], batch[:, 3:4]
+
+
+def make_surrogate(num_classes: int, settings: ProtectSettings) -> EncoderDecoder:
+    """The surrogate segmentation U-Net F_s that the perturbation is fitted against."""
+    return EncoderDecoder(1, num_classes, width=settings.surrogate_width, depth=3)
+
+
+def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_classes: int,
+                     settings: ProtectSettings, device: torch.device, batch_size: int,
+                     on_step: Optional[StepCallback] = None, cancel: Optional[CancelFlag] = None) -> Dict:
+    """Train the generators (every iteration) and the surrogate (every k-th) on the windows; return the log."""
+    iterations = settings.training_iterations
+    sampler = PatchSampler(windows, settings.patch_size, device, settings.seed)
+    surrogate = make_surrogate(num_classes, settings).to(device)
+    perturbation.to(device).train()
+    generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=settings.learning_rate)
+    surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=settings.learning_rate)
+    log_every = max(1, iterations // 20)
+    history, recent = [], []
+    iteration = 0
+    for iteration in range(1, iterations + 1):
+        check_cancel(cancel)
+        images, classes, band, interior = sampler.batch(batch_size)
+        protected = (images + perturbation(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
+        loss = dice_ce_loss(surrogate(protected), classes)
+        generator_optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        generator_optimiser.step()
+        if (iteration - 1) % settings.surrogate_every == 0:
+            surrogate_optimiser.zero_grad(set_to_none=True)
+            dice_ce_loss(surrogate(protected.detach()), classes).backward()
+            surrogate_optimiser.step()
+        recent = (recent + [loss.item()])[-10:]
+        if iteration % log_every == 0 or iteration == iterations:
+            # The gap between clean and protected loss is the shortcut the perturbation offers; no gap, no protection.
+            with torch.no_grad():
+                clean_loss = float(dice_ce_loss(surrogate(images), classes))
+            history.append({"iteration": iteration, "loss_protected": loss.item(), "loss_clean": clean_loss})
+            if on_step is not None:
+                on_step(iteration / iterations, f"iteration {iteration}/{iterations}, "
+                                                f"surrogate loss {loss.item():.3f} (clean {clean_loss:.3f})")
+        if len(recent) == 10 and np.mean(recent) < settings.loss_threshold:
+            break
+    perturbation.eval()
+    last = history[-1] if history else {"loss_protected": None, "loss_clean": None}
+    return {
+        "iterations_run": iteration,
+        "iterations_budget": iterations,
+        "patch_size": sampler.patch,
+        "batch_size": batch_size,
+        "final_loss_protected": last["loss_protected"],
+        "final_loss_clean": last["loss_clean"],
+        "history": history,
+    }
