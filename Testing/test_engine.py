@@ -189,3 +189,36 @@ def test_cuda_run_respects_the_same_bounds():
     region = perturbable_region(label, [1], 3)
     assert np.array_equal(result.protected[~region], image[~region])
     assert np.abs(result.difference).max() <= result.report["epsilon_native"] * (1 + 1e-6)
+
+
+@pytest.mark.slow
+def test_protection_is_error_minimising_on_a_real_study():
+    """A fresh surrogate trained on the protected slices reaches a lower training loss than on the clean ones."""
+    from UMedProtectLib.intensity import IntensityScale
+    from UMedProtectLib.losses import dice_ce_loss
+    from UMedProtectLib.sample import template_study
+    from UMedProtectLib.training import PatchSampler, make_surrogate
+    from UMedProtectLib.windows import build_windows
+
+    study = template_study(70, 86, "white_matter")
+    settings = ProtectSettings(epsilon=16 / 255, iterations=150)
+    protected = protect(study.image, study.label, settings=settings).protected
+    scale = IntensityScale.from_image(study.image, settings.percentiles)
+
+    def late_training_loss(volume):
+        windows = build_windows(volume, study.label, (1,), scale, settings.band_width, settings.margin)
+        torch.manual_seed(1)
+        network = make_surrogate(2, settings)
+        optimiser = torch.optim.Adam(network.parameters(), 1e-3)
+        sampler = PatchSampler(windows, 64, torch.device("cpu"), seed=1)
+        losses = []
+        for _ in range(60):
+            images, classes, _, _ = sampler.batch(8)
+            loss = dice_ce_loss(network(images), classes)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+        return float(np.mean(losses[-15:]))
+
+    assert late_training_loss(protected) < late_training_loss(study.image) - 0.01
