@@ -66,17 +66,12 @@ def makeMrmlApp() -> MrmlApp:
     colorLogic.SetMRMLScene(scene)
     appLogic.SetColorLogic(colorLogic)
     segmentationsLogic = slicer.vtkSlicerSegmentationsModuleLogic()
-    segmentationsLogic.SetMRMLApplicationLogic(appLogic)
-    segmentationsLogic.SetMRMLScene(scene)
     volumesLogic = slicer.vtkSlicerVolumesLogic()
-    volumesLogic.SetMRMLApplicationLogic(appLogic)
-    volumesLogic.SetMRMLScene(scene)
     layoutLogic = slicer.vtkMRMLLayoutLogic()
-    layoutLogic.SetMRMLApplicationLogic(appLogic)
-    layoutLogic.SetMRMLScene(scene)
     linkLogic = slicer.vtkMRMLSliceLinkLogic()
-    linkLogic.SetMRMLApplicationLogic(appLogic)
-    linkLogic.SetMRMLScene(scene)
+    for logic in (segmentationsLogic, volumesLogic, layoutLogic, linkLogic):
+        logic.SetMRMLApplicationLogic(appLogic)
+        logic.SetMRMLScene(scene)
     app = MrmlApp(scene, appLogic, segmentationsLogic, layoutLogic, [colorLogic, volumesLogic, linkLogic])
     app.createSliceLogics()
     return app
@@ -126,6 +121,17 @@ def loadVolumeFile(scene, path: Path, name: str, labelmap: bool = False):
         raise RuntimeError(f"could not read {path}")
     node.CreateDefaultDisplayNodes()
     return node
+
+
+def loadSampleStudy(app: MrmlApp, sampleFiles, name: str = "sample"):
+    """The sample image, its label map and a segmentation imported from it, loaded the way Slicer loads files."""
+    imagePath, labelPath = sampleFiles
+    volume = loadVolumeFile(app.scene, imagePath, name)
+    labelmap = loadVolumeFile(app.scene, labelPath, f"{name} label", labelmap=True)
+    segmentation = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{name} segmentation")
+    if not app.segmentationsLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation):
+        raise RuntimeError("label map import failed")
+    return volume, labelmap, segmentation
 
 
 def lpsToRas(matrix: np.ndarray) -> np.ndarray:

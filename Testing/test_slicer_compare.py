@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, makeMrmlApp, obliqueIjkToRas
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 from UMedProtectSlicer.compare import (COMPARE_LAYOUT_ID, COMPARE_VIEW_GROUP, COMPARE_VIEWS, compareLayoutXml,
                                        leaveCompare, registerCompareLayout, showCompare, sliceCompositeNodeFor,
@@ -127,11 +127,7 @@ def test_register_is_idempotent():
 
 def test_compare_on_the_sample_study(sample_files):
     app = makeMrmlApp()
-    image_path, label_path = sample_files
-    volume = loadVolumeFile(app.scene, image_path, "sample")
-    labelmap = loadVolumeFile(app.scene, label_path, "sample label", labelmap=True)
-    segmentation = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "ventricles")
-    assert app.segmentationsLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    volume, _, segmentation = loadSampleStudy(app, sample_files)
     from UMedProtectSlicer.volumes import arrayFromVolumeNode
 
     image = arrayFromVolumeNode(volume)

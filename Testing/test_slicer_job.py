@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, makeMrmlApp, obliqueIjkToRas
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.job import ProtectJob, ProtectRequest, validateRequest
@@ -110,11 +110,7 @@ def test_full_run_creates_result_nodes_and_leaves_the_input_alone(study, tmp_pat
 @needs_cli
 def test_sample_study_through_the_engine(sample_files, tmp_path):
     app = makeMrmlApp()
-    image_path, label_path = sample_files
-    volume = loadVolumeFile(app.scene, image_path, "mni152 slab")
-    labelmap = loadVolumeFile(app.scene, label_path, "ventricles", labelmap=True)
-    segmentation = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "ventricles segmentation")
-    assert app.segmentationsLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    volume, labelmap, segmentation = loadSampleStudy(app, sample_files, "mni152 slab")
     job = ProtectJob(ProtectRequest(volume, segmentation, device="cpu", iterations=0), tmp_path / "w")
     process = EngineProcess(job.prepare())
     process.start()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, makeMrmlApp, obliqueIjkToRas
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.labelmaps import allSegmentIds, exportSegmentsToLabelmapNode, labelArrayOnVolumeGrid
@@ -106,12 +106,8 @@ def test_label_map_source_must_share_the_grid(study):
 
 def test_sample_study_label_survives_segmentation_round_trip(sample_files):
     app = makeMrmlApp()
-    image_path, label_path = sample_files
-    volume = loadVolumeFile(app.scene, image_path, "sample")
-    labelmap = loadVolumeFile(app.scene, label_path, "sample label", labelmap=True)
+    volume, labelmap, segmentation = loadSampleStudy(app, sample_files)
     expected = arrayFromVolumeNode(labelmap)
     assert expected.any()
-    segmentation = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "sample segmentation")
-    assert app.segmentationsLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
     result = labelArrayOnVolumeGrid(volume, segmentation)
     assert np.array_equal(result, expected)
