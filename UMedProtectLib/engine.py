@@ -96,8 +96,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
     windows: List[Window] = []
     for index, (image, label) in enumerate(volumes):
         emit(progress, "prepare", 0.05 * index / len(volumes), f"study {index + 1}/{len(volumes)}")
-        present = [v for v in labels if np.any(label == v)]
-        if present:
+        if np.isin(label, labels).any():
             windows += build_windows(image, label, labels, IntensityScale.from_image(image, settings.percentiles),
                                      settings.band_width, settings.margin)
     if not windows:
