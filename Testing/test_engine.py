@@ -115,6 +115,21 @@ def test_profile_round_trip_applies_the_same_perturbation(tmp_path):
     assert np.count_nonzero(protect(other_image, other_label, settings=FAST, profile=loaded).difference) > 0
 
 
+def test_carrier_profile_brings_its_design_and_stays_in_roi_and_band(tmp_path):
+    image, label = lesion_study()
+    carrier = FAST.with_changes(design="carrier", epsilon=8 / 255)
+    fitted = protect(image, label, settings=carrier)
+    path = tmp_path / "carrier.umedprofile"
+    save_profile(fitted.profile, path)
+    applied = protect(image, label, settings=FAST.with_changes(epsilon=8 / 255), profile=load_profile(path))
+    assert applied.report["settings"]["design"] == "carrier"
+    assert np.array_equal(applied.protected, fitted.protected)
+    region = perturbable_region(label, [1], 3)
+    assert np.array_equal(fitted.protected[~region], image[~region])
+    assert np.abs(fitted.difference).max() <= fitted.report["epsilon_native"] * (1 + 1e-6)
+    assert fitted.report["training"]["iterations_run"] == 4
+
+
 def test_profile_fitted_on_a_dataset_protects_unseen_studies(tmp_path):
     studies = [lesion_study(seed=seed) for seed in range(3)]
     profile = fit_profile(studies, FAST)
@@ -174,6 +189,8 @@ def test_bad_settings_are_refused():
     for epsilon in (0.0, -0.1, 1.5):
         with pytest.raises(InputError, match="outside"):
             ProtectSettings(epsilon=epsilon)
+    with pytest.raises(InputError, match="design 'paper' is unknown"):
+        ProtectSettings(design="paper")
     with pytest.raises(InputError, match="CUDA"):
         if torch.cuda.is_available():
             pytest.skip("a CUDA device is present")

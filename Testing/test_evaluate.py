@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.evaluation.augment import augment_batch
+from UMedProtectLib.augment import augment_batch
 from UMedProtectLib.evaluation.baselines import em_pgd, gaussian_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
@@ -233,6 +233,14 @@ def test_quick_run_protected_dsc_clearly_below_clean(quick_run):
     nuclei = data["corpora"]["nuclei"]
     umed = next(e for e in nuclei["methods"] if e["method"] == "umed-dataset")
     assert umed["best_dice"] <= nuclei["clean_best_dice"] - 0.3
+
+
+def test_method_names_select_mode_and_design():
+    from UMedProtectLib.evaluation.umed import mode_and_design
+
+    assert mode_and_design("umed-dataset") == ("umed-dataset", None)
+    assert mode_and_design("umed-carrier-per-study") == ("umed-per-study", "carrier")
+    assert mode_and_design("umed-published-transfer") == ("umed-transfer", "published")
 
 
 @pytest.mark.parametrize("mode", ["umed-per-study", "umed-dataset", "umed-transfer"])

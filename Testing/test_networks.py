@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from UMedProtectLib.losses import dice_ce_loss
 from UMedProtectLib.masks import band_and_interior
 from UMedProtectLib.networks import CentralDifferenceConv2d, EncoderDecoder
-from UMedProtectLib.perturbation import UMedPerturbation
+from UMedProtectLib.augment import augment_batch
+from UMedProtectLib.perturbation import UMedPerturbation, checker_carrier
 from UMedProtectLib.texture import lbp_transitions, texture_bound
 
 
@@ -49,6 +50,38 @@ def test_band_and_interior_partition_the_dilated_roi():
     assert np.all(interior <= roi)
     assert band[10 - 3, 20] and not band[10 - 4, 20]  # 3 px outside the edge
     assert band[10 + 2, 20] and interior[10 + 3, 20]  # 3 px inside the edge
+
+
+def test_whole_roi_inside_keeps_only_the_outer_band():
+    roi = np.zeros((40, 40), bool)
+    roi[10:30, 12:28] = True
+    band, interior = band_and_interior(roi, 3, whole_roi_inside=True)
+    assert np.array_equal(interior, roi)
+    assert not np.any(band & roi)
+    assert band[10 - 3, 20] and not band[10 - 4, 20]
+
+
+def test_carrier_texture_follows_the_checker_and_stays_in_budget():
+    torch.manual_seed(0)
+    module = UMedPerturbation(width=4, carrier_period=8)
+    x = torch.rand(2, 1, 32, 32)
+    interior = torch.zeros_like(x)
+    interior[..., 8:24, 8:24] = 1
+    epsilon = 8 / 255
+    delta = module(x, torch.zeros_like(x), interior, epsilon)
+    carrier = checker_carrier(32, 32, 8, x)
+    inside = interior == 1
+    assert delta.abs().max() <= epsilon + 1e-7 and torch.all(delta[~inside] == 0)
+    assert torch.all(torch.sign(delta[inside]) == carrier.expand_as(delta)[inside])
+    assert torch.equal(carrier[:4, :4], torch.ones(4, 4)) and torch.equal(carrier[:4, 4:8], -torch.ones(4, 4))
+
+
+def test_augmentation_has_finite_gradients_at_black_pixels():
+    images = torch.zeros(4, 1, 16, 16, requires_grad=True)
+    labels = torch.zeros(4, 16, 16, dtype=torch.long)
+    warped, _ = augment_batch(images, labels, torch.Generator().manual_seed(0))
+    warped.sum().backward()
+    assert torch.isfinite(images.grad).all()
 
 
 def test_perturbation_is_bounded_and_masked():

@@ -16,7 +16,7 @@ import traceback
 from typing import Optional, Sequence
 
 from .errors import Cancelled, InputError
-from .settings import DEVICES, PRESET_ITERATIONS
+from .settings import DESIGNS, DEVICES, PRESET_ITERATIONS, ProtectSettings
 
 PROG = "umed-protect"
 
@@ -37,6 +37,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("protection settings")
     group.add_argument("--epsilon", metavar="E",
                        help="L-infinity budget on the [0,1]-scaled image, as a fraction or decimal [4/255]")
+    group.add_argument("--design", choices=list(DESIGNS),
+                       help=f"published: the paper's perturbation; carrier: the measured change (README) [{ProtectSettings().design}]")
     group.add_argument("--band-width", type=int, metavar="PX", help="contour band radius in pixels [3]")
     group.add_argument("--labels", metavar="1,2", help="label values that form the region to protect [every label > 0]")
     group.add_argument("--preset", choices=list(PRESET_ITERATIONS),

@@ -12,7 +12,7 @@ from .errors import InputError
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation
 from .metrics import protection_metrics
-from .perturbation import UMedPerturbation
+from .perturbation import UMedPerturbation, make_perturbation
 from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
 from .settings import ProtectSettings
@@ -77,7 +77,7 @@ def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, dev
     def job(run_device: torch.device, batch_size: int):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings.seed)
-            perturbation = UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor)
+            perturbation = make_perturbation(settings)
             log = fit_perturbation(perturbation, windows, num_classes, settings, run_device, batch_size,
                                    on_step, cancel)
         return perturbation, log, run_device
@@ -98,7 +98,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
         emit(progress, "prepare", 0.05 * index / len(volumes), f"study {index + 1}/{len(volumes)}")
         if np.isin(label, labels).any():
             windows += build_windows(image, label, labels, IntensityScale.from_image(image, settings.percentiles),
-                                     settings.band_width, settings.margin)
+                                     settings.band_width, settings.margin, settings.design == "carrier")
     if not windows:
         raise InputError("no study in the dataset contains the chosen labels; check --labels and the label files")
     device = resolve_device(settings.device)
@@ -115,11 +115,14 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
             cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band."""
     start = time.perf_counter()
+    if profile is not None:  # the masks must be the ones the profile's generators were fitted with
+        settings = settings.with_changes(design=profile.settings.design, carrier_period=profile.settings.carrier_period)
     volume, label_volume = as_volume(image, label)
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
-    windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin)
+    windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
+                            settings.design == "carrier")
     device = resolve_device(settings.device)
     fitting = profile is None
     if fitting:

@@ -7,10 +7,14 @@ from scipy import ndimage
 from skimage.morphology import disk
 
 
-def band_and_interior(roi: np.ndarray, band_width: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Band = dilate(ROI) - erode(ROI) with a disk of radius band_width; interior = ROI minus band."""
+def band_and_interior(roi: np.ndarray, band_width: int, whole_roi_inside: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Band = dilate(ROI) - erode(ROI) with a disk of radius band_width; interior = ROI minus band.
+
+    whole_roi_inside: the band keeps only its outer half and the interior is the whole ROI, so that the texture
+    part reaches the contour itself (the "carrier" design: the voxels next to the contour decide segmentation).
+    """
     footprint = disk(band_width)
     dilated = ndimage.binary_dilation(roi, structure=footprint)
-    eroded = ndimage.binary_erosion(roi, structure=footprint, border_value=0)
-    band = dilated & ~eroded
+    inner = roi if whole_roi_inside else ndimage.binary_erosion(roi, structure=footprint, border_value=0)
+    band = dilated & ~inner
     return band, roi & ~band

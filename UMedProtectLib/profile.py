@@ -9,7 +9,7 @@ from typing import Dict, Union
 import torch
 
 from .errors import InputError
-from .perturbation import UMedPerturbation
+from .perturbation import UMedPerturbation, make_perturbation
 from .settings import ProtectSettings
 
 FORMAT = "umed-protect-profile/1"
@@ -31,7 +31,7 @@ class Profile:
 
     def perturbation(self) -> UMedPerturbation:
         """A perturbation module with this profile's architecture and weights."""
-        module = UMedPerturbation(self.settings.generator_width, self.settings.cdc_theta, self.settings.texture_floor)
+        module = make_perturbation(self.settings)
         module.load_state_dict(self.state)
         return module.eval()
 

@@ -11,6 +11,12 @@ from .errors import InputError
 # Training iterations of the min-min loop per quality preset (see README "Choices where the paper is silent").
 PRESET_ITERATIONS = {"fast": 60, "balanced": 150, "thorough": 600}
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# How the perturbation is built and fitted (README, "Design"): the paper's, or the carrier design measured to do better.
+DESIGNS = {
+    "published": "CDC contour part on the whole band, LBP-clamped texture part inside, fitted on unaugmented patches",
+    "carrier": "texture part over the whole ROI on a mid-frequency checker carrier, no LBP bound, surrogate updated "
+               "every iteration, fitted through a victim's augmentations",
+}
 
 
 def parse_epsilon(text: str) -> float:
@@ -47,6 +53,8 @@ class ProtectSettings:
     """Everything that decides a protection run; stored in reports and profiles."""
 
     epsilon: float = 4 / 255
+    design: str = "published"
+    carrier_period: int = 8
     band_width: int = 3
     labels: Optional[Tuple[int, ...]] = None
     preset: str = "balanced"
@@ -69,6 +77,10 @@ class ProtectSettings:
         check_epsilon(self.epsilon)
         if self.preset not in PRESET_ITERATIONS:
             raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESET_ITERATIONS)}")
+        if self.design not in DESIGNS:
+            raise InputError(f"design {self.design!r} is unknown; choose one of {', '.join(DESIGNS)}")
+        if self.carrier_period < 2:
+            raise InputError(f"carrier period {self.carrier_period} must be at least 2 pixels")
         if self.band_width < 1:
             raise InputError(f"band width {self.band_width} must be at least 1 pixel")
         if self.iterations is not None and self.iterations < 0:

@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
+from .augment import augment_batch
 from .losses import dice_ce_loss
 from .networks.encoder_decoder import EncoderDecoder
 from .perturbation import UMedPerturbation
@@ -59,6 +60,11 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
     perturbation.to(device).train()
     generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=settings.learning_rate)
     surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=settings.learning_rate)
+    # Carrier design: the surrogate sees the protected patches through a victim's ordinary augmentations, so that
+    # the fitted shortcut is one that survives flips, resampling and intensity jitter (expectation over them).
+    augment = torch.Generator().manual_seed(settings.seed) if settings.design == "carrier" else None
+    # The published schedule leaves the surrogate nearly untrained (12 updates in 60 iterations): no gap to exploit.
+    surrogate_every = 1 if settings.design == "carrier" else settings.surrogate_every
     log_every = max(1, iterations // 20)
     history, recent = [], []
     iteration = 0
@@ -66,13 +72,14 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
         check_cancel(cancel)
         images, classes, band, interior = sampler.batch(batch_size)
         protected = (images + perturbation(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
-        loss = dice_ce_loss(surrogate(protected), classes)
+        seen, targets = augment_batch(protected, classes, augment) if augment is not None else (protected, classes)
+        loss = dice_ce_loss(surrogate(seen), targets)
         generator_optimiser.zero_grad(set_to_none=True)
         loss.backward()
         generator_optimiser.step()
-        if (iteration - 1) % settings.surrogate_every == 0:
+        if (iteration - 1) % surrogate_every == 0:
             surrogate_optimiser.zero_grad(set_to_none=True)
-            dice_ce_loss(surrogate(protected.detach()), classes).backward()
+            dice_ce_loss(surrogate(seen.detach()), targets).backward()
             surrogate_optimiser.step()
         recent = (recent + [loss.item()])[-10:]
         if iteration % log_every == 0 or iteration == iterations:

@@ -57,12 +57,12 @@ def roi_slices(label: np.ndarray, labels: Sequence[int]) -> List[int]:
 
 
 def build_windows(image: np.ndarray, label: np.ndarray, labels: Sequence[int], scale: IntensityScale,
-                  band_width: int, margin: int) -> List[Window]:
-    """One window per ROI slice, covering ROI + band + margin."""
+                  band_width: int, margin: int, whole_roi_inside: bool = False) -> List[Window]:
+    """One window per ROI slice, covering ROI + band + margin (masks as in masks.band_and_interior)."""
     windows = []
     for z in roi_slices(label, labels):
         classes = class_map(label[z], labels)
-        band, interior = band_and_interior(classes > 0, band_width)
+        band, interior = band_and_interior(classes > 0, band_width, whole_roi_inside)
         rows = np.flatnonzero((band | interior).any(axis=1))
         cols = np.flatnonzero((band | interior).any(axis=0))
         y0, height = _axis_span(rows[0], rows[-1] + 1, image.shape[1], margin)

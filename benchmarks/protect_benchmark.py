@@ -1,6 +1,6 @@
-"""Wall time and peak memory of `protect` on the CPU for an MR-like and a CT-like study (not part of the tests).
+"""Wall time and peak memory of `protect` for an MR-like and a CT-like study (not part of the tests).
 
-Run: .venv/bin/python benchmarks/protect_benchmark.py [--preset balanced] [--threads N]
+Run: .venv/bin/python benchmarks/protect_benchmark.py [--preset balanced] [--device cpu|cuda]
 Each case runs in a fresh process so that its peak resident memory (ru_maxrss) is its own.
 Targets on a 2-core machine: (a) under 30 s, (b) under 60 s, peak memory under 2 GB.
 """
@@ -36,35 +36,40 @@ def make_study(shape, dtype, offset, noise, contrast, radii):
     return image.astype(dtype), lesion.astype(np.uint8)
 
 
-def run_case(name: str, preset: str) -> dict:
+def run_case(name: str, preset: str, device: str) -> dict:
     """Protect one case in this process and return its figures."""
+    import torch
+
     from UMedProtectLib import ProtectSettings, protect
 
     image, label = make_study(**CASES[name])
     start = time.perf_counter()
-    result = protect(image, label, settings=ProtectSettings(preset=preset, device="cpu"))
+    result = protect(image, label, settings=ProtectSettings(preset=preset, device=device))
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"case": name, "wall_s": wall, "peak_mb": peak_mb, "psnr_db": result.report["psnr_db"],
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0.0
+    return {"case": name, "wall_s": wall, "peak_mb": peak_mb, "gpu_peak_mb": gpu_mb, "psnr_db": result.report["psnr_db"],
             "roi_slices": result.report["roi_slices"], "iterations": result.report["training"]["iterations_run"]}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="balanced")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.preset)))
+        print(json.dumps(run_case(args.case, args.preset, args.device)))
         return 0
-    print(f"| case | preset | wall s | peak memory MB | PSNR dB | ROI slices | iterations |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | preset | device | wall s | peak memory MB | GPU peak MB | PSNR dB | ROI slices | iterations |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in CASES:
-        output = subprocess.run([sys.executable, __file__, "--case", name, "--preset", args.preset],
-                                check=True, capture_output=True, text=True).stdout
+        output = subprocess.run([sys.executable, __file__, "--case", name, "--preset", args.preset,
+                                 "--device", args.device], check=True, capture_output=True, text=True).stdout
         row = json.loads(output.strip().splitlines()[-1])
-        print(f"| {name} | {args.preset} | {row['wall_s']:.1f} | {row['peak_mb']:.0f} | {row['psnr_db']:.1f} | "
-              f"{row['roi_slices']} | {row['iterations']} |", flush=True)
+        print(f"| {name} | {args.preset} | {args.device} | {row['wall_s']:.1f} | {row['peak_mb']:.0f} | "
+              f"{row['gpu_peak_mb']:.0f} | {row['psnr_db']:.1f} | {row['roi_slices']} | {row['iterations']} |",
+              flush=True)
     return 0
 
 

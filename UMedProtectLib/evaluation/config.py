@@ -9,7 +9,10 @@ from .training import Recipe
 
 CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "synth-organ", "synth-lesion")
 BASELINES = ("gaussian", "em-pgd")
-UMED = ("umed-per-study", "umed-dataset", "umed-transfer")
+# "umed-<mode>" uses the engine's default design; "umed-<design>-<mode>" names a design (settings.DESIGNS).
+UMED = ("umed-per-study", "umed-dataset", "umed-transfer",
+        "umed-carrier-per-study", "umed-carrier-dataset", "umed-carrier-transfer",
+        "umed-published-per-study", "umed-published-dataset", "umed-published-transfer")
 METHODS = BASELINES + UMED
 
 
@@ -20,10 +23,10 @@ class EvaluationConfig:
     corpora: Tuple[str, ...] = ("mni-wm", "nuclei", "synth-organ")
     victims: Tuple[str, ...] = ("unet", "attention-unet", "fpn")
     seeds: Tuple[int, ...] = (0, 1, 2)
-    methods: Tuple[str, ...] = METHODS
+    methods: Tuple[str, ...] = BASELINES + UMED[:3] + ("umed-carrier-dataset",)
     epsilon: float = 4 / 255  # the table's budget (the engine's default)
     sweep: Tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255, 16 / 255)
-    sweep_methods: Tuple[str, ...] = ("em-pgd", "umed-dataset")
+    sweep_methods: Tuple[str, ...] = ("em-pgd", "umed-dataset", "umed-carrier-dataset")
     band_width: int = 3
     recipe: Recipe = field(default_factory=Recipe)
     em_pgd_rounds: int = 10

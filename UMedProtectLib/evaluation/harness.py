@@ -17,7 +17,7 @@ from .corpus import Corpus
 from .metrics import dice, perturbation_stats
 from .plan import estimate, protected_sets
 from .training import predict, train_victim
-from .umed import protect_studies
+from .umed import mode_and_design, protect_studies
 
 
 class _Tracker:
@@ -56,9 +56,11 @@ def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationCon
     elif method in UMED:
         from ..settings import ProtectSettings
 
+        mode, design = mode_and_design(method)
         settings = ProtectSettings(epsilon=epsilon, band_width=config.band_width, preset=config.umed_preset,
                                    iterations=config.umed_iterations, device=config.device, seed=0)
-        studies, info = protect_studies(method, corpus.train, settings, config.transfer_fraction,
+        settings = settings.with_changes(design=design) if design else settings
+        studies, info = protect_studies(mode, corpus.train, settings, config.transfer_fraction,
                                         on_progress=lambda f, m: tracker.report(stage, m, units * f), cancel=cancel)
         protected = np.concatenate(studies)
     else:

@@ -10,6 +10,7 @@ import torch
 
 from .config import EvaluationConfig
 from .training import victim_loss
+from .umed import mode_and_design
 from .victims import make_victim
 
 
@@ -65,7 +66,7 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
             "umed-transfer": iterations * 4 * small,
             "umed-per-study": iterations * 4 * small * info["train_studies"],
         }
-        generation = sum(seconds[m] for m, _ in sets)
+        generation = sum(seconds[mode_and_design(m)[0]] for m, _ in sets)
         per_corpus[name] = {"victim_step_seconds": step, "training_seconds": training,
                             "generation_seconds": generation}
     total = sum(c["training_seconds"] + c["generation_seconds"] for c in per_corpus.values())

@@ -6,7 +6,13 @@ from typing import Dict, List
 
 ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI", "em-pgd": "EM-PGD (Huang et al.)",
              "umed-per-study": "UMed, per study", "umed-dataset": "UMed, fitted on training set",
-             "umed-transfer": "UMed, profile from part of set"}
+             "umed-transfer": "UMed, profile from part of set",
+             "umed-carrier-per-study": "UMed carrier design, per study",
+             "umed-carrier-dataset": "UMed carrier design, fitted on training set",
+             "umed-carrier-transfer": "UMed carrier design, profile from part of set",
+             "umed-published-per-study": "UMed as published, per study",
+             "umed-published-dataset": "UMed as published, fitted on training set",
+             "umed-published-transfer": "UMed as published, profile from part of set"}
 
 
 def _cell(summary: Dict) -> str:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..progress import CancelFlag, check_cancel
-from .augment import augment_batch
+from ..augment import augment_batch
 from .metrics import dice
 from .victims import make_victim
 

@@ -17,6 +17,17 @@ UMED_MODES = {
 }
 
 
+def mode_and_design(method: str) -> Tuple[str, Optional[str]]:
+    """"umed-<design>-<mode>" -> ("umed-<mode>", design); "umed-<mode>" -> (method, None): the engine's default."""
+    from ..settings import DESIGNS
+
+    for design in DESIGNS:
+        prefix = f"umed-{design}-"
+        if method.startswith(prefix):
+            return "umed-" + method[len(prefix):], design
+    return method, None
+
+
 def _training_log(result_report: Dict, profile) -> Dict:
     """The surrogate's loss on protected vs clean slices logged by the engine during generation."""
     training = result_report.get("training") if isinstance(result_report, dict) else None

@@ -1,4 +1,4 @@
-"""The victim's ordinary augmentation: flips, small rotation and scaling, intensity jitter (same for every method)."""
+"""Random flips, small rotation and scaling, intensity jitter: the victim's augmentation, and the engine's expectation over it."""
 
 from __future__ import annotations
 
@@ -40,5 +40,6 @@ def augment_batch(images: torch.Tensor, labels: torch.Tensor, generator: torch.G
     gain = uniform(*gain_range)[:, None, None, None]
     offset = uniform(-bias, bias)[:, None, None, None]
     gamma = uniform(*gamma_range)[:, None, None, None]
-    warped = (warped.clamp(0.0, 1.0) ** gamma * gain + offset).clamp(0.0, 1.0)
+    # The floor keeps the gradient of x ** gamma finite at 0 when the engine differentiates through this.
+    warped = (warped.clamp(1e-6, 1.0) ** gamma * gain + offset).clamp(0.0, 1.0)
     return warped, warped_labels
