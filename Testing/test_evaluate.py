@@ -9,7 +9,7 @@ import torch
 
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.augment import augment_batch
-from UMedProtectLib.evaluation.baselines import em_pgd, gaussian_in_roi
+from UMedProtectLib.evaluation.baselines import checker_in_roi, em_pgd, gaussian_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
 from UMedProtectLib.evaluation.region import roi_and_band
@@ -121,6 +121,15 @@ def test_gaussian_baseline_respects_bound_and_region():
     images, labels = _toy()
     protected, _ = gaussian_in_roi(images, labels, 8 / 255, 3, seed=1)
     _check_bound_and_region(images, labels, protected, 8 / 255, 3)
+
+
+def test_checker_baseline_is_a_fixed_pattern_inside_the_region():
+    images, labels = _toy()
+    protected, info = checker_in_roi(images, labels, 8 / 255)
+    _check_bound_and_region(images, labels, protected, 8 / 255, 0)
+    inside = (labels > 0) & (images > 8 / 255) & (images < 1 - 8 / 255)
+    change = (protected - images)[inside]
+    assert np.allclose(np.abs(change), 8 / 255, atol=1e-6) and info["period"] == 8
 
 
 def test_em_pgd_baseline_respects_bound_and_region_and_lowers_the_surrogate_loss():

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 from .training import Recipe
 
 CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "synth-organ", "synth-lesion")
-BASELINES = ("gaussian", "em-pgd")
+BASELINES = ("gaussian", "checker", "em-pgd")
 # "umed-<mode>" uses the engine's default design; "umed-<design>-<mode>" names a design (settings.DESIGNS).
 UMED = ("umed-per-study", "umed-dataset", "umed-transfer",
         "umed-carrier-per-study", "umed-carrier-dataset", "umed-carrier-transfer",

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
-from .baselines import em_pgd, gaussian_in_roi
+from .baselines import checker_in_roi, em_pgd, gaussian_in_roi
 from .config import UMED, EvaluationConfig
 from .corpora import load_corpus
 from .corpus import Corpus
@@ -48,6 +48,8 @@ def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationCon
     info: Dict = {}
     if method == "gaussian":
         protected, info = gaussian_in_roi(images, labels, epsilon, config.band_width, seed=0)
+    elif method == "checker":
+        protected, info = checker_in_roi(images, labels, epsilon)
     elif method == "em-pgd":
         protected, info = em_pgd(
             images, labels, epsilon, config.band_width, seed=0, device=device, rounds=config.em_pgd_rounds,

@@ -60,6 +60,7 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
         batches = max(1, info["train_slices"] // config.recipe.batch_size)
         seconds = {
             "gaussian": 1.0,
+            "checker": 1.0,
             "em-pgd": config.em_pgd_rounds * (config.em_pgd_surrogate_steps + batches * (config.em_pgd_steps + 2)) * small,
             # Per iteration: two generators and the surrogate, forward and backward.
             "umed-dataset": iterations * 4 * small,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI", "em-pgd": "EM-PGD (Huang et al.)",
+ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI",
+             "checker": "fixed checker in ROI (hand-made shortcut)", "em-pgd": "EM-PGD (Huang et al.)",
              "umed-per-study": "UMed, per study", "umed-dataset": "UMed, fitted on training set",
              "umed-transfer": "UMed, profile from part of set",
              "umed-carrier-per-study": "UMed carrier design, per study",
