@@ -1,4 +1,4 @@
-"""Random flips, small rotation and scaling, intensity jitter: the victim's augmentation, and the engine's expectation over it."""
+"""Random flips, small rotation and scaling, intensity jitter: a victim's augmentation, also used by the engine's fit."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ from scipy import ndimage
 from skimage.morphology import disk
 
 
-def band_and_interior(roi: np.ndarray, band_width: int, whole_roi_inside: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+def band_and_interior(roi: np.ndarray, band_width: int,
+                      whole_roi_inside: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """Band = dilate(ROI) - erode(ROI) with a disk of radius band_width; interior = ROI minus band.
 
     whole_roi_inside: the band keeps only its outer half and the interior is the whole ROI, so that the texture

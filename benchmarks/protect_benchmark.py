@@ -48,7 +48,8 @@ def run_case(name: str, preset: str, device: str) -> dict:
     wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0.0
-    return {"case": name, "wall_s": wall, "peak_mb": peak_mb, "gpu_peak_mb": gpu_mb, "psnr_db": result.report["psnr_db"],
+    return {"case": name, "wall_s": wall, "peak_mb": peak_mb, "gpu_peak_mb": gpu_mb,
+            "psnr_db": result.report["psnr_db"],
             "roi_slices": result.report["roi_slices"], "iterations": result.report["training"]["iterations_run"]}
 
 

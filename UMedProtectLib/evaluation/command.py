@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", help=f"comma-separated protections from: {', '.join(METHODS)}")
     parser.add_argument("--epsilon", help="budget of the main table, e.g. 4/255")
     parser.add_argument("--sweep", help="comma-separated epsilons of the sweep, e.g. 2/255,4/255,8/255,16/255; 'none'")
-    parser.add_argument("--sweep-methods", help="methods run at every sweep epsilon (default em-pgd,umed-dataset,umed-carrier-dataset)")
+    parser.add_argument("--sweep-methods",
+                        help="methods run at every sweep epsilon (default em-pgd,umed-dataset,umed-carrier-dataset)")
     parser.add_argument("--steps", type=int, help="victim training steps (default 400, quick 150)")
     parser.add_argument("--preset", choices=sorted(PRESET_ITERATIONS), help="UMed quality preset for the engine")
     parser.add_argument("--iterations", type=int, help="UMed training iterations (overrides the preset)")
