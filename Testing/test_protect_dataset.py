@@ -197,3 +197,38 @@ def test_manifest_ignores_and_cuts_a_torn_line_and_checks_output_hashes(tmp_path
     assert not still_valid(manifest.latest()["a"], tmp_path, {"x": "2"})
     (tmp_path / "a.nrrd").write_bytes(b"changed")
     assert not still_valid(manifest.latest()["a"], tmp_path, {"x": "1"})
+
+
+def test_torchrun_two_process_gloo_fit_writes_one_profile_that_loads_and_protects(tmp_path):
+    import torch
+
+    from UMedProtectLib import ProtectSettings, fit_profile, load_profile, protect
+
+    dataset = tmp_path / "data"
+    dataset.mkdir()
+    studies = [blob_study((8, 48, 48), seed=index) for index in range(3)]
+    for index, (image, label) in enumerate(studies):
+        sitk.WriteImage(sitk_image(image), str(dataset / f"s{index}.nrrd"), True)
+        sitk.WriteImage(sitk_image(label), str(dataset / f"s{index}_label.nrrd"), True)
+    profile_path = tmp_path / "out" / "p.pt"
+    profile_path.parent.mkdir()
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "UMedProtectLib", "fit-profile", "--dataset", str(dataset), "--profile-out",
+                           str(profile_path), "--iterations", "3", "--device", "cpu", "--progress", "none"],
+                          env=environment(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("fitted a profile on 3 studies") == 1  # rank 0 alone reports and writes
+    assert [p.name for p in profile_path.parent.iterdir()] == ["p.pt"]
+    profile = load_profile(profile_path)
+    assert profile.info["studies"] == 3 and profile.info["training"]["iterations_run"] == 3
+    result = protect(*studies[0], settings=ProtectSettings(device="cpu"), profile=profile)
+    assert 0 < np.abs(result.difference).max() <= result.report["epsilon_native"]
+
+    # Alone, rank 0 would have fitted exactly this: the difference is rank 1's slices in the averaged gradients.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = fit_profile(studies, ProtectSettings(iterations=3, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    assert max(float((alone.state[k] - profile.state[k]).abs().max()) for k in alone.state) > 1e-4

@@ -208,6 +208,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def fit_profile_command(args: argparse.Namespace) -> int:
     """`umed-protect fit-profile`: fit one protection profile on a dataset of image/label pairs."""
+    from .data_parallel import is_writer, join_torchrun
     from .datasets import find_pairs
     from .engine import fit_profile
     from .profile import save_profile
@@ -217,9 +218,9 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     pairs = find_pairs(args.dataset)
     inputs = input_files(*[path for pair in pairs for path in pair])
     check_outputs({"profile_out": profile_out, "report": report_path}, inputs, args.overwrite)
-    settings = settings_from(args)
+    settings = join_torchrun(settings_from(args))  # under torchrun: one rank of a DistributedDataParallel fit
     stream = message_stream(args)
-    progress = reporter(args.progress)
+    progress = reporter(args.progress) if is_writer() else None
     studies, notes = [], []
     for index, (image_path, label_path) in enumerate(pairs):
         emit(progress, "read", 0.0, f"reading study {index + 1}/{len(pairs)}: {image_path.name}")
@@ -231,6 +232,8 @@ def fit_profile_command(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         profile = fit_profile(studies, settings, progress)
     notes += _engine_warnings(caught)
+    if not is_writer():
+        return 0
     with OutputTransaction(overwrite=args.overwrite, keep_intact=inputs) as transaction:
         save_profile(profile, transaction.stage(profile_out))
         if report_path is not None:

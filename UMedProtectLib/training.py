@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .augment import augment_batch
+from .data_parallel import data_parallel, mean_over_ranks, rank_seed
 from .losses import dice_ce_loss
 from .networks.encoder_decoder import EncoderDecoder
 from .perturbation import UMedPerturbation
@@ -55,9 +56,9 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
                      on_step: Optional[StepCallback] = None, cancel: Optional[CancelFlag] = None) -> Dict:
     """Train the generators (every iteration) and the surrogate (every k-th) on the windows; return the log."""
     iterations = settings.training_iterations
-    sampler = PatchSampler(windows, settings.patch_size, device, settings.seed)
-    surrogate = make_surrogate(num_classes, settings).to(device)
-    perturbation.to(device).train()
+    sampler = PatchSampler(windows, settings.patch_size, device, rank_seed(settings.seed))
+    surrogate = data_parallel(make_surrogate(num_classes, settings).to(device))
+    generators = data_parallel(perturbation.to(device).train())  # under torchrun: DDP, gradients averaged
     generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=settings.learning_rate)
     surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=settings.learning_rate)
     # Carrier design: the surrogate sees the protected patches through a victim's ordinary augmentations, so that
@@ -71,7 +72,7 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
     for iteration in range(1, iterations + 1):
         check_cancel(cancel)
         images, classes, band, interior = sampler.batch(batch_size)
-        protected = (images + perturbation(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
+        protected = (images + generators(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
         seen, targets = augment_batch(protected, classes, augment) if augment is not None else (protected, classes)
         loss = dice_ce_loss(surrogate(seen), targets)
         generator_optimiser.zero_grad(set_to_none=True)
@@ -81,7 +82,7 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
             surrogate_optimiser.zero_grad(set_to_none=True)
             dice_ce_loss(surrogate(seen.detach()), targets).backward()
             surrogate_optimiser.step()
-        recent = (recent + [loss.item()])[-10:]
+        recent = (recent + [mean_over_ranks(loss.item())])[-10:]
         if iteration % log_every == 0 or iteration == iterations:
             # The gap between clean and protected loss is the shortcut the perturbation offers; no gap, no protection.
             with torch.no_grad():
