@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import socket
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -52,7 +55,8 @@ class StudyJob:
 
     def copies(self) -> Dict[Path, Path]:
         """The label file and its data files, to be copied unchanged under their relative paths."""
-        return {path: self.output_dir / relative_path(path, self.root) for path in [self.label, *_label_data(self.label)]}
+        labels = [self.label, *_label_data(self.label)]
+        return {path: self.output_dir / relative_path(path, self.root) for path in labels}
 
 
 def _label_data(label: Path) -> List[Path]:
@@ -92,6 +96,17 @@ def input_hashes(job: StudyJob) -> Dict[str, str]:
     return {relative_path(path, job.root).as_posix(): sha256_file(path) for path in job.inputs()}
 
 
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process in MB (on a Dask worker: the worker's own peak so far)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        return psutil.Process().memory_info().peak_wset / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
 def run_study(job: StudyJob, args: argparse.Namespace, profile=None, device: Optional[str] = None) -> dict:
     """Protect one study and return its manifest record ("done" or "failed"); never raises for a bad study."""
     from . import __version__
@@ -123,5 +138,6 @@ def run_study(job: StudyJob, args: argparse.Namespace, profile=None, device: Opt
         record.update({"status": "failed", "error": f"{kind}{message}" or type(error).__name__})
         if not isinstance(error, InputError):
             record["traceback"] = traceback.format_exc(limit=-3)
-    record.update({"finished": time.time(), "seconds": time.time() - started})
+    record.update({"finished": time.time(), "seconds": time.time() - started, "peak_rss_mb": peak_memory_mb(),
+                   "worker": f"{socket.gethostname()}:{os.getpid()}"})
     return record

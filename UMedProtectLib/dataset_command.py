@@ -11,7 +11,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from .batch import StudyJob, input_hashes, plan_jobs
 from .commands import message_stream, reporter, settings_from
