@@ -21,7 +21,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .datasets import relative_path
 from .errors import InputError
-from .image_io import data_files, image_extension
+from .commands import input_files, run_protect
+from .image_io import image_extension
+from .profile import Profile
 
 # The report figures copied into the manifest (the full report would make each line several kB).
 METRICS = ("psnr_db", "psnr_roi_db", "ssim", "ssim_roi_slices", "linf_native", "epsilon_native",
@@ -42,7 +44,7 @@ class StudyJob:
 
     def inputs(self) -> List[Path]:
         """The input files whose hashes identify this study: image, label and their separate data files."""
-        return [self.image, *data_files(self.image), self.label, *_label_data(self.label)]
+        return input_files(self.image, self.label)
 
     def outputs(self) -> Dict[str, Path]:
         """The protected image and, when asked, the difference map, under the image's relative path."""
@@ -55,16 +57,7 @@ class StudyJob:
 
     def copies(self) -> Dict[Path, Path]:
         """The label file and its data files, to be copied unchanged under their relative paths."""
-        labels = [self.label, *_label_data(self.label)]
-        return {path: self.output_dir / relative_path(path, self.root) for path in labels}
-
-
-def _label_data(label: Path) -> List[Path]:
-    """A label header's separate data files (a .seg.nrrd or single-file label has none)."""
-    try:
-        return data_files(label)
-    except InputError:
-        return []  # .seg.nrrd and other names image_extension does not know: one file
+        return {path: self.output_dir / relative_path(path, self.root) for path in input_files(self.label)}
 
 
 def study_seed(run_seed: int, study: str) -> int:
@@ -107,10 +100,10 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def run_study(job: StudyJob, args: argparse.Namespace, profile=None, device: Optional[str] = None) -> dict:
+def run_study(job: StudyJob, args: argparse.Namespace, profile: Optional[Profile] = None,
+              device: Optional[str] = None) -> dict:
     """Protect one study and return its manifest record ("done" or "failed"); never raises for a bad study."""
     from . import __version__
-    from .commands import run_protect
     from .reports import sha256_file
 
     started = time.time()

@@ -90,6 +90,11 @@ def _run_key(args: argparse.Namespace, settings_dict: dict, profile_sha256: Opti
     return json.loads(json.dumps(plain(key)))  # the form it has when read back from the manifest
 
 
+def _mean(values: List[float]) -> str:
+    """A table cell: the mean to 4 significant digits, or - for none."""
+    return f"{sum(values) / len(values):.4g}" if values else "-"
+
+
 def _summary(records: List[dict], skipped: int, seconds: float, workers: str, manifest: Manifest) -> List[str]:
     """The closing lines: counts, a table per status with quality figures, and every failure with its error."""
     done = [r for r in records if r.get("status") == "done"]
@@ -97,17 +102,13 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     lines = [f"protect-dataset: {len(records) + skipped} studies: {len(done)} protected now, {skipped} already done "
              f"(skipped), {len(failed)} failed; {seconds:.1f} s on {workers}", "",
              "| status | studies | PSNR dB mean | PSNR dB min | SSIM mean | s per study |", "|---|---|---|---|---|---|"]
-
-    def mean(values: List[float]) -> str:
-        return f"{sum(values) / len(values):.4g}" if values else "-"
-
     psnr = [r["metrics"]["psnr_db"] for r in done if r["metrics"].get("psnr_db") is not None]
     ssim = [r["metrics"]["ssim"] for r in done if r["metrics"].get("ssim") is not None]
-    lines.append(f"| protected | {len(done)} | {mean(psnr)} | {min(psnr):.4g} | {mean(ssim)} | "
-                 f"{mean([r['seconds'] for r in done])} |" if psnr else
-                 f"| protected | {len(done)} | - | - | - | {mean([r['seconds'] for r in done])} |")
+    lowest = f"{min(psnr):.4g}" if psnr else "-"
+    lines.append(f"| protected | {len(done)} | {_mean(psnr)} | {lowest} | {_mean(ssim)} | "
+                 f"{_mean([r['seconds'] for r in done])} |")
     lines.append(f"| skipped | {skipped} | - | - | - | - |")
-    lines.append(f"| failed | {len(failed)} | - | - | - | {mean([r['seconds'] for r in failed])} |")
+    lines.append(f"| failed | {len(failed)} | - | - | - | {_mean([r['seconds'] for r in failed])} |")
     lines += [f"  failed: {r['study']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["study"])]
     lines.append(f"  manifest: {manifest.path}")
     return lines
