@@ -38,8 +38,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epsilon", metavar="E",
                        help="L-infinity budget on the [0,1]-scaled image, as a fraction or decimal [4/255]")
     group.add_argument("--design", choices=list(DESIGNS),
-                       help="published: the paper's perturbation; carrier: the measured change (README) "
-                            f"[{ProtectSettings().design}]")
+                       help="; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
+                       + f" [{ProtectSettings().design}]")
     group.add_argument("--band-width", type=int, metavar="PX", help="contour band radius in pixels [3]")
     group.add_argument("--labels", metavar="1,2", help="label values that form the region to protect [every label > 0]")
     group.add_argument("--preset", choices=list(PRESETS),

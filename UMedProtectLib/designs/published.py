@@ -1,0 +1,16 @@
+"""The design as the paper describes it: CDC contour part on the band, LBP-bounded texture part inside."""
+
+from .design import Design
+
+
+def _build(settings):
+    from ..perturbation import UMedPerturbation
+
+    return UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor)
+
+
+PUBLISHED = Design(
+    name="published",
+    description="CDC contour part on the whole band, LBP-clamped texture part inside, fitted on unaugmented patches",
+    build=_build,
+)
