@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .designs.evidence import threat_model
 from .device import resolve_device, run_with_memory_fallback
 from .errors import InputError
 from .inference import window_deltas
@@ -164,6 +165,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "settings": settings.to_dict(),
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
+        "threat_model": threat_model(settings.design, settings.design_spec.measurements),
         "warnings": strength["warnings"],
         "runtime_s": time.perf_counter() - start,
     })
