@@ -5,5 +5,6 @@ from typing import Dict
 from .carrier import CARRIER
 from .design import Design
 from .published import PUBLISHED
+from .quiet import QUIET
 
-DESIGNS: Dict[str, Design] = {design.name: design for design in (PUBLISHED, CARRIER)}
+DESIGNS: Dict[str, Design] = {design.name: design for design in (PUBLISHED, CARRIER, QUIET)}
