@@ -10,7 +10,6 @@ from .designs import DESIGNS, Design
 from .errors import InputError
 
 
-
 @dataclass(frozen=True)
 class Preset:
     """A fitting schedule: a fixed number of iterations, or epochs over every ROI slice (the paper's schedule)."""
