@@ -14,7 +14,8 @@ from .label_io import is_segmentation_file, read_label
 from .outputs import OutputTransaction, resolved
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from .reports import file_record, report_json, summary_lines
-from .settings import ProtectSettings, parse_epsilon, parse_labels
+from .budget import parse_budget, parse_window
+from .settings import ProtectSettings, parse_labels
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_FILES = {"output": "sample_protected.nrrd", "difference": "sample_difference.nrrd",
@@ -41,7 +42,9 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
     settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
     changes: Dict[str, object] = {}
     if args.epsilon is not None:
-        changes["epsilon"] = parse_epsilon(args.epsilon)
+        changes["epsilon"], changes["epsilon_unit"] = parse_budget(args.epsilon)
+    if args.window is not None:
+        changes["window"] = parse_window(args.window)
     if args.labels is not None:
         changes["labels"] = parse_labels(args.labels)
     for option in ("design", "band_width", "preset", "iterations", "device", "seed"):
@@ -153,9 +156,10 @@ def run_protect(args: argparse.Namespace, image_path: Path, label_path: Path, ou
         if difference is not None:
             stage_image(transaction, result.difference, image, difference)
         if preview is not None:
+            window = report["visibility"]["window"]
             transaction.stage(preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
-                report.get("intensity_range"), image.spacing, image.direction))
+                (window["low"], window["high"]), image.spacing, image.direction, window["name"]))
         if outputs.get("profile_out") is not None:
             save_profile(result.profile, transaction.stage(outputs["profile_out"]))
         if outputs.get("report") is not None:
