@@ -81,13 +81,17 @@ def parse_window(text: str) -> str:
     name = text.strip().lower()
     if name == ROBUST or name in WINDOW_PRESETS:
         return name
+    refusal = InputError(f"--window {text.strip()!r} must be level,width with a width above 0 (e.g. 40,400) or "
+                         f"one of {', '.join((*WINDOW_PRESETS, ROBUST))}")
     parts = name.split(",")
     if len(parts) != 2:
-        raise InputError(f"--window {text.strip()!r} must be level,width (e.g. 40,400) or one of "
-                         f"{', '.join((*WINDOW_PRESETS, ROBUST))}")
-    level, width = (_number(part, "window value") for part in parts)
+        raise refusal
+    try:
+        level, width = (_number(part, "window value") for part in parts)
+    except InputError:
+        raise refusal from None
     if not (math.isfinite(level) and 0.0 < width < math.inf):
-        raise InputError(f"--window {text.strip()!r} needs a finite level and a width above 0")
+        raise refusal
     return f"{level:.10g},{width:.10g}"
 
 
