@@ -239,3 +239,24 @@ def test_protection_is_error_minimising_on_a_real_study():
         return float(np.mean(losses[-15:]))
 
     assert late_training_loss(protected) < late_training_loss(study.image) - 0.01
+
+
+def test_paper_preset_runs_whole_epochs_over_the_roi_slices_with_a_per_epoch_log():
+    image, label = lesion_study()  # 6 slices; the lesion is on the middle ones
+    roi_slices = int(np.any(label, axis=(1, 2)).sum())
+    settings = ProtectSettings(preset="paper", epochs=3, batch_size=2, patch_size=32)
+    assert settings.schedule.learning_rate == 1e-4 and not settings.schedule.stop_early
+    training = protect(image, label, settings=settings).report["training"]
+    per_epoch = -(-roi_slices // 2)
+    assert training["iterations_per_epoch"] == per_epoch and training["iterations_run"] == 3 * per_epoch
+    assert training["learning_rate"] == 1e-4
+    assert [entry["epoch"] for entry in training["history"]] == [1, 2, 3]
+    assert all(entry["loss_protected"] > 0 and entry["loss_clean"] > 0 for entry in training["history"])
+    # The paper's default is 100 epochs whatever the number of slices; other presets count iterations.
+    assert ProtectSettings(preset="paper").training_iterations(40, 16) == 100 * 3
+    assert ProtectSettings(preset="fast").training_iterations(40, 16) == 60
+
+
+def test_iterations_and_epochs_are_exclusive():
+    with pytest.raises(InputError, match="either iterations or epochs"):
+        ProtectSettings(iterations=5, epochs=2)
