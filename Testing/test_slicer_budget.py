@@ -1,6 +1,7 @@
 """The panel's budget in the volume's display window, on real MRML: request, engine run, table and Compare."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy
 
 from UMedProtectSlicer.budget import describeBudget, displayWindow, windowArgument
 from UMedProtectSlicer.compare import leaveCompare, showCompare
+from UMedProtectSlicer.export import exportResults
 from UMedProtectSlicer.job import ProtectJob, ProtectRequest
 from UMedProtectSlicer.metrics import metricRows
 from UMedProtectSlicer.runner import EngineProcess
@@ -93,4 +95,8 @@ def test_sample_study_in_the_users_window_through_the_engine_and_compare(sample_
         assert (node.GetDisplayNode().GetWindow(), node.GetDisplayNode().GetLevel()) == (120.0, 100.0)
     leaveCompare(app.layoutNode, state)
     assert (display.GetWindow(), display.GetLevel()) == (300.0, 150.0) and not display.GetAutoWindowLevel()
+    # The exported sidecar states the change as the user saw it.
+    (tmp_path / "export").mkdir()
+    exported = exportResults(tmp_path / "export", ".nrrd", volume, results.protectedNode, results.report)
+    assert json.loads(exported.sidecar.read_text())["visibility"] == seen
     job.cleanup()
