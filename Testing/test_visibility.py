@@ -15,6 +15,7 @@ from PIL import Image
 from UMedProtectLib import ProtectSettings, protect
 from UMedProtectLib.cli import main
 from UMedProtectLib.evaluation.metrics import perturbation_stats
+from UMedProtectLib.evaluation.table import VISIBLE_HEADER, main_table, sweep_table
 from UMedProtectLib.image_io import read_image
 from UMedProtectLib.preview import CAPTION_HEIGHT
 
@@ -157,3 +158,14 @@ def test_evaluation_reports_the_same_windowed_figures():
                       ("roi_visible_fraction", "roi_visible_fraction")):
         assert stats[key] == pytest.approx(expected[hand], rel=1e-5, abs=1e-7), key
     assert 0.5 < stats["roi_visible_fraction"] < 1
+    # The tables give that share next to PSNR on the robust range.
+    entry = {"method": "gaussian", "epsilon": 8 / 255, "epsilon_255": 8.0, "mean_dice": 0.9, "best_dice": 0.91,
+             "victims": {"unet": {"mean": 0.9, "best": 0.91}}, "stats": stats}
+    result = {"summary": {"train_slices": 4, "test_slices": 2}, "clean": {"unet": {"mean": 0.95, "best": 0.96}},
+              "clean_mean_dice": 0.95, "clean_best_dice": 0.96, "methods": [entry]}
+    for table in (main_table("mni-csf", result, 8 / 255, ["unet"]), sweep_table("mni-csf", result)):
+        header, _, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+        column = header.index(VISIBLE_HEADER)
+        assert header[column + 1] == "PSNR dB"
+        assert rows[-1][column] == f"{100 * stats['roi_visible_fraction']:.1f}"
+        assert rows[-1][column + 1] == f"{stats['psnr_db']:.1f}"
