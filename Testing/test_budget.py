@@ -123,3 +123,11 @@ def test_fit_profile_trains_at_the_median_of_the_studies_resolved_budgets():
     profile = fit_profile(studies, ProtectSettings(epsilon=20.0, epsilon_unit="HU", iterations=0, device="cpu"))
     assert profile.info["fitted_epsilon"] == pytest.approx(float(np.median([20.0 / s for s in spans])))
     assert profile.settings.epsilon == 20.0 and profile.settings.epsilon_unit == "HU"
+
+
+def test_a_huge_exponent_is_refused_at_once():
+    # Fraction("1e999999999") would build a billion-digit integer: the parser must not.
+    with pytest.raises(InputError, match="outside"):
+        parse_budget("1e999999999")
+    with pytest.raises(InputError, match="positive amount"):
+        parse_budget("-1e999999999/3HU")

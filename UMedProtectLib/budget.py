@@ -1,6 +1,6 @@
 """The budget grammar: how large a change may be, as a fraction of a reading window or in the image's own units.
 
-Three ways of giving it (README, "The budget"): a fraction such as 4/255 of the study's robust intensity range
+Three ways of giving it (README, the method section): a fraction such as 4/255 of the study's robust intensity range
 (the default window); the same fraction of a reading window (--window 40,400 or a preset such as soft-tissue);
 or a native amount such as 10HU (CT) or 2.5units (any other modality). Whatever the form, it is resolved per
 study to the one number the networks use: epsilon as a fraction of the robust range. No torch, no numpy here.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Optional, Tuple
 
 from .errors import InputError
@@ -28,15 +27,23 @@ GREY_LEVEL = 1.0 / 255.0
 
 
 def _number(text: str, what: str) -> float:
-    """A fraction ("4/255") or a decimal ("0.0157", "1e-2") as a float; too large is +-inf, not an overflow."""
+    """A fraction ("4/255") or a decimal ("0.0157", "1e-2") as a float; too large is +-inf, never an overflow.
+
+    Floats, not Fraction: Fraction("1e999999999") would build a billion-digit integer.
+    """
     try:
-        value = Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"{what} {text.strip()!r} is not a number; write it as 4/255, 0.0157 or 10HU") from None
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+        values = [float(part) for part in text.strip().split("/")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        value = values[0]
+    elif len(values) == 2 and values[1] != 0:
+        value = values[0] / values[1]
+    else:
+        value = math.nan
+    if math.isnan(value):
+        raise InputError(f"{what} {text.strip()!r} is not a number; write it as 4/255, 0.0157 or 10HU")
+    return value
 
 
 def check_epsilon(value: float) -> float:
