@@ -1,6 +1,5 @@
 """The panel's budget in the volume's display window, on real MRML: request, engine run, table and Compare."""
 
-import importlib.util
 import json
 
 import numpy as np
@@ -15,9 +14,6 @@ from UMedProtectSlicer.job import ProtectJob, ProtectRequest
 from UMedProtectSlicer.metrics import metricRows
 from UMedProtectSlicer.runner import EngineProcess
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
-
-needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
-
 
 @pytest.fixture
 def ct():
@@ -65,7 +61,6 @@ def test_metrics_table_rows_show_the_window_first():
     assert rows["PSNR, whole volume (dB)"] == "50.00"
 
 
-@needs_cli
 def test_sample_study_in_the_users_window_through_the_engine_and_compare(sample_files, tmp_path):
     app = makeMrmlApp()
     volume, _, segmentation = loadSampleStudy(app, sample_files, "mni152 slab")
