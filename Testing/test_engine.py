@@ -67,6 +67,7 @@ def test_report_has_every_figure():
     assert 0.99 < report["ssim"] <= 1.0
     assert report["device"] == "cpu" and report["roi_slices"] == int(np.any(label, axis=(1, 2)).sum())
     assert report["training"]["iterations_run"] == 4
+    assert report["threat_model"]["design"] == "published" and report["threat_model"]["summary"]
 
 
 def test_same_seed_gives_bit_identical_output_and_another_seed_does_not():
@@ -260,3 +261,17 @@ def test_paper_preset_runs_whole_epochs_over_the_roi_slices_with_a_per_epoch_log
 def test_iterations_and_epochs_are_exclusive():
     with pytest.raises(InputError, match="either iterations or epochs"):
         ProtectSettings(iterations=5, epochs=2)
+
+
+def test_threat_model_counts_a_level_defeated_only_when_the_clean_twin_worked():
+    from UMedProtectLib.designs.evidence import Measurement, threat_model
+
+    def row(level, clean, protected):
+        return Measurement(level, "synthetic", 4, 0.5, "U-Net x 3 seeds", clean, protected, 48.0, "test")
+
+    assert threat_model("x", [])["defeats_augmentation"] == []
+    assert threat_model("x", [row("none", 0.60, 0.05)])["defeats_augmentation"] == []  # clean twin failed
+    assert threat_model("x", [row("none", 0.90, 0.11), row("full", 0.9, 0.8)])["defeats_augmentation"] == []
+    model = threat_model("x", [row("flip", 0.90, 0.08), row("none", 0.90, 0.02), row("full", 0.9, 0.8)])
+    assert model["defeats_augmentation"] == ["none", "flip"]
+    assert "none, flip" in model["summary"] and "full" in model["summary"]

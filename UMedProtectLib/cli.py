@@ -46,8 +46,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
                             + ": the fraction in --epsilon is of its width, and the report states visibility in it "
                             "[robust: the 0.5-99.5 percentile range]")
     group.add_argument("--design", choices=list(DESIGNS),
-                       help="published: the paper's perturbation; carrier: the measured change (README) "
-                            f"[{ProtectSettings().design}]")
+                       help="; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
+                       + f" [{ProtectSettings().design}]")
     group.add_argument("--band-width", type=int, metavar="PX", help="contour band radius in pixels [3]")
     group.add_argument("--labels", metavar="1,2", help="label values that form the region to protect [every label > 0]")
     group.add_argument("--preset", choices=list(PRESETS),

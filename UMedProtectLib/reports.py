@@ -80,5 +80,7 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
             f"change by more than one grey level; PSNR {_number(seen['psnr_db'], 2, ' dB')}, "
             f"SSIM {_number(seen['ssim'], 5)}")
     lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
+    if report.get("threat_model"):
+        lines.append(f"  evidence: {report['threat_model']['summary']}")
     lines += [f"  wrote {path}" for path in written]
     return lines

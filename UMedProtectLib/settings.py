@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional, Tuple
 
 from .budget import FRACTION, ResolvedBudget, check_amount, parse_epsilon, parse_window, resolve_budget
+from .designs import DESIGNS, Design
 from .errors import InputError
 
 __all__ = ["DESIGNS", "DEVICES", "PRESETS", "ProtectSettings", "parse_epsilon", "parse_labels"]
@@ -36,12 +37,6 @@ PRESETS = {
     "paper": Preset(epochs=100, learning_rate=1e-4, stop_early=False),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# How the perturbation is built and fitted (README, "Design"): the paper's, or the carrier design measured to do better.
-DESIGNS = {
-    "published": "CDC contour part on the whole band, LBP-clamped texture part inside, fitted on unaugmented patches",
-    "carrier": "texture part over the whole ROI on a mid-frequency checker carrier, no LBP bound, surrogate updated "
-               "every iteration, fitted through a victim's augmentations",
-}
 
 
 def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
@@ -118,6 +113,11 @@ class ProtectSettings:
             raise InputError(f"percentiles {self.percentiles} must satisfy 0 <= low < high <= 100")
         if not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise InputError(f"device {self.device!r} is unknown; choose auto, cpu, cuda, cuda:N or mps")
+
+    @property
+    def design_spec(self) -> Design:
+        """The design's strategy object (masks, perturbation, fitting) from the registry."""
+        return DESIGNS[self.design]
 
     @property
     def schedule(self) -> Preset:

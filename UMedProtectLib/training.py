@@ -71,11 +71,11 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
     perturbation.to(device).train()
     generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
     surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
-    # Carrier design: the surrogate sees the protected patches through a victim's ordinary augmentations, so that
-    # the fitted shortcut is one that survives flips, resampling and intensity jitter (expectation over them).
-    augment = torch.Generator().manual_seed(settings.seed) if settings.design == "carrier" else None
-    # The published schedule leaves the surrogate nearly untrained (12 updates in 60 iterations): no gap to exploit.
-    surrogate_every = 1 if settings.design == "carrier" else settings.surrogate_every
+    design = settings.design_spec
+    # Fitting through a victim's ordinary augmentations makes the fitted shortcut one that survives flips,
+    # resampling and intensity jitter (expectation over them).
+    augment = torch.Generator().manual_seed(settings.seed) if design.fit_through_augmentation else None
+    surrogate_every = design.surrogate_every or settings.surrogate_every
     # Epoch schedules log once per epoch (the paper's unit); iteration schedules 20 times in all.
     log_every = per_epoch if schedule.epochs is not None else max(1, iterations // 20)
     history, recent = [], []
