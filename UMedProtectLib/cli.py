@@ -13,12 +13,15 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
+from .budget import ROBUST, WINDOW_PRESETS
 from .errors import Cancelled, InputError
 from .settings import DESIGNS, DEVICES, PRESETS, ProtectSettings
 
 PROG = "umed-protect"
+# Options whose values may start with '-' (a negative window level, a mistyped negative budget).
+SIGNED_VALUE_OPTIONS = ("--epsilon", "--window")
 
 
 class UsageError(Exception):
@@ -36,7 +39,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that set the protection (all optional; defaults in brackets)."""
     group = parser.add_argument_group("protection settings")
     group.add_argument("--epsilon", metavar="E",
-                       help="L-infinity budget on the [0,1]-scaled image, as a fraction or decimal [4/255]")
+                       help="largest change of a voxel: a fraction of the reading window (4/255 or 0.0157), or an "
+                            "amount in the image's units (10HU for CT, 2.5units otherwise) [4/255]")
+    group.add_argument("--window", metavar="L,W",
+                       help="reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST))
+                            + ": the fraction in --epsilon is of its width, and the report states visibility in it "
+                            "[robust: the 0.5-99.5 percentile range]")
     group.add_argument("--design", choices=list(DESIGNS),
                        help="; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
                        + f" [{ProtectSettings().design}]")
@@ -158,9 +166,21 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def attach_signed_values(argv: Sequence[str]) -> List[str]:
+    """`--window -600,1500` as `--window=-600,1500`: argparse would take a value starting with '-' for an option."""
+    joined: List[str] = []
+    for token in argv:
+        signed = len(token) > 1 and token[0] == "-" and token[1] in "0123456789."
+        if signed and joined and joined[-1] in SIGNED_VALUE_OPTIONS:
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = attach_signed_values(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     positional = [a for a in argv if not a.startswith("-")]
     try:

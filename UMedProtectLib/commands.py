@@ -15,7 +15,8 @@ from .label_io import is_segmentation_file, read_label
 from .outputs import OutputTransaction, resolved
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from .reports import file_record, report_json, summary_lines
-from .settings import ProtectSettings, parse_epsilon, parse_labels
+from .budget import parse_budget, parse_window
+from .settings import ProtectSettings, parse_labels
 
 if TYPE_CHECKING:
     from .profile import Profile
@@ -45,7 +46,9 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
     settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
     changes: Dict[str, object] = {}
     if args.epsilon is not None:
-        changes["epsilon"] = parse_epsilon(args.epsilon)
+        changes["epsilon"], changes["epsilon_unit"] = parse_budget(args.epsilon)
+    if args.window is not None:
+        changes["window"] = parse_window(args.window)
     if args.labels is not None:
         changes["labels"] = parse_labels(args.labels)
     for option in ("design", "band_width", "preset", "iterations", "epochs", "device", "seed"):
@@ -163,9 +166,10 @@ def run_protect(args: argparse.Namespace, image_path: Path, label_path: Path, ou
         if difference is not None:
             stage_image(transaction, result.difference, image, difference)
         if preview is not None:
+            window = report["visibility"]["window"]
             transaction.stage(preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
-                report.get("intensity_range"), image.spacing, image.direction))
+                (window["low"], window["high"]), image.spacing, image.direction, window["name"]))
         for source, target in (copies or {}).items():
             shutil.copyfile(source, transaction.stage(target))
         if outputs.get("profile_out") is not None:
