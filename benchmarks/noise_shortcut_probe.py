@@ -1,7 +1,7 @@
 """Design probe (not a test): which 4/255 change of the ROI fools a victim on low-contrast lesions?
 
-Slices of 48x48: a flat organ (0.45 plus a smooth texture of 2/255) with 1-2 lesions of contrast k x 4/255
-(hypo or hyper), Gaussian noise of 4/255; 160 training and 60 test slices from disjoint seeds. The probes
+The corpus is the evaluation's `synth-faint` (UMedProtectLib/evaluation/faint.py: 48x48 slices, 1-2 lesions of
+contrast k x 4/255 in a flat organ, noise of 4/255; 160 training and 60 test slices from disjoint seeds). The probes
 change the training slices only; one U-Net of the evaluation trains on them (150 steps, seed 0) and is scored
 on the clean test slices. The README's "quiet design" figures come from:
 
@@ -23,28 +23,6 @@ import torch
 from scipy import ndimage
 
 EPSILON = 4 / 255
-SIZE = 48
-
-
-def lesion_slices(count: int, multiple: float, noise: float, seed: int):
-    """Slices (N, 48, 48) in [0, 1] with lesions of contrast multiple x epsilon, and their labels."""
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    for _ in range(count):
-        texture = ndimage.gaussian_filter(rng.standard_normal((SIZE, SIZE)), 2.0)
-        image = 0.45 + 0.02 * texture / (texture.std() + 1e-8)
-        label = np.zeros((SIZE, SIZE), np.uint8)
-        for _ in range(rng.integers(1, 3)):
-            radius = rng.uniform(4, 11)
-            cy, cx = rng.uniform(radius + 2, SIZE - radius - 2, 2)
-            rough = ndimage.gaussian_filter(rng.standard_normal((SIZE, SIZE)), 3) * 4
-            lesion = ((yy - cy) ** 2 + (xx - cx) ** 2) ** 0.5 + rough < radius
-            label[lesion] = 1
-            image[lesion] += rng.choice([-1, 1]) * multiple * EPSILON
-        images.append(np.clip(image + noise * rng.standard_normal((SIZE, SIZE)), 0, 1).astype(np.float32))
-        labels.append(label)
-    return np.stack(images), np.stack(labels)
 
 
 def _surroundings_mean(image: np.ndarray, lesion: np.ndarray) -> float:
@@ -83,6 +61,7 @@ def quiet_images(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
+    from UMedProtectLib.evaluation.faint import faint_slices
     from UMedProtectLib.evaluation.metrics import dice, psnr
     from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
 
@@ -93,8 +72,8 @@ def main() -> None:
     parser.add_argument("--probes", nargs="+", default=["clean", "denoise"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    train = lesion_slices(160, args.contrast, 4 / 255, seed=1)
-    test = lesion_slices(60, args.contrast, 4 / 255, seed=2)
+    train = faint_slices(160, args.contrast, EPSILON, seed=1)
+    test = faint_slices(60, args.contrast, EPSILON, seed=2)
     device = torch.device("cpu")
     print("| contrast | augmentation | probe | U-Net test DSC | PSNR dB | seconds |")
     print("|---|---|---|---|---|---|")
