@@ -16,11 +16,13 @@ from .perturbation import UMedPerturbation, make_perturbation
 from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
 from .settings import ProtectSettings
-from .study_stats import budget_strength
+from .study_stats import budget_strength, visibility_warnings
 from .training import fit_perturbation
 from .windows import Window, build_windows
 
 Study = Tuple[np.ndarray, np.ndarray]
+# Each label is a class of the surrogate; thousands of values mean an image was given as the label map.
+MAX_LABELS = 1000
 
 
 @dataclass
@@ -56,6 +58,9 @@ def chosen_labels(label: np.ndarray, wanted: Optional[Sequence[int]]) -> Tuple[i
     present = [int(v) for v in np.unique(label) if v > 0]
     if not present:
         raise InputError("the label map is empty (no voxel > 0); there is no region to protect")
+    if wanted is None and len(present) > MAX_LABELS:
+        raise InputError(f"the label map holds {len(present)} different values > 0 (at most {MAX_LABELS}); is it an "
+                         "image rather than a label map? Choose the labels to protect with --labels")
     if wanted is None:
         return tuple(present)
     missing = sorted(set(wanted) - set(present))
@@ -164,7 +169,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "settings": settings.to_dict(),
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
-        "warnings": strength["warnings"],
+        "warnings": strength["warnings"] + visibility_warnings(settings.epsilon, float(region.mean())),
         "runtime_s": time.perf_counter() - start,
     })
     emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")

@@ -16,8 +16,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
-from .outputs import OutputTransaction
+from .errors import Cancelled, InputError
+from .outputs import OutputTransaction, full_disk
 
 PathLike = Union[str, Path]
 IMAGE_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -180,6 +180,11 @@ def stage_image(transaction: OutputTransaction, array: np.ndarray, reference: Im
     try:
         sitk.WriteImage(image, str(staged), useCompression=True)
     except RuntimeError as error:
+        if isinstance(error, Cancelled):  # SIGTERM while writing is a cancel (exit 130), not a bad input
+            raise
+        full = full_disk(staged.parent.parent)
+        if full is not None:
+            raise full from None
         first = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise InputError(f"could not write {str(path)!r}: {first}") from None
 

@@ -167,7 +167,14 @@ def read_label(path: PathLike, reference: ImageData) -> LabelMap:
         if array.dtype.kind != "f" or not np.array_equal(array, np.round(array)):
             raise InputError(f"label {str(path)!r} has non-integer values (a probability or intensity image?); "
                              "give a label map with integer values")
+        if array.size and (array.min() < -2**31 or array.max() >= 2**31):
+            raise InputError(f"label {str(path)!r} has values beyond +-2^31 stored as real numbers; give a label map "
+                             "with integer values")
         label = sitk.Cast(label, sitk.sitkInt32)
+        array = sitk.GetArrayViewFromImage(label)
+    if array.dtype.kind == "i" and array.size and array.min() < 0:
+        warnings.append(f"label {path.name!r} has negative values; they count as background (only values > 0 form "
+                        "the region to protect)")
     grid, more = _onto_grid(_as_3d(label), _as_3d(reference.image), path)
     labels = sitk.GetArrayFromImage(grid).reshape(reference.array.shape)
     return LabelMap(labels, warnings + more, names)
