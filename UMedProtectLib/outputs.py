@@ -188,10 +188,14 @@ class OutputTransaction:
     def __exit__(self, kind, error, traceback) -> None:
         # Asked before discarding: removing the staged files frees the space again.
         full = [full_disk(parent) for parent in self._folders] if isinstance(error, (OSError, RuntimeError)) else []
+        staged = {folder: parent for parent, folder in self._folders.items()}
         self.discard()
         if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
-            where = f" {str(error.filename)!r}" if error.filename else ""
-            raise InputError(f"could not write the outputs{where}: {error.strerror}; nothing was written") from None
+            where = Path(error.filename) if error.filename else None
+            if where is not None and where.parent in staged:  # name the output, not its staging folder
+                where = staged[where.parent] / where.name
+            where_text = f" {str(where)!r}" if where is not None else ""
+            raise InputError(f"could not write the outputs{where_text}: {error.strerror}; nothing was written") from None
         if any(full) and not isinstance(error, Cancelled):
             raise next(e for e in full if e) from None
 
