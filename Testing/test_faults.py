@@ -17,6 +17,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import blob_study, sha256, sitk_image
 
+from UMedProtectLib.cli import main
 from UMedProtectLib.outputs import STAGING_PREFIX, recover_stale
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -99,24 +100,30 @@ def assert_all_or_nothing(folder: Path, image_path: Path) -> str:
     return "all"
 
 
-@pytest.mark.parametrize("stage", ["prepare", "fit", "apply", "write"])
-def test_sigkill_leaves_all_or_nothing_and_the_next_run_cleans_up(tmp_path, study, stage):
+def run_here(argv, capsys):
+    """main() in this process (torch is imported already: fast); returns (exit code, stderr)."""
+    code = main([str(a) for a in argv[3:]])
+    return code, capsys.readouterr().err
+
+
+def test_sigkill_at_each_stage_leaves_all_or_nothing_and_the_next_run_cleans_up(tmp_path, study, capsys):
     paths, hashes = study
     out = tmp_path / "out"
     out.mkdir()
-    process = launch(protect_argv(paths, out, "--iterations", "3"))
-    try:
-        wait_for_stage(process, stage)
-        process.kill()
-    finally:
-        finish(process)
-    assert process.returncode == -signal.SIGKILL
-    assert {p: sha256(p) for p in paths} == hashes
-    assert_all_or_nothing(out, paths[0])
-    # The next run into the same folder removes what the killed one left and writes a complete set.
-    done = subprocess.run(protect_argv(paths, out, "--iterations", "0", "--overwrite"), capture_output=True,
-                          text=True, env=environment(), timeout=300)
-    assert done.returncode == 0, done.stderr
+    # After reading the inputs, while fitting, while staging the outputs.
+    for stage in ("prepare", "fit", "write"):
+        process = launch(protect_argv(paths, out, "--iterations", "3", "--overwrite"))
+        try:
+            wait_for_stage(process, stage)
+            process.kill()
+        finally:
+            finish(process)
+        assert process.returncode == -signal.SIGKILL
+        assert {p: sha256(p) for p in paths} == hashes
+        assert_all_or_nothing(out, paths[0])
+    # The next run into the same folder removes what the killed ones left and writes a complete set.
+    code, err = run_here(protect_argv(paths, out, "--iterations", "0", "--overwrite", "--progress", "none"), capsys)
+    assert code == 0, err
     assert sorted(os.listdir(out)) == sorted(OUTPUTS)
     assert_complete_and_valid(out, paths[0])
     assert {p: sha256(p) for p in paths} == hashes
@@ -143,7 +150,7 @@ _DIE_BETWEEN_RENAMES = textwrap.dedent("""
 """)
 
 
-def test_sigkill_between_the_renames_is_rolled_back_by_the_next_run(tmp_path, study):
+def test_sigkill_between_the_renames_is_rolled_back_by_the_next_run(tmp_path, study, capsys):
     paths, hashes = study
     out = tmp_path / "out"
     out.mkdir()
@@ -154,9 +161,8 @@ def test_sigkill_between_the_renames_is_rolled_back_by_the_next_run(tmp_path, st
     assert (out / "a.nrrd").read_text() == "new a.nrrd" and not (out / "b.json").exists()
     assert len(os.listdir(out)) == 2
     # A real protect run into that folder first restores the set as it was, then writes its own outputs.
-    run = subprocess.run(protect_argv(paths, out, "--iterations", "0"), capture_output=True, text=True,
-                         env=environment(), timeout=300)
-    assert run.returncode == 0, run.stderr
+    code, err = run_here(protect_argv(paths, out, "--iterations", "0", "--progress", "none"), capsys)
+    assert code == 0, err
     assert (out / "a.nrrd").read_text() == "old a.nrrd" and not (out / "b.json").exists()
     assert sorted(os.listdir(out)) == sorted(OUTPUTS + ("a.nrrd",))
     assert {p: sha256(p) for p in paths} == hashes
@@ -248,34 +254,34 @@ def test_output_folder_turned_read_only_during_the_run(tmp_path, study):
     assert {p: sha256(p) for p in paths} == hashes
 
 
-def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study):
+def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study, capsys):
     paths, _ = study
     with small_disk(tmp_path / "out", "1m") as out:
         subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
         # A fit of 100000 iterations would take hours: the refusal must come before it starts.
-        process = launch(protect_argv(paths, out, "--iterations", "100000"))
-        code, err = finish(process, timeout=120)
-        assert code == 2 and "cannot write into the output folder" in err, err
-        assert process.rest == ""  # refused before the first progress line: nothing was read or fitted
+        code = main([str(a) for a in protect_argv(paths, out, "--iterations", "100000")[3:]])
+        captured = capsys.readouterr()
+        assert code == 2 and "cannot write into the output folder" in captured.err, captured.err
+        assert captured.out == ""  # refused before the first progress line: nothing was read or fitted
         assert os.listdir(out) == []
 
 
 @pytest.mark.parametrize("fails_on", ["image", "preview"])
-def test_full_disk_exits_2_in_one_line_and_leaves_nothing(tmp_path, study, fails_on):
+def test_full_disk_exits_2_in_one_line_and_leaves_nothing(tmp_path, study, capsys, fails_on):
     paths, hashes = study
     reference = tmp_path / "reference"
     reference.mkdir()
-    done = subprocess.run(protect_argv(paths, reference, "--iterations", "0"), capture_output=True, text=True,
-                          env=environment(), timeout=300)
-    assert done.returncode == 0, done.stderr
+    quiet = ("--iterations", "0", "--progress", "none")
+    code, err = run_here(protect_argv(paths, reference, *quiet), capsys)
+    assert code == 0, err
     page = 4096
     pages = {name: -(-(reference / name).stat().st_size // page) for name in OUTPUTS}
+    # No room at all, or room for the two images but not the preview (a plain OSError from Python's own write).
     room = 0 if fails_on == "image" else (pages["o.nrrd"] + pages["d.nrrd"] + 1) * page
     assert pages["v.png"] > 1
     with small_disk(tmp_path / "out", "1m") as out:
-        free = shutil.disk_usage(out).free
-        (out / "filler").write_bytes(b"\0" * (free - room))
-        code, err = finish(launch(protect_argv(paths, out, "--iterations", "0")))
+        (out / "filler").write_bytes(b"\0" * (shutil.disk_usage(out).free - room))
+        code, err = run_here(protect_argv(paths, out, *quiet), capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "full" in err or "No space left" in err, err
         assert os.listdir(out) == ["filler"]
