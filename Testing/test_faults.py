@@ -108,24 +108,33 @@ def run_here(argv, capsys):
 
 def test_sigkill_at_each_stage_leaves_all_or_nothing_and_the_next_run_cleans_up(tmp_path, study, capsys):
     paths, hashes = study
-    out = tmp_path / "out"
-    out.mkdir()
-    # After reading the inputs, while fitting, while staging the outputs.
-    for stage in ("prepare", "fit", "write"):
-        process = launch(protect_argv(paths, out, "--iterations", "3", "--overwrite"))
-        try:
+    # While staging the outputs, after reading the inputs, while fitting: one run per point, side by side. The
+    # last two fit for hours, so they are surely still running when their turn comes.
+    stages = {"write": 3, "prepare": 100_000, "fit": 100_000}
+    folders = [tmp_path / stage for stage in stages]
+    processes = []
+    for folder, iterations in zip(folders, stages.values()):
+        folder.mkdir()
+        processes.append(launch(protect_argv(paths, folder, "--iterations", iterations)))
+    try:
+        for process, stage in zip(processes, stages):
             wait_for_stage(process, stage)
             process.kill()
-        finally:
+    finally:
+        for process in processes:
             finish(process)
-        assert process.returncode == -signal.SIGKILL
-        assert {p: sha256(p) for p in paths} == hashes
-        assert_all_or_nothing(out, paths[0])
-    # The next run into the same folder removes what the killed ones left and writes a complete set.
-    code, err = run_here(protect_argv(paths, out, "--iterations", "0", "--overwrite", "--progress", "none"), capsys)
-    assert code == 0, err
-    assert sorted(os.listdir(out)) == sorted(OUTPUTS)
-    assert_complete_and_valid(out, paths[0])
+    for process, folder in zip(processes, folders):
+        # The write-stage run may just have finished before the kill reached it: then its set must be whole.
+        assert process.returncode == -signal.SIGKILL or (folder.name == "write" and process.returncode == 0)
+        assert_all_or_nothing(folder, paths[0])
+    assert {p: sha256(p) for p in paths} == hashes
+    # The next run into the same folder removes what the killed one left and writes a complete set.
+    for folder in folders:
+        code, err = run_here(protect_argv(paths, folder, "--iterations", "0", "--overwrite", "--progress", "none"),
+                             capsys)
+        assert code == 0, err
+        assert sorted(os.listdir(folder)) == sorted(OUTPUTS)
+        assert_complete_and_valid(folder, paths[0])
     assert {p: sha256(p) for p in paths} == hashes
 
 
@@ -192,38 +201,28 @@ def test_stale_staging_of_a_live_run_is_left_alone(tmp_path):
             process.kill()
 
 
-@pytest.mark.parametrize("overwrite", [False, True])
-def test_two_runs_to_the_same_outputs_never_mix(tmp_path, study, overwrite):
+def test_two_runs_to_the_same_outputs_never_mix(tmp_path, study):
     paths, hashes = study
-    out = tmp_path / "out"
-    out.mkdir()
-    flags = ["--overwrite"] if overwrite else []
-    runs = [launch(protect_argv(paths, out, "--iterations", "2", "--seed", seed, *flags)) for seed in (1, 2)]
-    results = [finish(process) for process in runs]
-    codes = sorted(code for code, _ in results)
-    if overwrite:
-        assert codes == [0, 0], results
-    else:
-        assert codes == [0, 2], results
-        loser = next(err for code, err in results if code == 2)
-        assert len(loser.strip().splitlines()) == 1 and "already exists" in loser
-        winner = (1, 2)[[code for code, _ in results].index(0)]
-        assert json.loads((out / "r.json").read_text())["seed"] == winner
-    assert sorted(os.listdir(out)) == sorted(OUTPUTS)
-    assert_complete_and_valid(out, paths[0])
-    assert {p: sha256(p) for p in paths} == hashes
-
-
-def test_output_folder_removed_during_the_run(tmp_path, study):
-    paths, hashes = study
-    out = tmp_path / "out"
-    out.mkdir()
-    process = launch(protect_argv(paths, out, "--iterations", "0"))
-    wait_for_stage(process, "prepare")
-    shutil.rmtree(out)
-    code, err = finish(process)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "does not exist" in err, err
-    assert not out.exists() and sorted(os.listdir(tmp_path)) == ["in"]
+    # Without --overwrite one run wins and the other says so; with it both finish and the last set stands whole.
+    runs = {}
+    for overwrite in (False, True):
+        folder = tmp_path / f"overwrite-{overwrite}"
+        folder.mkdir()
+        flags = ["--overwrite"] if overwrite else []
+        runs[folder] = [launch(protect_argv(paths, folder, "--iterations", "2", "--seed", seed, *flags))
+                        for seed in (1, 2)]
+    for folder, processes in runs.items():
+        results = [finish(process) for process in processes]
+        codes = [code for code, _ in results]
+        if folder.name.endswith("True"):
+            assert codes == [0, 0], results
+        else:
+            assert sorted(codes) == [0, 2], results
+            loser = results[codes.index(2)][1]
+            assert len(loser.strip().splitlines()) == 1 and "already exists" in loser
+            assert json.loads((folder / "r.json").read_text())["seed"] == 1 + codes.index(0)
+        assert sorted(os.listdir(folder)) == sorted(OUTPUTS)
+        assert_complete_and_valid(folder, paths[0])
     assert {p: sha256(p) for p in paths} == hashes
 
 
@@ -242,22 +241,45 @@ def small_disk(folder: Path, size: str):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def test_output_folder_turned_read_only_during_the_run(tmp_path, study):
+def make_read_only(folder: Path) -> None:
+    """Read-only for this user: a read-only remount for root (who ignores permissions), else chmod."""
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+
+
+def read_only_candidate(folder: Path):
+    """A folder that make_read_only can turn read-only: a small tmpfs for root, a plain folder otherwise."""
+    if os.geteuid() == 0:
+        return small_disk(folder, "8m")
+    folder.mkdir()
+    return contextlib.nullcontext(folder)
+
+
+def test_output_folder_removed_or_made_read_only_during_the_run(tmp_path, study):
     paths, hashes = study
-    with small_disk(tmp_path / "out", "8m") as out:
-        process = launch(protect_argv(paths, out, "--iterations", "0"))
-        wait_for_stage(process, "prepare")
-        subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
-        code, err = finish(process)
-        assert code == 2 and len(err.strip().splitlines()) == 1 and "Read-only" in err, err
-        assert os.listdir(out) == []
+    removed = tmp_path / "removed"
+    removed.mkdir()
+    with read_only_candidate(tmp_path / "read-only") as read_only:
+        processes = [launch(protect_argv(paths, folder, "--iterations", "0")) for folder in (removed, read_only)]
+        for process in processes:
+            wait_for_stage(process, "prepare")  # the outputs were checked writable; now the folders change
+        shutil.rmtree(removed)
+        make_read_only(read_only)
+        (code, err), (code_ro, err_ro) = (finish(process) for process in processes)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "does not exist" in err, err
+        assert code_ro == 2 and len(err_ro.strip().splitlines()) == 1, err_ro
+        assert "Read-only" in err_ro or "Permission denied" in err_ro, err_ro
+        assert os.listdir(read_only) == []
+    assert not removed.exists()
     assert {p: sha256(p) for p in paths} == hashes
 
 
 def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study, capsys):
     paths, _ = study
-    with small_disk(tmp_path / "out", "1m") as out:
-        subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
+    with read_only_candidate(tmp_path / "out") as out:
+        make_read_only(out)
         # A fit of 100000 iterations would take hours: the refusal must come before it starts.
         code = main([str(a) for a in protect_argv(paths, out, "--iterations", "100000")[3:]])
         captured = capsys.readouterr()
