@@ -111,7 +111,7 @@ def test_sigkill_at_each_stage_leaves_all_or_nothing_and_the_next_run_cleans_up(
     # While staging the outputs, after reading the inputs, while fitting: one run per point, side by side. The
     # last two fit for minutes after their line (the first "fit" line comes after 1/20 of the iterations), so
     # they are surely still running when their turn comes.
-    stages = {"write": 3, "prepare": 100_000, "fit": 2_000}
+    stages = {"write": 3, "prepare": 100_000, "fit": 400}
     folders = [tmp_path / stage for stage in stages]
     processes = []
     for folder, iterations in zip(folders, stages.values()):
