@@ -107,12 +107,13 @@ def main() -> int:
           "iterations |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in [n for n in CASES if n.split(":")[0] in args.cases.split(",")]:
-        output = subprocess.run([sys.executable, __file__, "--case", name, "--preset", args.preset,
-                                 "--device", args.device] + ["--command-line"] * args.command_line, check=True, capture_output=True, text=True).stdout
+        command = [sys.executable, __file__, "--case", name, "--preset", args.preset, "--device", args.device]
+        output = subprocess.run(command + ["--command-line"] * args.command_line, check=True, capture_output=True,
+                                text=True).stdout
         row = json.loads(output.strip().splitlines()[-1])
-        print(f"| {name} | {args.preset} | {args.device} | {row['wall_s']:.1f} | {row['peak_mb']:.0f} ({row['study_mb']:.0f}) | "
-              f"{row['gpu_peak_mb']:.0f} | {row['psnr_db']:.1f} | {row['roi_slices']} | {row['iterations']} |",
-              flush=True)
+        print(f"| {name} | {args.preset} | {args.device} | {row['wall_s']:.1f} | "
+              f"{row['peak_mb']:.0f} ({row['study_mb']:.0f}) | {row['gpu_peak_mb']:.0f} | {row['psnr_db']:.1f} | "
+              f"{row['roi_slices']} | {row['iterations']} |", flush=True)
     return 0
 
 
