@@ -117,6 +117,7 @@ def test_a_profile_with_a_visible_budget_is_applied_with_a_warning(tmp_path, stu
 
 
 def test_headers_that_claim_a_huge_size_are_refused_without_allocating(tmp_path):
+    sitk.WriteImage(sitk_image(np.zeros((2, 4, 4), np.int16)), str(tmp_path / "small.nrrd"))
     raw = tmp_path / "raw.nrrd"
     raw.write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 100000 100000 100000\nendian: little\n"
                     b"encoding: raw\n\n" + bytes(100))
@@ -130,6 +131,12 @@ def test_headers_that_claim_a_huge_size_are_refused_without_allocating(tmp_path)
     for path in (raw, packed, nifti):
         with pytest.raises(InputError, match="claims .* voxels .* in a file of"):
             read_image(path)
+    segmentation = tmp_path / "huge.seg.nrrd"
+    segmentation.write_bytes(b"NRRD0004\ntype: unsigned char\ndimension: 3\nsizes: 50000 50000 50000\n"
+                             b"encoding: gzip\nSegment0_ID:=a\nSegment0_LabelValue:=1\nSegment0_Layer:=0\n\n"
+                             + gzip.compress(bytes(1000)))
+    with pytest.raises(InputError, match="claims .* voxels .* in a file of"):
+        read_label(segmentation, read_image(raw.with_name("small.nrrd")))
 
 
 def test_a_volume_too_large_for_the_memory_is_refused_up_front_with_an_estimate(tmp_path):

@@ -93,7 +93,7 @@ def _check_readable(path: Path, what: str) -> str:
     return extension
 
 
-def _check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> None:
+def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> None:
     """Refuse, before anything is allocated, a header whose size the file cannot hold or the memory cannot take."""
     voxels = int(np.prod(reader.GetSize(), dtype=object)) * reader.GetNumberOfComponents()
     voxel_bytes = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID()).GetSizeOfPixelComponent()
@@ -117,7 +117,7 @@ def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
         raise InputError(f"{what} {str(path)!r} could not be read as {extension} (damaged or not that format)") from None
     dimension, components = reader.GetDimension(), reader.GetNumberOfComponents()
     size = reader.GetSize()
-    _check_claimed_size(path, reader, what)
+    check_claimed_size(path, reader, what)
     if components != 1:
         raise InputError(f"{what} {str(path)!r} has {components} values per voxel (vector or colour image); "
                          "give a scalar (grey-value) image")

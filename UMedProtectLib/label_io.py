@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
-from .image_io import ImageData, read_sitk
+from .image_io import ImageData, check_claimed_size, read_sitk
 
 PathLike = Union[str, Path]
 # Geometry agreement, in voxels (positions) and relative units (spacing, direction): float32 headers
@@ -44,6 +44,14 @@ def _segmentation_image(path: Path) -> Tuple[sitk.Image, Dict[int, str], List[st
 
     if not path.is_file():
         raise InputError(f"label file {str(path)!r} does not exist; check the path")
+    header = sitk.ImageFileReader()
+    header.SetFileName(str(path))
+    try:
+        header.ReadImageInformation()
+    except RuntimeError:
+        pass  # slicerio says what is wrong below
+    else:
+        check_claimed_size(path, header, "label")  # slicerio would allocate whatever the header claims
     try:
         segmentation = slicerio.read_segmentation(str(path))
     except Exception as error:  # slicerio raises IOError, ValueError or nrrd errors for damaged files
