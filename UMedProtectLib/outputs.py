@@ -195,7 +195,8 @@ class OutputTransaction:
             if where is not None and where.parent in staged:  # name the output, not its staging folder
                 where = staged[where.parent] / where.name
             where_text = f" {str(where)!r}" if where is not None else ""
-            raise InputError(f"could not write the outputs{where_text}: {error.strerror}; nothing was written") from None
+            raise InputError(f"could not write the outputs{where_text}: {error.strerror}; nothing was "
+                             "written") from None
         if any(full) and not isinstance(error, Cancelled):
             raise next(e for e in full if e) from None
 
