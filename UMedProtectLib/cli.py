@@ -97,6 +97,24 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     add_settings_arguments(fit)
     add_run_arguments(fit)
 
+    dataset = commands.add_parser("protect-dataset", help="protect every study of a dataset (resumable, on Dask)",
+                                  description="Protect every image/label pair of a dataset (the layouts of "
+                                  "fit-profile) into OUT under the same relative paths, labels copied unchanged, on a "
+                                  "local or an existing Dask cluster. OUT/manifest.jsonl records each study as it "
+                                  "finishes. Exit code 3: some studies failed (the run went on without them).")
+    dataset.add_argument("--dataset", required=True, metavar="DIR_OR_CSV", help="the image/label pairs")
+    dataset.add_argument("--output-dir", required=True, metavar="OUT", help="folder for the protected dataset")
+    dataset.add_argument("--profile", metavar="P", help="apply this protection profile [fit on each study]")
+    dataset.add_argument("--difference", action="store_true", help="also write NAME_difference.EXT beside each output")
+    dataset.add_argument("--resume", action="store_true",
+                         help="skip studies whose outputs still have the manifest's hashes; redo the rest")
+    where = dataset.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local Dask worker processes [one per GPU, else one per two cores]")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    add_settings_arguments(dataset)
+    add_run_arguments(dataset)
+
     demo = commands.add_parser("demo", help="protect the embedded sample study",
                                description="Protect the embedded sample study (a slab of the MNI152 T1 template with "
                                "the lateral ventricles labelled) with the default settings, and write "
@@ -125,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
 
     handlers = {"protect": commands.protect_command, "fit-profile": commands.fit_profile_command,
                 "demo": commands.demo_command}
+    if args.command == "protect-dataset":
+        return importlib.import_module("UMedProtectLib.dataset_command").protect_dataset_command(args)
     return handlers[args.command](args)
 
 
