@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Union
@@ -79,7 +80,9 @@ def load_profile(path: Union[str, Path]) -> Profile:
     if not path.is_file():
         raise InputError(f"profile {str(path)!r} does not exist; create one with `umed-protect fit-profile`")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes about the pickle protocol would break the one-line refusal
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise InputError(f"{str(path)!r} is not a readable UMedProtect profile ({type(error).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
