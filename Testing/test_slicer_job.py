@@ -134,3 +134,28 @@ def test_unreadable_results_leave_the_scene_unchanged(study, tmp_path):
     with pytest.raises(UserFacingError, match="could not be read"):
         job.loadResults()
     assert nodeIds(app.scene) == before
+
+
+@needs_cli
+def test_engine_killed_mid_run_leaves_the_scene_as_it_was_and_says_so(study, tmp_path):
+    import os
+    import signal
+    import time
+
+    app, volume, segmentation, image, _ = study
+    job = ProtectJob(ProtectRequest(volume, segmentation, device="cpu", iterations=100000), tmp_path / "w")
+    process = EngineProcess(job.prepare())
+    before = nodeIds(app.scene)
+    process.start()
+    deadline = time.monotonic() + 240
+    while not process.poll() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.process.pid, signal.SIGKILL)  # as the system's out-of-memory killer would: no cleanup runs
+    process.wait(timeout=60)
+    assert process.process.returncode == -signal.SIGKILL
+    message = process.failureMessage()
+    assert message and "killed (SIGKILL)" in message and "\n" not in message
+    assert not process.command.output.exists() and not process.command.report.exists()
+    assert nodeIds(app.scene) == before and np.array_equal(arrayFromVolumeNode(volume), image)
+    job.cleanup()
+    assert not (tmp_path / "w").exists()

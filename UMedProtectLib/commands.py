@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 from .errors import InputError
 from .image_io import data_files, image_extension, read_image, stage_image
 from .label_io import is_segmentation_file, read_label
-from .outputs import OutputTransaction, resolved
+from .outputs import OutputTransaction, check_writable, resolved
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from .reports import file_record, report_json, summary_lines
 from .budget import parse_budget, parse_window
@@ -92,6 +92,7 @@ def check_outputs(outputs: Dict[str, Optional[Path]], inputs: Sequence[Path], ov
             raise InputError(f"the folder of {flag} {str(path)!r} does not exist; create it first")
         if target.exists() and not overwrite:
             raise InputError(f"{flag} {str(path)!r} already exists; remove it or pass --overwrite")
+    check_writable(outputs.values())  # now, not after a fit of many minutes
 
 
 def _check_output_types(output: Path, difference: Optional[Path], preview: Optional[Path]) -> None:

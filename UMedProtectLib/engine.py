@@ -18,11 +18,13 @@ from .perturbation import make_perturbation
 from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
 from .settings import ProtectSettings
-from .study_stats import budget_strength
+from .study_stats import budget_strength, visibility_warnings
 from .training import fit_perturbation
 from .windows import Window, build_windows
 
 Study = Tuple[np.ndarray, np.ndarray]
+# Each label is a class of the surrogate; thousands of values mean an image was given as the label map.
+MAX_LABELS = 1000
 
 
 @dataclass
@@ -58,6 +60,9 @@ def chosen_labels(label: np.ndarray, wanted: Optional[Sequence[int]]) -> Tuple[i
     present = [int(v) for v in np.unique(label) if v > 0]
     if not present:
         raise InputError("the label map is empty (no voxel > 0); there is no region to protect")
+    if wanted is None and len(present) > MAX_LABELS:
+        raise InputError(f"the label map holds {len(present)} different values > 0 (at most {MAX_LABELS}); is it an "
+                         "image rather than a label map? Choose the labels to protect with --labels")
     if wanted is None:
         return tuple(present)
     missing = sorted(set(wanted) - set(present))
@@ -154,7 +159,10 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         target = protected[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols]
         target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range)
         region[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols] |= where
-    difference = (protected.astype(np.float64) - volume.astype(np.float64)).astype(np.float32)
+    # Slice by slice: a whole-volume float64 difference of a 512x512x600 CT alone took 2.5 GB (README, memory).
+    difference = np.zeros(volume.shape, dtype=np.float32)
+    for z in {window.z for window in windows}:
+        difference[z] = protected[z].astype(np.float64) - volume[z].astype(np.float64)
 
     emit(progress, "metrics", 0.95 if fitting else 0.8, "computing PSNR and SSIM")
     strength = budget_strength(windows, budget.epsilon)
@@ -179,7 +187,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
         "threat_model": threat_model(settings.design, settings.design_spec.measurements),
-        "warnings": strength["warnings"],
+        "warnings": strength["warnings"] + visibility_warnings(settings.epsilon, float(region.mean())),
         "runtime_s": time.perf_counter() - start,
     })
     emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")

@@ -16,12 +16,15 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
-from .outputs import OutputTransaction
+from .errors import Cancelled, InputError
+from .memory import check_fits
+from .outputs import OutputTransaction, full_disk
 
 PathLike = Union[str, Path]
 IMAGE_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 # Metadata that ITK's readers add to describe the read, not the image; writing it back would be wrong or noise.
+# No deflate stream (gzip, zlib: what NRRD, NIfTI and MetaImage use) expands more than 1032 to 1.
+MAX_COMPRESSION = 1100
 _READER_KEYS = re.compile(r"^(ITK_InputFilterName|ITK_original_direction|ITK_original_spacing|ITK_sform_corrected)$")
 
 
@@ -90,6 +93,18 @@ def _check_readable(path: Path, what: str) -> str:
     return extension
 
 
+def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> None:
+    """Refuse, before anything is allocated, a header whose size the file cannot hold or the memory cannot take."""
+    voxels = int(np.prod(reader.GetSize(), dtype=object)) * reader.GetNumberOfComponents()
+    voxel_bytes = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID()).GetSizeOfPixelComponent()
+    stored = sum(p.stat().st_size for p in [path] + data_files(path) if p.is_file())
+    if voxels * voxel_bytes > MAX_COMPRESSION * stored + 4096:
+        raise InputError(f"{what} {str(path)!r} claims {voxels:,} voxels ({voxels * voxel_bytes / 2**30:.3g} GB) in a "
+                         f"file of {stored:,} bytes; the header is damaged or hostile")
+    if what == "image":
+        check_fits(voxels, voxel_bytes, f"image {str(path)!r}")
+
+
 def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
     """Read a scalar 2D/3D image with SimpleITK, turning every problem into a one-line InputError."""
     path = Path(path)
@@ -102,6 +117,7 @@ def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
         raise InputError(f"{what} {str(path)!r} could not be read as {extension} (damaged or not that format)") from None
     dimension, components = reader.GetDimension(), reader.GetNumberOfComponents()
     size = reader.GetSize()
+    check_claimed_size(path, reader, what)
     if components != 1:
         raise InputError(f"{what} {str(path)!r} has {components} values per voxel (vector or colour image); "
                          "give a scalar (grey-value) image")
@@ -180,6 +196,11 @@ def stage_image(transaction: OutputTransaction, array: np.ndarray, reference: Im
     try:
         sitk.WriteImage(image, str(staged), useCompression=True)
     except RuntimeError as error:
+        if isinstance(error, Cancelled):  # SIGTERM while writing is a cancel (exit 130), not a bad input
+            raise
+        full = full_disk(staged.parent.parent)
+        if full is not None:
+            raise full from None
         first = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise InputError(f"could not write {str(path)!r}: {first}") from None
 

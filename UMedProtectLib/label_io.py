@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
-from .image_io import ImageData, read_sitk
+from .image_io import ImageData, check_claimed_size, read_sitk
 
 PathLike = Union[str, Path]
 # Geometry agreement, in voxels (positions) and relative units (spacing, direction): float32 headers
@@ -44,6 +44,14 @@ def _segmentation_image(path: Path) -> Tuple[sitk.Image, Dict[int, str], List[st
 
     if not path.is_file():
         raise InputError(f"label file {str(path)!r} does not exist; check the path")
+    header = sitk.ImageFileReader()
+    header.SetFileName(str(path))
+    try:
+        header.ReadImageInformation()
+    except RuntimeError:
+        pass  # slicerio says what is wrong below
+    else:
+        check_claimed_size(path, header, "label")  # slicerio would allocate whatever the header claims
     try:
         segmentation = slicerio.read_segmentation(str(path))
     except Exception as error:  # slicerio raises IOError, ValueError or nrrd errors for damaged files
@@ -167,7 +175,14 @@ def read_label(path: PathLike, reference: ImageData) -> LabelMap:
         if array.dtype.kind != "f" or not np.array_equal(array, np.round(array)):
             raise InputError(f"label {str(path)!r} has non-integer values (a probability or intensity image?); "
                              "give a label map with integer values")
+        if array.size and (array.min() < -2**31 or array.max() >= 2**31):
+            raise InputError(f"label {str(path)!r} has values beyond +-2^31 stored as real numbers; give a label map "
+                             "with integer values")
         label = sitk.Cast(label, sitk.sitkInt32)
+        array = sitk.GetArrayViewFromImage(label)
+    if array.dtype.kind == "i" and array.size and array.min() < 0:
+        warnings.append(f"label {path.name!r} has negative values; they count as background (only values > 0 form "
+                        "the region to protect)")
     grid, more = _onto_grid(_as_3d(label), _as_3d(reference.image), path)
     labels = sitk.GetArrayFromImage(grid).reshape(reference.array.shape)
     return LabelMap(labels, warnings + more, names)

@@ -15,7 +15,10 @@ def psnr_db(difference: np.ndarray, span: float) -> Optional[float]:
     """PSNR of a difference in native units against a peak of `span`; None when nothing changed."""
     if difference.size == 0:
         return None
-    mse = float(np.mean(np.square(difference, dtype=np.float64))) / span ** 2
+    flat = difference.reshape(-1)
+    # Summed in chunks: a float64 square of a whole CT's difference would double the run's peak memory.
+    total = sum(float(np.square(flat[i:i + 2**22], dtype=np.float64).sum()) for i in range(0, flat.size, 2**22))
+    mse = total / flat.size / span ** 2
     return None if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
 
 
@@ -73,7 +76,7 @@ def protection_metrics(image: np.ndarray, protected: np.ndarray, difference: np.
                        scale: IntensityScale, changed_slices: Sequence[int]) -> Dict:
     """All image-quality figures of the report; slices outside `changed_slices` are identical by construction."""
     ssims = [slice_ssim(image[z], protected[z], scale) for z in changed_slices]
-    linf_native = float(np.abs(difference).max()) if difference.size else 0.0
+    linf_native = max(abs(float(difference.max())), abs(float(difference.min()))) if difference.size else 0.0
     return {
         "psnr_db": psnr_db(difference, scale.span),
         "psnr_roi_db": psnr_db(difference[region], scale.span),

@@ -1,28 +1,175 @@
 """All-or-nothing writing of several output files: stage each beside its target, then rename them all.
 
-Every output is first written into a hidden temporary folder in the target's own folder (so that the final
-os.replace is an atomic rename on one file system), under the target's final name (so that a header that
-names its data file, as .mhd and .nhdr do, stays valid after the move). On commit the data files move before
-their headers; if a move fails, the outputs already moved are rolled back to what was there before. On any
-failure before or during commit, the temporary folders are removed and nothing new is left behind.
+Every output is first written into a hidden staging folder (`.umed-partial-*`) in the target's own folder (so
+that the final os.replace is an atomic rename on one file system), under the target's final name (so that a
+header that names its data file, as .mhd and .nhdr do, stays valid after the move). On commit the data files
+move before their headers; if a move fails, the outputs already moved are rolled back to what was there before.
+On any failure that Python sees, the staging folders are removed and nothing new is left behind.
+
+A process killed outright (SIGKILL, power loss) runs no cleanup. For that case each staging folder is locked
+(flock) by the process that owns it, and before the renames a journal (which destination gets which new file,
+and a hard-linked backup of what it replaces) is written into every staging folder of the set. The next run that
+writes into one of those folders, or calls `recover_stale`, finds the unlocked staging folders, undoes the renames
+the journal lists (only where the destination still is the file this set put there) and removes them. So a set of
+outputs is all or nothing: a kill between two renames leaves a mixture only until the next run into that folder.
+Commits into the same folder are serialised with a lock on the folder itself, so two runs never interleave their
+renames. SIGINT and SIGTERM are held during the renames and the cleanup and acted on (rollback) afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-from .errors import InputError
+from .errors import Cancelled, InputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale staging folders are then left for the user to remove
+    fcntl = None  # type: ignore[assignment]
 
 PathLike = Union[str, Path]
+STAGING_PREFIX = ".umed-partial-"
+JOURNAL = ".umed-journal.json"
+BACKUP_PREFIX = ".backup-"
+# Errors that mean "this place cannot take the outputs" (a fact about the disk or folder, exit 2), not a bug.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT}
+# Below this many free bytes, a writer's failure (ITK and torch report no errno) is taken to be a full disk.
+FULL_DISK_BYTES = 2**20
 
 
 def resolved(path: PathLike) -> Path:
     """The absolute path with symbolic links followed, for comparing file identities."""
     return Path(os.path.abspath(os.path.realpath(os.fspath(path))))
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM (they stay pending) so that renames and cleanup are not cut in half."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def stop_requested() -> bool:
+    """Whether a held SIGINT or SIGTERM is waiting."""
+    return hasattr(signal, "sigpending") and bool({signal.SIGINT, signal.SIGTERM} & signal.sigpending())
+
+
+def _lock(path: Path, blocking: bool = True) -> Optional[int]:
+    """An exclusive flock on a folder, as an open descriptor (None when another process holds it)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    if fcntl is None:
+        return descriptor
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+@contextlib.contextmanager
+def folder_locks(folders: Iterable[Path]) -> Iterator[None]:
+    """Hold the locks of several folders, taken in sorted order so that two runs cannot deadlock."""
+    descriptors = []
+    try:
+        for folder in sorted(set(folders)):
+            descriptors.append(_lock(folder))
+        yield
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
+
+
+def _same_file(path: Path, identity: List[int]) -> bool:
+    """Whether `path` is the file with this (device, inode)."""
+    try:
+        status = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return [status.st_dev, status.st_ino] == identity
+
+
+def _roll_back(journal: Path) -> None:
+    """Undo the renames a dead run's journal lists, where the destination is still that run's file."""
+    try:
+        entries = json.loads(journal.read_text(encoding="utf-8"))["moves"]
+    except (OSError, ValueError, KeyError):
+        return  # no complete journal: the run died before its first rename
+    for entry in entries:
+        destination, backup = Path(entry["destination"]), entry["backup"]
+        if not _same_file(destination, entry["identity"]):
+            continue  # never moved, or replaced since by someone else: not ours to touch
+        if backup is not None and Path(backup).exists():
+            os.replace(backup, destination)
+        else:
+            destination.unlink()
+
+
+def recover_stale(folder: Path) -> List[Path]:
+    """Roll back and remove the staging folders in `folder` whose owner died; returns what was removed."""
+    removed = []
+    if fcntl is None or not folder.is_dir():
+        return removed
+    for staging in sorted(folder.glob(STAGING_PREFIX + "*")):
+        if not staging.is_dir():
+            continue
+        descriptor = _lock(staging, blocking=False)
+        if descriptor is None:
+            continue  # a live run owns it
+        try:
+            journal = staging / JOURNAL
+            if journal.is_file():
+                _roll_back(journal)
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+        finally:
+            os.close(descriptor)
+    return removed
+
+
+def free_bytes(folder: Path) -> Optional[int]:
+    """Free space for unprivileged writers on the file system of `folder`, or None if it cannot be asked."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def full_disk(folder: Path) -> Optional[InputError]:
+    """The one-line error to give when a write into `folder` failed because its disk is full, else None."""
+    free = free_bytes(folder)
+    if free is None or free >= FULL_DISK_BYTES:
+        return None
+    return InputError(f"the disk holding {str(folder)!r} is full ({free} bytes free); nothing was written")
+
+
+def check_writable(targets: Iterable[Optional[PathLike]]) -> None:
+    """Before any work: each target's folder exists and takes new files (stale staging folders are cleaned first)."""
+    for parent in sorted({resolved(t).parent for t in targets if t is not None}):
+        if not parent.is_dir():
+            raise InputError(f"the output folder {str(parent)!r} does not exist; create it first")
+        try:
+            with folder_locks([parent]):
+                recover_stale(parent)
+                os.rmdir(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+        except OSError as error:
+            raise InputError(f"cannot write into the output folder {str(parent)!r}: {error.strerror}") from None
 
 
 class OutputTransaction:
@@ -32,13 +179,26 @@ class OutputTransaction:
         self.overwrite = overwrite
         self.keep_intact: Set[Path] = {resolved(p) for p in keep_intact}
         self._folders: Dict[Path, Path] = {}
+        self._locks: Dict[Path, int] = {}
         self._targets: List[Path] = []
 
     def __enter__(self) -> "OutputTransaction":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
+        # Asked before discarding: removing the staged files frees the space again.
+        full = [full_disk(parent) for parent in self._folders] if isinstance(error, (OSError, RuntimeError)) else []
+        staged = {folder: parent for parent, folder in self._folders.items()}
         self.discard()
+        if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+            where = Path(error.filename) if error.filename else None
+            if where is not None and where.parent in staged:  # name the output, not its staging folder
+                where = staged[where.parent] / where.name
+            where_text = f" {str(where)!r}" if where is not None else ""
+            raise InputError(f"could not write the outputs{where_text}: {error.strerror}; nothing was "
+                             "written") from None
+        if any(full) and not isinstance(error, Cancelled):
+            raise next(e for e in full if e) from None
 
     def stage(self, target: PathLike) -> Path:
         """The path to write `target`'s content to; it appears at `target` on commit."""
@@ -56,10 +216,13 @@ class OutputTransaction:
         folder = self._folders.get(target.parent)
         if folder is None:
             try:
-                folder = Path(tempfile.mkdtemp(prefix=".umed-partial-", dir=target.parent))
+                with held_signals(), folder_locks([target.parent]):
+                    recover_stale(target.parent)
+                    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target.parent))
+                    self._folders[target.parent] = folder
+                    self._locks[folder] = _lock(folder)
             except OSError as error:
                 raise InputError(f"cannot write into {str(target.parent)!r}: {error.strerror}") from None
-            self._folders[target.parent] = folder
         self._targets.append(target)
         return folder / target.name
 
@@ -69,7 +232,8 @@ class OutputTransaction:
         for parent, folder in self._folders.items():
             names = {t.name for t in self._targets if t.parent == parent}
             for staged in sorted(folder.iterdir()):
-                (headers if staged.name in names else data).append((staged, parent / staged.name))
+                if staged.name != JOURNAL and not staged.name.startswith(BACKUP_PREFIX):
+                    (headers if staged.name in names else data).append((staged, parent / staged.name))
         missing = [t for t in self._targets if (self._folders[t.parent] / t.name) not in {s for s, _ in headers}]
         if missing:
             raise RuntimeError(f"output {str(missing[0])!r} was staged but never written")
@@ -81,40 +245,63 @@ class OutputTransaction:
             if destination in self.keep_intact:
                 raise InputError(f"writing {str(destination)!r} (a data file of an output) would replace an "
                                  "input file; choose another output name")
-            if staged.name not in {t.name for t in self._targets} and destination.exists() and not self.overwrite:
-                raise InputError(f"data file {str(destination)!r} of an output already exists; remove it or pass "
-                                 "--overwrite")
+            if destination.exists() and not self.overwrite:
+                # Checked again here, under the folder lock: another run may have written it during this one.
+                raise InputError(f"output {str(destination)!r} already exists (written by another run meanwhile?); "
+                                 "remove it or pass --overwrite; nothing of this run was written")
+
+    def _journal(self, moves: List[Tuple[Path, Path]]) -> List[Tuple[Path, Path, Optional[Path]]]:
+        """Back up what each move replaces and write the journal of the set into every staging folder."""
+        plan = []
+        for staged, destination in moves:
+            backup = None
+            if destination.exists():
+                # A hard link keeps the old file reachable for a rollback without a moment where it is missing.
+                backup = staged.with_name(BACKUP_PREFIX + staged.name)
+                try:
+                    os.link(destination, backup)
+                except OSError:
+                    shutil.copy2(destination, backup)
+            plan.append((staged, destination, backup))
+        entries = [{"destination": str(d), "backup": str(b) if b else None,
+                    "identity": [os.stat(s).st_dev, os.stat(s).st_ino]} for s, d, b in plan]
+        text = json.dumps({"created": time.time(), "moves": entries})
+        for folder in self._folders.values():
+            with open(folder / JOURNAL, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+        return plan
 
     def commit(self) -> List[Path]:
-        """Move every staged file to its destination; on failure restore what was there before."""
+        """Move every staged file to its destination; on failure or a held stop signal restore what was before."""
         moves = self._moves()
-        self._check(moves)
         done: List[Tuple[Path, Optional[Path]]] = []
-        try:
-            for staged, destination in moves:
-                backup = None
-                if destination.exists():
-                    # A hard link keeps the old file reachable for a rollback without a moment where it is missing.
-                    backup = staged.with_name(f".backup-{staged.name}")
-                    try:
-                        os.link(destination, backup)
-                    except OSError:
-                        shutil.copy2(destination, backup)
-                os.replace(staged, destination)
-                done.append((destination, backup))
-        except BaseException:
-            for destination, backup in reversed(done):
-                if backup is not None:
-                    os.replace(backup, destination)
-                else:
-                    destination.unlink(missing_ok=True)
-            raise
-        finally:
-            self.discard()
+        with held_signals(), folder_locks(self._folders):
+            try:
+                self._check(moves)
+                for staged, destination, backup in self._journal(moves):
+                    os.replace(staged, destination)
+                    done.append((destination, backup))
+                if stop_requested():
+                    raise Cancelled("terminated")
+            except BaseException:
+                for destination, backup in reversed(done):
+                    if backup is not None:
+                        os.replace(backup, destination)
+                    else:
+                        destination.unlink(missing_ok=True)
+                raise
+            finally:
+                self.discard()
         return [destination for destination, _ in done]
 
     def discard(self) -> None:
-        """Remove the temporary folders and whatever is still in them."""
-        for folder in self._folders.values():
-            shutil.rmtree(folder, ignore_errors=True)
-        self._folders.clear()
+        """Remove the staging folders and whatever is still in them, then release their locks."""
+        with held_signals():
+            for folder in self._folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
+            for descriptor in self._locks.values():
+                os.close(descriptor)
+            self._folders.clear()
+            self._locks.clear()

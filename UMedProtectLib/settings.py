@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
+from numbers import Integral, Real
 from typing import Optional, Tuple
 
 from .budget import FRACTION, ResolvedBudget, check_amount, parse_epsilon, parse_window, resolve_budget
@@ -37,6 +39,11 @@ PRESETS = {
     "paper": Preset(epochs=100, learning_rate=1e-4, stop_early=False),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Upper bounds of the integer settings, shared by the command line and profiles: a profile is someone else's file,
+# and an absurd value (e.g. generator_width 3000) would allocate tens of GB before anything else could fail.
+LIMITS = {"carrier_period": (2, 64), "band_width": (1, 16), "iterations": (0, 100_000), "epochs": (0, 10_000),
+          "surrogate_every": (1, 10_000), "batch_size": (1, 256), "patch_size": (16, 512), "margin": (0, 64),
+          "generator_width": (4, 128), "surrogate_width": (4, 128), "seed": (0, 2**63 - 1)}
 
 
 def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
@@ -90,28 +97,33 @@ class ProtectSettings:
             raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
         if self.design not in DESIGNS:
             raise InputError(f"design {self.design!r} is unknown; choose one of {', '.join(DESIGNS)}")
-        if self.carrier_period < 2:
-            raise InputError(f"carrier period {self.carrier_period} must be at least 2 pixels")
-        if self.band_width < 1:
-            raise InputError(f"band width {self.band_width} must be at least 1 pixel")
-        if self.iterations is not None and self.iterations < 0:
-            raise InputError(f"iterations {self.iterations} must be 0 or more")
-        if self.epochs is not None and self.epochs < 0:
-            raise InputError(f"epochs {self.epochs} must be 0 or more")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if value is None and name in ("iterations", "epochs"):
+                continue
+            if not isinstance(value, Integral) or isinstance(value, bool) or not low <= value <= high:
+                raise InputError(f"{name.replace('_', ' ')} {value!r} must be a whole number from {low} to {high}")
+        for name in ("loss_threshold", "texture_floor", "cdc_theta", "learning_rate"):
+            value = getattr(self, name)
+            optional = value is None and name == "learning_rate"  # None: the preset's
+            if not optional and not (isinstance(value, Real) and math.isfinite(value)):
+                raise InputError(f"{name.replace('_', ' ')} {value!r} must be a finite number")
+        if not 0.0 <= self.cdc_theta <= 1.0 or self.loss_threshold < 0:
+            raise InputError("cdc theta must be in [0, 1] and loss threshold at least 0")
         if self.iterations is not None and self.epochs is not None:
             raise InputError("give either iterations or epochs, not both")
         if self.learning_rate is not None and not 0.0 < self.learning_rate < 1.0:
             raise InputError(f"learning rate {self.learning_rate:g} must be in (0, 1)")
-        if self.surrogate_every < 1 or self.batch_size < 1:
-            raise InputError("surrogate_every and batch_size must be at least 1")
         if self.patch_size < 16 or self.patch_size % 8:
             raise InputError(f"patch size {self.patch_size} must be a multiple of 8, at least 16")
         if not 0.0 < self.texture_floor <= 1.0:
             raise InputError(f"texture floor {self.texture_floor} must be in (0, 1]")
         lo, hi = self.percentiles
-        if not 0.0 <= lo < hi <= 100.0:
+        if not all(isinstance(v, Real) for v in self.percentiles) or not 0.0 <= lo < hi <= 100.0:
             raise InputError(f"percentiles {self.percentiles} must satisfy 0 <= low < high <= 100")
-        if not (self.device in DEVICES or self.device.startswith("cuda:")):
+        if self.labels is not None and not all(isinstance(v, Integral) and 0 < v < 2**63 for v in self.labels):
+            raise InputError(f"labels {self.labels!r} must be whole numbers from 1 to {2**63 - 1}")
+        if not isinstance(self.device, str) or not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise InputError(f"device {self.device!r} is unknown; choose auto, cpu, cuda, cuda:N or mps")
 
     @property

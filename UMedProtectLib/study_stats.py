@@ -9,6 +9,10 @@ from .windows import Window
 
 # Measured (shared/research/protection-feasibility.md): at epsilon / contrast of about 0.13 nothing protected.
 WEAK_BUDGET_RATIO = 0.25
+# README "Does it protect?": at 16/255 the perturbation was measured at PSNR 32-33 dB, i.e. visible.
+VISIBLE_EPSILON = 16 / 255
+# Above this fraction of the volume the "region" is no longer a region: a label that covers (nearly) everything.
+WIDE_REGION_FRACTION = 0.5
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 
 
@@ -38,3 +42,16 @@ def budget_strength(windows: List[Window], epsilon: float) -> Dict:
             f"epsilon is {stats['epsilon_to_contrast']:.2f} of the ROI's contrast with its surroundings; "
             f"below {WEAK_BUDGET_RATIO} protection was measured to be weak: consider a larger epsilon")
     return stats
+
+
+def visibility_warnings(epsilon: float, region_fraction: float) -> List[str]:
+    """Warnings for a budget above what was measured to be visible, and for a region that is most of the volume."""
+    warnings = []
+    if epsilon > VISIBLE_EPSILON:
+        warnings.append(f"epsilon {epsilon * 255:.3g}/255 is above 16/255, where the change was measured to be "
+                        "visible (PSNR 32-33 dB); check the preview before sharing")
+    if region_fraction > WIDE_REGION_FRACTION:
+        warnings.append(f"the region to change (ROI + contour band) is {100 * region_fraction:.0f}% of the volume: "
+                        "the label covers (nearly) the whole image, so this is no longer a change confined to a "
+                        "region; check the label map and --labels")
+    return warnings

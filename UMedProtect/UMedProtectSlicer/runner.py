@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -242,6 +243,10 @@ class EngineProcess:
         if self.cancelRequested:
             return "Protection was cancelled; nothing was added to the scene."
         detail = next((line.strip() for line in reversed(self.errorLines) if line.strip()), "")
+        if code is not None and code < 0:  # killed by a signal: no message of its own, so say who could have
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+            return (f"The protection engine was killed ({name}) before it finished, e.g. by the system for lack of "
+                    "memory; nothing was added to the scene.")
         if code == EXIT_BAD_INPUT:
             return detail or "The engine refused the inputs."
         if "out of memory" in detail.lower():

@@ -1,0 +1,185 @@
+"""Hostile and absurd input: code in a profile, absurd profile settings and weights, headers that lie about their
+size, volumes too large for the memory, and label maps with absurd values."""
+
+import gzip
+import json
+import os
+import pickle
+
+import nibabel
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from conftest import blob_study, sha256, sitk_image
+
+from UMedProtectLib import ProtectSettings, protect
+from UMedProtectLib.cli import main
+from UMedProtectLib.errors import InputError
+from UMedProtectLib.image_io import read_image
+from UMedProtectLib.label_io import read_label
+from UMedProtectLib.perturbation import make_perturbation
+from UMedProtectLib.profile import FORMAT, Profile, load_profile, save_profile
+
+FAST = ProtectSettings(iterations=0, device="cpu")
+
+
+class Payload:
+    """Unpickling this runs code: it creates the file named at pickling time."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def study_files(tmp_path):
+    image, label = blob_study((6, 40, 48))
+    paths = tmp_path / "study.nrrd", tmp_path / "study_label.nrrd"
+    sitk.WriteImage(sitk_image(image), str(paths[0]), True)
+    sitk.WriteImage(sitk_image(label), str(paths[1]), True)
+    return paths
+
+
+def protect_with_profile(paths, profile, out_folder, capsys, *extra):
+    """The command line in this process with --profile; returns (exit code, stderr)."""
+    code = main(["protect", "--image", str(paths[0]), "--label", str(paths[1]), "--output",
+                 str(out_folder / "o.nrrd"), "--profile", str(profile), "--progress", "none", *map(str, extra)])
+    return code, capsys.readouterr().err
+
+
+def test_a_profile_with_code_is_refused_and_the_code_never_runs(tmp_path, study_files, capsys):
+    marker = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(Payload(tmp_path / "control")))  # the payload is real: unpickled, it runs
+    assert (tmp_path / "control").exists()
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps({"format": FORMAT, "settings": {}, "state": Payload(marker)}))
+    wrapped = tmp_path / "wrapped.pt"
+    torch.save({"format": FORMAT, "settings": {}, "state": {}, "info": Payload(marker)}, wrapped)
+    out = tmp_path / "out"
+    out.mkdir()
+    for profile in (raw, wrapped):
+        code, err = protect_with_profile(study_files, profile, out, capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "not a readable UMedProtect profile" in err
+    assert not marker.exists() and os.listdir(out) == []
+
+
+def write_profile(path, settings=None, state=None, **setting_changes):
+    """A profile file with these settings (as a dict, so that absurd values get through) and weights."""
+    valid = ProtectSettings()
+    data = dict(valid.to_dict(), **setting_changes)
+    if state is None:
+        state = make_perturbation(valid).state_dict()
+    torch.save({"format": FORMAT, "settings": data, "info": {}, "state": state}, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"generator_width": 3000}, "generator width 3000"),
+    ({"band_width": 30}, "band width 30"),
+    ({"batch_size": 10**9}, "batch size"),
+    ({"patch_size": "64"}, "patch size"),
+    ({"learning_rate": float("nan")}, "learning rate"),
+    ({"percentiles": [50.0]}, "settings"),
+])
+def test_absurd_profile_settings_are_refused_before_anything_is_built(tmp_path, changes, message):
+    profile = write_profile(tmp_path / "p.pt", **changes)
+    with pytest.raises(InputError, match=message) as caught:
+        load_profile(profile)
+    assert "\n" not in str(caught.value)
+
+
+def test_profile_weights_of_the_wrong_shape_or_not_finite_are_refused(tmp_path):
+    state = make_perturbation(ProtectSettings()).state_dict()
+    name = next(iter(state))
+    grown = dict(state, **{name: torch.zeros(4096, *state[name].shape[1:])})
+    with pytest.raises(InputError, match="do not fit"):
+        load_profile(write_profile(tmp_path / "a.pt", state=grown))
+    missing = {k: v for k, v in state.items() if k != name}
+    with pytest.raises(InputError, match="do not fit"):
+        load_profile(write_profile(tmp_path / "b.pt", state=missing))
+    poisoned = dict(state, **{name: torch.full_like(state[name], float("nan"))})
+    with pytest.raises(InputError, match="NaN"):
+        load_profile(write_profile(tmp_path / "c.pt", state=poisoned))
+    assert isinstance(load_profile(write_profile(tmp_path / "d.pt", state=state)), Profile)
+
+
+def test_a_profile_with_a_visible_budget_is_applied_with_a_warning(tmp_path, study_files, capsys):
+    settings = ProtectSettings(epsilon=1.0, band_width=16)
+    profile = tmp_path / "loud.pt"
+    save_profile(Profile.from_perturbation(make_perturbation(settings), settings, {}), profile)
+    code, err = protect_with_profile(study_files, profile, tmp_path, capsys, "--report", tmp_path / "r.json")
+    assert code == 0, err
+    warnings = json.loads((tmp_path / "r.json").read_text())["warnings"]
+    assert any("above 16/255" in w for w in warnings), warnings
+
+
+def test_headers_that_claim_a_huge_size_are_refused_without_allocating(tmp_path):
+    sitk.WriteImage(sitk_image(np.zeros((2, 4, 4), np.int16)), str(tmp_path / "small.nrrd"))
+    raw = tmp_path / "raw.nrrd"
+    raw.write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 100000 100000 100000\nendian: little\n"
+                    b"encoding: raw\n\n" + bytes(100))
+    packed = tmp_path / "packed.nrrd"
+    packed.write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 3000 3000 3000\nendian: little\n"
+                       b"encoding: gzip\n\n" + gzip.compress(bytes(1000)))
+    image = nibabel.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4))
+    image.header.set_data_shape((30000, 30000, 30000))
+    nifti = tmp_path / "huge.nii"
+    nifti.write_bytes(image.header.binaryblock + bytes(132))
+    for path in (raw, packed, nifti):
+        with pytest.raises(InputError, match="claims .* voxels .* in a file of"):
+            read_image(path)
+    segmentation = tmp_path / "huge.seg.nrrd"
+    segmentation.write_bytes(b"NRRD0004\ntype: unsigned char\ndimension: 3\nsizes: 50000 50000 50000\n"
+                             b"encoding: gzip\nSegment0_ID:=a\nSegment0_LabelValue:=1\nSegment0_Layer:=0\n\n"
+                             + gzip.compress(bytes(1000)))
+    with pytest.raises(InputError, match="claims .* voxels .* in a file of"):
+        read_label(segmentation, read_image(raw.with_name("small.nrrd")))
+
+
+def test_a_volume_too_large_for_the_memory_is_refused_up_front_with_an_estimate(tmp_path):
+    # A real 16 GB raw volume as a sparse file: its header is honest, the machine is too small for it.
+    data = tmp_path / "big.raw"
+    with open(data, "wb") as stream:
+        stream.truncate(2000 * 2000 * 2000 * 2)
+    header = tmp_path / "big.nhdr"
+    header.write_text("NRRD0004\ntype: short\ndimension: 3\nsizes: 2000 2000 2000\nendian: little\nencoding: raw\n"
+                      "data file: big.raw\n\n")
+    with pytest.raises(InputError, match=r"protecting it needs about \d+\.\d GB of memory, and .* GB are available"):
+        read_image(header)
+
+
+def test_absurd_label_values(tmp_path):
+    image, label = blob_study((4, 32, 32))
+    reference_path = tmp_path / "image.nrrd"
+    sitk.WriteImage(sitk_image(image), str(reference_path))
+    reference = read_image(reference_path)
+    # Negative values are background, said so.
+    negative = tmp_path / "negative.nrrd"
+    sitk.WriteImage(sitk_image(label.astype(np.int16) - (label == 0) * 5), str(negative))
+    loaded = read_label(negative, reference)
+    assert any("negative values" in w for w in loaded.warnings)
+    assert loaded.array.min() < 0
+    np.testing.assert_array_equal(protect(image, loaded.array, settings=FAST).protected,
+                                  protect(image, np.maximum(loaded.array, 0), settings=FAST).protected)
+    # Integral values beyond int32 stored as reals: refused, not wrapped around.
+    huge = tmp_path / "huge.nrrd"
+    sitk.WriteImage(sitk_image(label.astype(np.float64) * 1e30), str(huge))
+    with pytest.raises(InputError, match="beyond"):
+        read_label(huge, reference)
+    # An image given as the label map: thousands of classes refused before a network is built.
+    with pytest.raises(InputError, match="different values"):
+        protect(image, np.arange(image.size).reshape(image.shape) + 1, settings=FAST)
+    # A label covering the whole image: protected, with a warning that it is not a region.
+    result = protect(image, np.ones_like(label), settings=FAST)
+    assert any("whole image" in w for w in result.report["warnings"])
+
+
+def test_the_input_files_are_unchanged_by_refusals(tmp_path, study_files, capsys):
+    before = {p: sha256(p) for p in study_files}
+    profile = write_profile(tmp_path / "p.pt", generator_width=3000)
+    code, err = protect_with_profile(study_files, profile, tmp_path, capsys)
+    assert code == 2 and "generator width" in err
+    assert {p: sha256(p) for p in study_files} == before
