@@ -43,15 +43,18 @@ def contrast_study(seed: int, multiple: float, size_class: str, epsilon: float, 
     label = np.zeros(shape, bool)
     sign = rng.choice([-1.0, 1.0])
     core = np.argwhere(ndimage.binary_erosion(organ, np.ones((1, 3, 3)), iterations=int(high) + 1))
+    margin = np.ones((1, 9, 9), bool)  # the ring that measures the contrast (3 px) plus a safety margin
     for _ in range(int(rng.integers(1, 3))):
-        if len(core) == 0:
-            break
-        where = core[rng.integers(len(core))]
-        radius = rng.uniform(low, high)
-        lesion = _blob(rng, shape, (slices / 2, where[1], where[2]),
-                       (slices * rng.uniform(0.35, 0.5), radius, radius * rng.uniform(0.8, 1.25)),
-                       rng.uniform(0, np.pi), 0.1, 1.5) & organ
-        label |= lesion
+        # A lesion is kept only with its surroundings inside the organ, so its contrast is against the organ alone.
+        for _attempt in range(20):
+            where = core[rng.integers(len(core))]
+            radius = rng.uniform(low, high)
+            lesion = _blob(rng, shape, (slices / 2, where[1], where[2]),
+                           (slices * rng.uniform(0.35, 0.5), radius, radius * rng.uniform(0.8, 1.25)),
+                           rng.uniform(0, np.pi), 0.1, 1.5)
+            if lesion.any() and not (ndimage.binary_dilation(lesion, margin) & ~organ).any():
+                label |= lesion
+                break
     image[label] = organ_level + sign * multiple * epsilon + (image[label] - organ_level)
     image = image + noise * rng.standard_normal(shape)
     image[~body] = 0.0
