@@ -290,7 +290,7 @@ def test_quick_run_writes_table_figure_and_json(quick_run):
     markdown = (output / "evaluation.md").read_text()
     for row in ("clean (no protection)", "Gaussian noise in ROI", "EM-PGD", "UMed, fitted on training set"):
         assert row in markdown
-    nuclei = data["corpora"]["nuclei"]
+    nuclei = data["corpora"]["nuclei"]["augmentation"]["full"]
     # The victim converged on clean data: without that, no drop would mean anything.
     assert nuclei["clean_best_dice"] >= 0.85
     curve = nuclei["clean"]["unet"]["runs"][0]["curve"]
@@ -311,7 +311,7 @@ def test_quick_run_writes_table_figure_and_json(quick_run):
     "engine does, this xfail turns into a failure (strict): then remove the marker so CI guards the drop."))
 def test_quick_run_protected_dsc_clearly_below_clean(quick_run):
     _, data = quick_run
-    nuclei = data["corpora"]["nuclei"]
+    nuclei = data["corpora"]["nuclei"]["augmentation"]["full"]
     umed = next(e for e in nuclei["methods"] if e["method"] == "umed-dataset")
     assert umed["best_dice"] <= nuclei["clean_best_dice"] - 0.3
 

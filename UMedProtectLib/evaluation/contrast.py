@@ -33,8 +33,9 @@ def contrast_study(seed: int, multiple: float, size_class: str, epsilon: float, 
                  rng.uniform(-0.3, 0.3), 0.02, 6)
     inner = ndimage.binary_erosion(body, np.ones((1, 5, 5)))
     organ_centre = (slices / 2, centre[1] + rng.uniform(-4, 4), centre[2] + rng.uniform(-4, 4))
-    organ = _blob(rng, shape, organ_centre, (slices * 2, size * rng.uniform(0.30, 0.33), size * rng.uniform(0.31, 0.35)),
-                  rng.uniform(0, np.pi), 0.15, (2, 4, 4)) & ndimage.binary_erosion(inner, np.ones((1, 3, 3)))
+    organ_radii = (slices * 2, size * rng.uniform(0.30, 0.33), size * rng.uniform(0.31, 0.35))
+    organ = _blob(rng, shape, organ_centre, organ_radii, rng.uniform(0, np.pi), 0.15, (2, 4, 4))
+    organ &= ndimage.binary_erosion(inner, np.ones((1, 3, 3)))
     # Smooth fields of a few /255 only: local contrast at the lesion's scale stays the lesion's own.
     image = 0.35 + (3 / 255) * _field(rng, shape, (2, 8, 8))
     organ_level = 0.5
@@ -62,8 +63,9 @@ def contrast_study(seed: int, multiple: float, size_class: str, epsilon: float, 
     return np.clip(image, 0.0, 1.0).astype(np.float32), label.astype(np.uint8)
 
 
-def contrast_corpus(epsilon: float = 4 / 255, noise: Optional[float] = None, studies_per_group: Tuple[int, int] = (4, 2),
-                    slices: int = 8, size: int = 64, seed: int = 4321) -> Corpus:
+def contrast_corpus(epsilon: float = 4 / 255, noise: Optional[float] = None,
+                    studies_per_group: Tuple[int, int] = (4, 2), slices: int = 8, size: int = 64,
+                    seed: int = 4321) -> Corpus:
     """Every (contrast multiple, size class) group gets the same number of training and test patients."""
     noise = epsilon / 2 if noise is None else noise
     train, test = [], []
@@ -72,7 +74,8 @@ def contrast_corpus(epsilon: float = 4 / 255, noise: Optional[float] = None, stu
         for group in GROUPS:
             multiple, size_class = group.split("x ")
             for _ in range(count):
-                image, label = contrast_study(seed + index, float(multiple), size_class, epsilon, noise, slices, size)
+                image, label = contrast_study(seed + index, float(multiple), size_class, epsilon, noise, slices,
+                                              size)
                 study = Study(f"contrast-{split}-{index:03d}", image, label,
                               list(range(index * slices, (index + 1) * slices)), group=group)
                 (train if split == "train" else test).append(study)

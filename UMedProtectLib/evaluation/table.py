@@ -6,7 +6,8 @@ from typing import Dict, List
 
 ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI",
              "checker": "fixed checker in ROI (hand-made shortcut)", "em-pgd": "EM-PGD (Huang et al.)",
-             "lsp": "LSP, class-wise per pixel (Yu et al.)", "ar": "AR noise, class-wise per pixel (Sandoval-Segura et al.)",
+             "lsp": "LSP, class-wise per pixel (Yu et al.)",
+             "ar": "AR noise, class-wise per pixel (Sandoval-Segura et al.)",
              "umed-per-study": "UMed, per study", "umed-dataset": "UMed, fitted on training set",
              "umed-transfer": "UMed, profile from part of set",
              "umed-carrier-per-study": "UMed carrier design, per study",
@@ -83,7 +84,8 @@ def group_table(corpus: str, result: Dict) -> str:
              "| " + " | ".join([ROW_NAMES["clean"], "-"] + [f"{result['clean_groups'][g]['best']:.3f}" for g in groups])
              + " |"]
     for entry in result["methods"]:
-        lines.append("| " + " | ".join([ROW_NAMES.get(entry["method"], entry["method"]), f"{entry['epsilon_255']:g}/255"]
+        name = ROW_NAMES.get(entry["method"], entry["method"])
+        lines.append("| " + " | ".join([name, f"{entry['epsilon_255']:g}/255"]
                                        + [f"{entry['groups'][g]['best']:.3f}" for g in groups]) + " |")
     return "\n".join(lines)
 
