@@ -120,7 +120,8 @@ def _train_all(corpus: Corpus, images: np.ndarray, level: str, config: Evaluatio
             runs.append({"seed": seed, "dice": score, "curve": trained.curve, "losses": trained.losses,
                          "seconds": trained.seconds,
                          "groups": {g: dice(prediction[i], test_labels[i]) for g, i in groups.items()}})
-            tracker.report(stage, f"{label}: test DSC {score:.3f}")
+            by_group = ", ".join(f"{g} {v:.3f}" for g, v in runs[-1]["groups"].items())
+            tracker.report(stage, f"{label}: test DSC {score:.3f}" + (f" ({by_group})" if by_group else ""))
             if keep is not None and victim == config.victims[0] and seed == config.seeds[0]:
                 keep["prediction"] = prediction
         results[victim] = {"runs": runs, **_summary([r["dice"] for r in runs]),
