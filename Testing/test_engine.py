@@ -67,6 +67,7 @@ def test_report_has_every_figure():
     assert 0.99 < report["ssim"] <= 1.0
     assert report["device"] == "cpu" and report["roi_slices"] == int(np.any(label, axis=(1, 2)).sum())
     assert report["training"]["iterations_run"] == 4
+    assert report["threat_model"]["design"] == "published" and report["threat_model"]["summary"]
 
 
 def test_same_seed_gives_bit_identical_output_and_another_seed_does_not():
@@ -239,3 +240,38 @@ def test_protection_is_error_minimising_on_a_real_study():
         return float(np.mean(losses[-15:]))
 
     assert late_training_loss(protected) < late_training_loss(study.image) - 0.01
+
+
+def test_paper_preset_runs_whole_epochs_over_the_roi_slices_with_a_per_epoch_log():
+    image, label = lesion_study()  # 6 slices; the lesion is on the middle ones
+    roi_slices = int(np.any(label, axis=(1, 2)).sum())
+    settings = ProtectSettings(preset="paper", epochs=3, batch_size=2, patch_size=32)
+    assert settings.schedule.learning_rate == 1e-4 and not settings.schedule.stop_early
+    training = protect(image, label, settings=settings).report["training"]
+    per_epoch = -(-roi_slices // 2)
+    assert training["iterations_per_epoch"] == per_epoch and training["iterations_run"] == 3 * per_epoch
+    assert training["learning_rate"] == 1e-4
+    assert [entry["epoch"] for entry in training["history"]] == [1, 2, 3]
+    assert all(entry["loss_protected"] > 0 and entry["loss_clean"] > 0 for entry in training["history"])
+    # The paper's default is 100 epochs whatever the number of slices; other presets count iterations.
+    assert ProtectSettings(preset="paper").training_iterations(40, 16) == 100 * 3
+    assert ProtectSettings(preset="fast").training_iterations(40, 16) == 60
+
+
+def test_iterations_and_epochs_are_exclusive():
+    with pytest.raises(InputError, match="either iterations or epochs"):
+        ProtectSettings(iterations=5, epochs=2)
+
+
+def test_threat_model_counts_a_level_defeated_only_when_the_clean_twin_worked():
+    from UMedProtectLib.designs.evidence import Measurement, threat_model
+
+    def row(level, clean, protected):
+        return Measurement(level, "synthetic", 4, 0.5, "U-Net x 3 seeds", clean, protected, 48.0, "test")
+
+    assert threat_model("x", [])["defeats_augmentation"] == []
+    assert threat_model("x", [row("none", 0.60, 0.05)])["defeats_augmentation"] == []  # clean twin failed
+    assert threat_model("x", [row("none", 0.90, 0.11), row("full", 0.9, 0.8)])["defeats_augmentation"] == []
+    model = threat_model("x", [row("flip", 0.90, 0.08), row("none", 0.90, 0.02), row("full", 0.9, 0.8)])
+    assert model["defeats_augmentation"] == ["none", "flip"]
+    assert "none, flip" in model["summary"] and "full" in model["summary"]

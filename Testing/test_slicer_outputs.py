@@ -108,6 +108,17 @@ def test_metrics_table_lists_report_values(study):
     assert metricRows({"ssim": None})[0][1] == "n/a"
 
 
+def test_metrics_table_states_the_designs_measured_evidence(study):
+    from UMedProtectLib.designs import DESIGNS
+    from UMedProtectLib.designs.evidence import threat_model
+
+    app, _, _ = study
+    evidence = threat_model("published", DESIGNS["published"].measurements)
+    table = createMetricsTable(app.scene, {**REPORT, "threat_model": evidence}, "metrics")
+    rows = {table.GetCellText(r, 0): table.GetCellText(r, 1) for r in range(table.GetNumberOfRows())}
+    assert rows["Protection evidence"] == evidence["summary"] and "published" in evidence["summary"]
+
+
 def test_node_removal_helpers_leave_no_orphans(study):
     app, volume, image = study
     before = nodeIds(app.scene)

@@ -16,7 +16,7 @@ import traceback
 from typing import Optional, Sequence
 
 from .errors import Cancelled, InputError
-from .settings import DESIGNS, DEVICES, PRESET_ITERATIONS, ProtectSettings
+from .settings import DESIGNS, DEVICES, PRESETS, ProtectSettings
 
 PROG = "umed-protect"
 
@@ -38,14 +38,17 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epsilon", metavar="E",
                        help="L-infinity budget on the [0,1]-scaled image, as a fraction or decimal [4/255]")
     group.add_argument("--design", choices=list(DESIGNS),
-                       help="published: the paper's perturbation; carrier: the measured change (README) "
-                            f"[{ProtectSettings().design}]")
+                       help="; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
+                       + f" [{ProtectSettings().design}]")
     group.add_argument("--band-width", type=int, metavar="PX", help="contour band radius in pixels [3]")
     group.add_argument("--labels", metavar="1,2", help="label values that form the region to protect [every label > 0]")
-    group.add_argument("--preset", choices=list(PRESET_ITERATIONS),
-                       help="training effort: " + ", ".join(f"{k} {v}" for k, v in PRESET_ITERATIONS.items())
-                       + " iterations [balanced]")
-    group.add_argument("--iterations", type=int, metavar="N", help="training iterations (overrides --preset)")
+    group.add_argument("--preset", choices=list(PRESETS),
+                       help="training effort: " + "; ".join(f"{k} {v.describe()}" for k, v in PRESETS.items())
+                       + f" [{ProtectSettings().preset}]")
+    schedule = group.add_mutually_exclusive_group()
+    schedule.add_argument("--iterations", type=int, metavar="N", help="training iterations (overrides --preset)")
+    schedule.add_argument("--epochs", type=int, metavar="N",
+                          help="training epochs over the ROI slices (overrides --preset)")
     group.add_argument("--device", metavar="DEV", help=f"{', '.join(DEVICES)} or cuda:N [auto]")
     group.add_argument("--seed", type=int, metavar="S", help="random seed; same seed, same output on CPU [0]")
 

@@ -44,7 +44,7 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
         changes["epsilon"] = parse_epsilon(args.epsilon)
     if args.labels is not None:
         changes["labels"] = parse_labels(args.labels)
-    for option in ("design", "band_width", "preset", "iterations", "device", "seed"):
+    for option in ("design", "band_width", "preset", "iterations", "epochs", "device", "seed"):
         if getattr(args, option) is not None:
             changes[option] = getattr(args, option)
     return settings.with_changes(**changes)

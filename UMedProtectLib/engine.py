@@ -7,12 +7,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .designs.evidence import threat_model
 from .device import resolve_device, run_with_memory_fallback
 from .errors import InputError
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation
 from .metrics import protection_metrics
-from .perturbation import UMedPerturbation, make_perturbation
+from .perturbation import make_perturbation
 from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
 from .settings import ProtectSettings
@@ -71,7 +72,7 @@ def _stage(progress: Optional[ProgressCallback], stage: str, start: float, end: 
 
 
 def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, device: torch.device,
-         on_step, cancel: Optional[CancelFlag]) -> Tuple[UMedPerturbation, Dict, torch.device]:
+         on_step, cancel: Optional[CancelFlag]) -> Tuple[torch.nn.Module, Dict, torch.device]:
     """Fit a fresh, seeded perturbation, retrying on smaller batches or the CPU when the GPU runs out of memory."""
 
     def job(run_device: torch.device, batch_size: int):
@@ -98,7 +99,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
         emit(progress, "prepare", 0.05 * index / len(volumes), f"study {index + 1}/{len(volumes)}")
         if np.isin(label, labels).any():
             windows += build_windows(image, label, labels, IntensityScale.from_image(image, settings.percentiles),
-                                     settings.band_width, settings.margin, settings.design == "carrier")
+                                     settings.band_width, settings.margin, settings.design_spec.whole_roi_inside)
     if not windows:
         raise InputError("no study in the dataset contains the chosen labels; check --labels and the label files")
     device = resolve_device(settings.device)
@@ -122,7 +123,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     scale = IntensityScale.from_image(volume, settings.percentiles)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
-                            settings.design == "carrier")
+                            settings.design_spec.whole_roi_inside)
     device = resolve_device(settings.device)
     fitting = profile is None
     if fitting:
@@ -164,6 +165,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "settings": settings.to_dict(),
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
+        "threat_model": threat_model(settings.design, settings.design_spec.measurements),
         "warnings": strength["warnings"],
         "runtime_s": time.perf_counter() - start,
     })

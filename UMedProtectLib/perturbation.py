@@ -46,7 +46,6 @@ class UMedPerturbation(nn.Module):
         return contour + texture * interior
 
 
-def make_perturbation(settings: ProtectSettings) -> UMedPerturbation:
+def make_perturbation(settings: ProtectSettings) -> nn.Module:
     """A fresh perturbation module of the settings' design."""
-    period = settings.carrier_period if settings.design == "carrier" else None
-    return UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor, period)
+    return settings.design_spec.build(settings)

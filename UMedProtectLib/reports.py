@@ -70,5 +70,7 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
         f"{100.0 * float(report.get('changed_fraction') or 0.0):.2f}% of voxels changed",
     ]
     lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
+    if report.get("threat_model"):
+        lines.append(f"  evidence: {report['threat_model']['summary']}")
     lines += [f"  wrote {path}" for path in written]
     return lines

@@ -6,17 +6,35 @@ from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Optional, Tuple
 
+from .designs import DESIGNS, Design
 from .errors import InputError
 
-# Training iterations of the min-min loop per quality preset (see README "Choices where the paper is silent").
-PRESET_ITERATIONS = {"fast": 60, "balanced": 150, "thorough": 600}
-DEVICES = ("auto", "cpu", "cuda", "mps")
-# How the perturbation is built and fitted (README, "Design"): the paper's, or the carrier design measured to do better.
-DESIGNS = {
-    "published": "CDC contour part on the whole band, LBP-clamped texture part inside, fitted on unaugmented patches",
-    "carrier": "texture part over the whole ROI on a mid-frequency checker carrier, no LBP bound, surrogate updated "
-               "every iteration, fitted through a victim's augmentations",
+
+@dataclass(frozen=True)
+class Preset:
+    """A fitting schedule: a fixed number of iterations, or epochs over every ROI slice (the paper's schedule)."""
+
+    iterations: Optional[int] = None
+    epochs: Optional[int] = None
+    learning_rate: float = 1e-3
+    stop_early: bool = True  # stop once the surrogate's loss stays below settings.loss_threshold
+
+    def describe(self) -> str:
+        """One phrase for help texts."""
+        if self.epochs is not None:
+            return f"{self.epochs} epochs over the ROI slices, Adam {self.learning_rate:g}"
+        return f"{self.iterations} iterations"
+
+
+# The cheap presets are this project's (README "Choices where the paper is silent"); `paper` is the published
+# generation budget: 100 epochs over the data, Adam 1e-4 for generators and surrogate, no early stop.
+PRESETS = {
+    "fast": Preset(iterations=60),
+    "balanced": Preset(iterations=150),
+    "thorough": Preset(iterations=600),
+    "paper": Preset(epochs=100, learning_rate=1e-4, stop_early=False),
 }
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def parse_epsilon(text: str) -> float:
@@ -59,6 +77,7 @@ class ProtectSettings:
     labels: Optional[Tuple[int, ...]] = None
     preset: str = "balanced"
     iterations: Optional[int] = None
+    epochs: Optional[int] = None
     surrogate_every: int = 5
     loss_threshold: float = 0.02
     batch_size: int = 16
@@ -68,15 +87,15 @@ class ProtectSettings:
     cdc_theta: float = 0.7
     generator_width: int = 16
     surrogate_width: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: Optional[float] = None  # None: the preset's
     percentiles: Tuple[float, float] = field(default=(0.5, 99.5))
     device: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_epsilon(self.epsilon)
-        if self.preset not in PRESET_ITERATIONS:
-            raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESET_ITERATIONS)}")
+        if self.preset not in PRESETS:
+            raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
         if self.design not in DESIGNS:
             raise InputError(f"design {self.design!r} is unknown; choose one of {', '.join(DESIGNS)}")
         if self.carrier_period < 2:
@@ -85,6 +104,12 @@ class ProtectSettings:
             raise InputError(f"band width {self.band_width} must be at least 1 pixel")
         if self.iterations is not None and self.iterations < 0:
             raise InputError(f"iterations {self.iterations} must be 0 or more")
+        if self.epochs is not None and self.epochs < 0:
+            raise InputError(f"epochs {self.epochs} must be 0 or more")
+        if self.iterations is not None and self.epochs is not None:
+            raise InputError("give either iterations or epochs, not both")
+        if self.learning_rate is not None and not 0.0 < self.learning_rate < 1.0:
+            raise InputError(f"learning rate {self.learning_rate:g} must be in (0, 1)")
         if self.surrogate_every < 1 or self.batch_size < 1:
             raise InputError("surrogate_every and batch_size must be at least 1")
         if self.patch_size < 16 or self.patch_size % 8:
@@ -98,9 +123,28 @@ class ProtectSettings:
             raise InputError(f"device {self.device!r} is unknown; choose auto, cpu, cuda, cuda:N or mps")
 
     @property
-    def training_iterations(self) -> int:
-        """The iteration budget: explicit iterations, else the preset's."""
-        return PRESET_ITERATIONS[self.preset] if self.iterations is None else self.iterations
+    def design_spec(self) -> Design:
+        """The design's strategy object (masks, perturbation, fitting) from the registry."""
+        return DESIGNS[self.design]
+
+    @property
+    def schedule(self) -> Preset:
+        """The fitting schedule: the preset's, with explicit iterations, epochs or learning rate taking precedence."""
+        preset = PRESETS[self.preset]
+        if self.iterations is not None:
+            preset = replace(preset, iterations=self.iterations, epochs=None)
+        elif self.epochs is not None:
+            preset = replace(preset, iterations=None, epochs=self.epochs)
+        if self.learning_rate is not None:
+            preset = replace(preset, learning_rate=self.learning_rate)
+        return preset
+
+    def training_iterations(self, slices: int, batch_size: int) -> int:
+        """Iterations of the min-min loop for `slices` ROI slices drawn `batch_size` at a time."""
+        schedule = self.schedule
+        if schedule.epochs is None:
+            return schedule.iterations
+        return schedule.epochs * -(-slices // batch_size)
 
     def with_changes(self, **changes) -> "ProtectSettings":
         """A copy with some fields changed (validated again)."""

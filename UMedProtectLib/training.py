@@ -24,6 +24,7 @@ class PatchSampler:
         self.patch = min(patch_size, -(-largest // SIDE_MULTIPLE) * SIDE_MULTIPLE)
         self.stacks = [self._stack(w, device) for w in windows]
         self.rng = np.random.default_rng(seed)
+        self.queue: List[int] = []
 
     def _stack(self, window: Window, device: torch.device) -> torch.Tensor:
         planes = [window.image, window.classes, window.band, window.interior]
@@ -34,9 +35,15 @@ class PatchSampler:
         return torch.from_numpy(np.stack(planes)).to(device)
 
     def batch(self, size: int):
-        """size random patches: images (N,1,P,P), classes (N,P,P) int64, band and interior (N,1,P,P)."""
+        """size random patches, the windows drawn in successive random permutations (so an epoch sees each once).
+
+        Returns images (N,1,P,P), classes (N,P,P) int64, band and interior (N,1,P,P).
+        """
+        while len(self.queue) < size:
+            self.queue += self.rng.permutation(len(self.stacks)).tolist()
+        chosen, self.queue = self.queue[:size], self.queue[size:]
         patches = []
-        for index in self.rng.integers(len(self.stacks), size=size):
+        for index in chosen:
             stack = self.stacks[index]
             y = int(self.rng.integers(stack.shape[1] - self.patch + 1))
             x = int(self.rng.integers(stack.shape[2] - self.patch + 1))
@@ -54,18 +61,23 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
                      settings: ProtectSettings, device: torch.device, batch_size: int,
                      on_step: Optional[StepCallback] = None, cancel: Optional[CancelFlag] = None) -> Dict:
     """Train the generators (every iteration) and the surrogate (every k-th) on the windows; return the log."""
-    iterations = settings.training_iterations
+    schedule = settings.schedule
+    if schedule.epochs is not None:  # an epoch is one pass over the slices, so a batch holds at most all of them
+        batch_size = min(batch_size, len(windows))
+    per_epoch = -(-len(windows) // batch_size)
+    iterations = settings.training_iterations(len(windows), batch_size)
     sampler = PatchSampler(windows, settings.patch_size, device, settings.seed)
     surrogate = make_surrogate(num_classes, settings).to(device)
     perturbation.to(device).train()
-    generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=settings.learning_rate)
-    surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=settings.learning_rate)
-    # Carrier design: the surrogate sees the protected patches through a victim's ordinary augmentations, so that
-    # the fitted shortcut is one that survives flips, resampling and intensity jitter (expectation over them).
-    augment = torch.Generator().manual_seed(settings.seed) if settings.design == "carrier" else None
-    # The published schedule leaves the surrogate nearly untrained (12 updates in 60 iterations): no gap to exploit.
-    surrogate_every = 1 if settings.design == "carrier" else settings.surrogate_every
-    log_every = max(1, iterations // 20)
+    generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
+    surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
+    design = settings.design_spec
+    # Fitting through a victim's ordinary augmentations makes the fitted shortcut one that survives flips,
+    # resampling and intensity jitter (expectation over them).
+    augment = torch.Generator().manual_seed(settings.seed) if design.fit_through_augmentation else None
+    surrogate_every = design.surrogate_every or settings.surrogate_every
+    # Epoch schedules log once per epoch (the paper's unit); iteration schedules 20 times in all.
+    log_every = per_epoch if schedule.epochs is not None else max(1, iterations // 20)
     history, recent = [], []
     iteration = 0
     for iteration in range(1, iterations + 1):
@@ -86,17 +98,20 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
             # The gap between clean and protected loss is the shortcut the perturbation offers; no gap, no protection.
             with torch.no_grad():
                 clean_loss = float(dice_ce_loss(surrogate(images), classes))
-            history.append({"iteration": iteration, "loss_protected": loss.item(), "loss_clean": clean_loss})
+            history.append({"iteration": iteration, "epoch": round(iteration / per_epoch, 2),
+                            "loss_protected": loss.item(), "loss_clean": clean_loss})
             if on_step is not None:
                 on_step(iteration / iterations, f"iteration {iteration}/{iterations}, "
                                                 f"surrogate loss {loss.item():.3f} (clean {clean_loss:.3f})")
-        if len(recent) == 10 and np.mean(recent) < settings.loss_threshold:
+        if schedule.stop_early and len(recent) == 10 and np.mean(recent) < settings.loss_threshold:
             break
     perturbation.eval()
     last = history[-1] if history else {"loss_protected": None, "loss_clean": None}
     return {
         "iterations_run": iteration,
         "iterations_budget": iterations,
+        "iterations_per_epoch": per_epoch,
+        "learning_rate": schedule.learning_rate,
         "patch_size": sampler.patch,
         "batch_size": batch_size,
         "final_loss_protected": last["loss_protected"],

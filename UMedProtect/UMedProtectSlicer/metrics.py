@@ -52,6 +52,11 @@ def createMetricsTable(scene, report: Mapping[str, Any], name: str):
         row = table.AddEmptyRow()
         table.SetCellText(row, 0, "Warning")
         table.SetCellText(row, 1, str(warning))
+    evidence = (report.get("threat_model") or {}).get("summary")
+    if evidence:  # whether the design was measured to protect, so the user never reads PSNR as protection
+        row = table.AddEmptyRow()
+        table.SetCellText(row, 0, "Protection evidence")
+        table.SetCellText(row, 1, str(evidence))
     table.SetUseColumnTitleAsColumnHeader(True)
     table.SetLocked(True)
     table.EndModify(wasModifying)

@@ -10,7 +10,7 @@ from typing import Dict, Optional, Tuple
 
 from ..errors import Cancelled, InputError
 from ..progress import BarReporter, JsonLinesReporter
-from ..settings import DEVICES, PRESET_ITERATIONS, parse_epsilon
+from ..settings import DEVICES, PRESETS, parse_epsilon
 from .augmentation import LEVELS
 from .config import CORPORA, METHODS, EvaluationConfig, full_config, quick_config
 from .victims import VICTIMS
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep-methods",
                         help="methods run at every sweep epsilon (default em-pgd,umed-dataset,umed-carrier-dataset)")
     parser.add_argument("--steps", type=int, help="victim training steps (default 400, quick 150)")
-    parser.add_argument("--preset", choices=sorted(PRESET_ITERATIONS), help="UMed quality preset for the engine")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="UMed quality preset for the engine")
     parser.add_argument("--iterations", type=int, help="UMed training iterations (overrides the preset)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default auto)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")

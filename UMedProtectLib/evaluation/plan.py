@@ -47,12 +47,14 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
 
     corpora maps a name to {"shape": (H, W), "train_slices": n, "train_studies": n}.
     """
-    from ..settings import PRESET_ITERATIONS
+    from ..settings import ProtectSettings
 
     per_corpus = {}
     sets = protected_sets(config)
-    iterations = config.umed_iterations if config.umed_iterations is not None else PRESET_ITERATIONS[config.umed_preset]
+    umed = ProtectSettings(preset=config.umed_preset, iterations=config.umed_iterations)
     for name, info in corpora.items():
+        iterations = umed.training_iterations(info["train_slices"], umed.batch_size)
+        per_study = umed.training_iterations(max(1, info["train_slices"] // info["train_studies"]), umed.batch_size)
         step = {v: seconds_per_step(v, tuple(info["shape"]), config.recipe.batch_size, device) for v in config.victims}
         training = (sum(step.values()) * config.recipe.steps * len(config.seeds) * len(config.augmentations)
                     * (1 + len(sets)))
@@ -68,7 +70,7 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
             # Per iteration: two generators and the surrogate, forward and backward.
             "umed-dataset": iterations * 4 * small,
             "umed-transfer": iterations * 4 * small,
-            "umed-per-study": iterations * 4 * small * info["train_studies"],
+            "umed-per-study": per_study * 4 * small * info["train_studies"],
         }
         generation = sum(seconds[mode_and_design(m)[0]] for m, _ in sets)
         per_corpus[name] = {"victim_step_seconds": step, "training_seconds": training,

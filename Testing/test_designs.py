@@ -1,0 +1,65 @@
+"""The design registry and the quiet design's promise: the ROI loses its noise, within the budget, nothing else."""
+
+import numpy as np
+import pytest
+import torch
+
+from UMedProtectLib import ProtectSettings, protect
+from UMedProtectLib.designs import DESIGNS
+from UMedProtectLib.quiet_perturbation import gaussian_blur
+
+from test_engine import perturbable_region
+
+
+def noisy_square_study(noise: float, contrast: float = 20.0, seed: int = 0):
+    """Noisy soft tissue between air and bone strips (a CT-like range of 600) with one square target."""
+    rng = np.random.default_rng(seed)
+    image = 300.0 + noise * rng.standard_normal((4, 56, 56))
+    image[:, :, :5], image[:, :, -5:] = 0.0, 600.0
+    label = np.zeros(image.shape, np.uint8)
+    label[:, 16:40, 18:40] = 1
+    image[label > 0] += contrast
+    return image.astype(np.float32), label
+
+
+def test_every_design_builds_a_module_with_the_common_interface():
+    x = torch.rand(2, 1, 32, 32)
+    band, interior = torch.zeros_like(x), torch.zeros_like(x)
+    band[..., 8:24, 8:10] = 1
+    interior[..., 10:22, 10:22] = 1
+    for name, design in DESIGNS.items():
+        delta = design.build(ProtectSettings(design=name))(x, band, interior, 4 / 255)
+        assert delta.shape == x.shape and float(delta.abs().max()) <= 4 / 255 + 1e-7, name
+        assert float(delta[(band + interior) == 0].abs().max()) == 0.0, name
+
+
+def test_gaussian_blur_keeps_constants_and_sums():
+    flat = torch.full((1, 1, 12, 9), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 1.5), flat)
+    tiny = torch.rand(1, 1, 3, 3)  # smaller than the kernel: still defined
+    assert gaussian_blur(tiny, 1.5).shape == tiny.shape
+
+
+def test_quiet_design_removes_the_rois_noise_within_the_budget_and_nothing_else():
+    noise = 6.0
+    image, label = noisy_square_study(noise)
+    settings = ProtectSettings(design="quiet", iterations=3, batch_size=2, patch_size=32)
+    result = protect(image, label, settings=settings)
+    epsilon_native = result.report["epsilon_native"]
+    assert epsilon_native > noise  # the regime where the noise can be taken out
+    protected = result.protected.astype(np.float64)
+    core = np.zeros(label.shape, bool)
+    core[:, 19:37, 21:37] = True  # away from the contour, where only the denoising acts
+    before, after = image[core].std(), protected[core].std()
+    assert after < 0.5 * before, (before, after)
+    region = perturbable_region(label, [1], settings.band_width)
+    assert np.array_equal(protected[~region], image[~region])
+    assert np.abs(protected - image).max() <= epsilon_native * (1 + 1e-5)
+    assert result.report["settings"]["design"] == "quiet"
+
+
+def test_unknown_design_is_refused_with_the_list():
+    from UMedProtectLib import InputError
+
+    with pytest.raises(InputError, match="published, carrier, quiet"):
+        ProtectSettings(design="loud")

@@ -1,0 +1,10 @@
+"""The registry of perturbation designs: adding one is a file in this folder plus one line here."""
+
+from typing import Dict
+
+from .carrier import CARRIER
+from .design import Design
+from .published import PUBLISHED
+from .quiet import QUIET
+
+DESIGNS: Dict[str, Design] = {design.name: design for design in (PUBLISHED, CARRIER, QUIET)}

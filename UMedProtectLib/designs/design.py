@@ -1,0 +1,26 @@
+"""What a design is: how its perturbation is built, which masks it uses and how it is fitted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
+
+from .evidence import Measurement
+
+if TYPE_CHECKING:  # torch stays out of the import of the registry, so settings can list designs cheaply
+    from torch import nn
+
+    from ..settings import ProtectSettings
+
+
+@dataclass(frozen=True)
+class Design:
+    """A named perturbation design; `build` makes its (untrained) perturbation module for the settings."""
+
+    name: str
+    description: str
+    build: Callable[["ProtectSettings"], "nn.Module"]
+    whole_roi_inside: bool = False  # texture part up to the contour, contour part on the outer half of the band
+    fit_through_augmentation: bool = False  # the surrogate sees protected patches through a victim's augmentations
+    surrogate_every: Optional[int] = None  # overrides settings.surrogate_every when set
+    measurements: Tuple[Measurement, ...] = ()  # what victims did on data protected with it (README, "Does it protect?")

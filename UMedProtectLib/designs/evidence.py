@@ -1,0 +1,50 @@
+"""What a design was measured to do against victims, and the threat model it supports, for every report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Dict, Optional, Sequence
+
+# A victim counts as defeated when its best seed scores at most this Dice while its clean twin reaches CLEAN_DSC.
+DEFEATED_DSC = 0.10
+CLEAN_DSC = 0.70
+LEVELS = ("none", "flip", "full")  # victims' augmentation: none, random flips only, flips+rotation+scale+intensity
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured row: victims trained at an augmentation level on a corpus, clean twin and protected (best seeds)."""
+
+    augmentation: str
+    corpus: str
+    epsilon_255: float
+    epsilon_over_contrast: Optional[float]  # the budget relative to the target's own contrast, where known
+    victims: str
+    clean_dsc: float
+    protected_dsc: float
+    psnr_db: float
+    source: str  # the README section with the command that reproduces it
+
+    @property
+    def defeats(self) -> bool:
+        """Whether the protection made the victims fail while the clean twin worked."""
+        return self.clean_dsc >= CLEAN_DSC and self.protected_dsc <= DEFEATED_DSC
+
+
+def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:
+    """The report's `threat_model` entry: the augmentation levels defeated, the evidence and one sentence."""
+    defeated = [level for level in LEVELS if any(m.defeats for m in measurements if m.augmentation == level)]
+    tried = [level for level in LEVELS if any(m.augmentation == level for m in measurements)]
+    if defeated:
+        where = sorted({m.corpus for m in measurements if m.defeats})
+        sentence = (f"Design '{design_name}' was measured to defeat victims trained with augmentation "
+                    f"{', '.join(defeated)} (on {', '.join(where)}); against other augmentation levels "
+                    f"({', '.join(level for level in LEVELS if level not in defeated)}) it is not demonstrated.")
+    elif tried:
+        sentence = (f"Design '{design_name}' has not been measured to defeat any victim (tried: augmentation "
+                    f"{', '.join(tried)}); treat the protection as not demonstrated.")
+    else:
+        sentence = f"Design '{design_name}' has not been evaluated against victims; treat the protection as unproven."
+    return {"design": design_name, "defeats_augmentation": defeated, "criterion":
+            f"best-seed Dice <= {DEFEATED_DSC} with the clean twin >= {CLEAN_DSC}",
+            "summary": sentence, "measurements": [asdict(m) for m in measurements]}

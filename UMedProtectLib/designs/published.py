@@ -1,0 +1,25 @@
+"""The design as the paper describes it: CDC contour part on the band, LBP-bounded texture part inside."""
+
+from .design import Design
+from .evidence import Measurement
+
+
+def _build(settings):
+    from ..perturbation import UMedPerturbation
+
+    return UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor)
+
+
+PUBLISHED = Design(
+    name="published",
+    description="CDC contour part on the whole band, LBP-clamped texture part inside, fitted on unaugmented patches",
+    build=_build,
+    measurements=(
+        Measurement("full", "nuclei", 4, 0.08, "U-Net, attention U-Net, FPN x 3 seeds", 0.925, 0.926, 44.5,
+                    "README, Measured: nuclei"),
+        Measurement("full", "mni-wm", 4, 0.08, "U-Net x 3 seeds", 0.944, 0.940, 43.8,
+                    "README, Measured: MNI152 white matter"),
+        Measurement("none", "synthetic lesions, contrast 20-46/255", 4, None, "independent U-Net x 2 seeds",
+                    0.970, 0.967, 54.8, "shared/research/protection-feasibility.md, 2026-11-28"),
+    ),
+)
