@@ -286,7 +286,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.device = str(self.ui.deviceComboBox.itemData(index))
 
     def updateBudgetLabel(self) -> None:
-        """Show the budget in the volume's units (e.g. "4/255 = about 23.5 HU")."""
+        """Show the budget in the volume's units and as a share of its display window ("= about 6.27 HU, ...")."""
         p = self._parameterNode
         volume = p.inputVolume if p else None
         if volume is None or volume.GetImageData() is None:
@@ -298,7 +298,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._spanCache[key] = (mtime, budget.intensitySpan(arrayFromVolumeNode(volume)))
         units = volume.GetVoxelValueUnits()
         unit = units.GetCodeValue() if units is not None and units.GetCodeValue() else ""
-        self.ui.epsilonNativeLabel.text = "= " + budget.describeBudget(p.epsilonSteps, self._spanCache[key][1], unit)
+        self.ui.epsilonNativeLabel.text = "= " + budget.describeBudget(p.epsilonSteps, self._spanCache[key][1], unit,
+                                                                       budget.displayWindow(volume))
 
     def _status(self, message: str, error: bool = False) -> None:
         """One sentence under the Protect button, also written to the log."""

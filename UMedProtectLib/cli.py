@@ -13,12 +13,15 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
+from .budget import ROBUST, WINDOW_PRESETS
 from .errors import Cancelled, InputError
 from .settings import DESIGNS, DEVICES, PRESETS, ProtectSettings
 
 PROG = "umed-protect"
+# Options whose values may start with '-' (a negative window level, a mistyped negative budget).
+SIGNED_VALUE_OPTIONS = ("--epsilon", "--window")
 
 
 class UsageError(Exception):
@@ -36,7 +39,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that set the protection (all optional; defaults in brackets)."""
     group = parser.add_argument_group("protection settings")
     group.add_argument("--epsilon", metavar="E",
-                       help="L-infinity budget on the [0,1]-scaled image, as a fraction or decimal [4/255]")
+                       help="largest change of a voxel: a fraction of the reading window (4/255 or 0.0157), or an "
+                            "amount in the image's units (10HU for CT, 2.5units otherwise) [4/255]")
+    group.add_argument("--window", metavar="L,W",
+                       help="reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST))
+                            + ": the fraction in --epsilon is of its width, and the report states visibility in it "
+                            "[robust: the 0.5-99.5 percentile range]")
     group.add_argument("--design", choices=list(DESIGNS),
                        help="; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
                        + f" [{ProtectSettings().design}]")
@@ -97,6 +105,24 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     add_settings_arguments(fit)
     add_run_arguments(fit)
 
+    dataset = commands.add_parser("protect-dataset", help="protect every study of a dataset (resumable, on Dask)",
+                                  description="Protect every image/label pair of a dataset (the layouts of "
+                                  "fit-profile) into OUT under the same relative paths, labels copied unchanged, on a "
+                                  "local or an existing Dask cluster. OUT/manifest.jsonl records each study as it "
+                                  "finishes. Exit code 3: some studies failed (the run went on without them).")
+    dataset.add_argument("--dataset", required=True, metavar="DIR_OR_CSV", help="the image/label pairs")
+    dataset.add_argument("--output-dir", required=True, metavar="OUT", help="folder for the protected dataset")
+    dataset.add_argument("--profile", metavar="P", help="apply this protection profile [fit on each study]")
+    dataset.add_argument("--difference", action="store_true", help="also write NAME_difference.EXT beside each output")
+    dataset.add_argument("--resume", action="store_true",
+                         help="skip studies whose outputs still have the manifest's hashes; redo the rest")
+    where = dataset.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local Dask worker processes [one per GPU, else one per two cores]")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    add_settings_arguments(dataset)
+    add_run_arguments(dataset)
+
     demo = commands.add_parser("demo", help="protect the embedded sample study",
                                description="Protect the embedded sample study (a slab of the MNI152 T1 template with "
                                "the lateral ventricles labelled) with the default settings, and write "
@@ -125,6 +151,8 @@ def _run(args: argparse.Namespace) -> int:
 
     handlers = {"protect": commands.protect_command, "fit-profile": commands.fit_profile_command,
                 "demo": commands.demo_command}
+    if args.command == "protect-dataset":
+        return importlib.import_module("UMedProtectLib.dataset_command").protect_dataset_command(args)
     return handlers[args.command](args)
 
 
@@ -138,9 +166,21 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def attach_signed_values(argv: Sequence[str]) -> List[str]:
+    """`--window -600,1500` as `--window=-600,1500`: argparse would take a value starting with '-' for an option."""
+    joined: List[str] = []
+    for token in argv:
+        signed = len(token) > 1 and token[0] == "-" and token[1] in "0123456789."
+        if signed and joined and joined[-1] in SIGNED_VALUE_OPTIONS:
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = attach_signed_values(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     positional = [a for a in argv if not a.startswith("-")]
     try:

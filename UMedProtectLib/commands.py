@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from .errors import InputError
 from .image_io import data_files, image_extension, read_image, stage_image
@@ -14,7 +15,11 @@ from .label_io import is_segmentation_file, read_label
 from .outputs import OutputTransaction, resolved
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from .reports import file_record, report_json, summary_lines
-from .settings import ProtectSettings, parse_epsilon, parse_labels
+from .budget import parse_budget, parse_window
+from .settings import ProtectSettings, parse_labels
+
+if TYPE_CHECKING:
+    from .profile import Profile
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_FILES = {"output": "sample_protected.nrrd", "difference": "sample_difference.nrrd",
@@ -41,7 +46,9 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
     settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
     changes: Dict[str, object] = {}
     if args.epsilon is not None:
-        changes["epsilon"] = parse_epsilon(args.epsilon)
+        changes["epsilon"], changes["epsilon_unit"] = parse_budget(args.epsilon)
+    if args.window is not None:
+        changes["window"] = parse_window(args.window)
     if args.labels is not None:
         changes["labels"] = parse_labels(args.labels)
     for option in ("design", "band_width", "preset", "iterations", "epochs", "device", "seed"):
@@ -108,8 +115,13 @@ def _engine_warnings(caught: List[warnings.WarningMessage]) -> List[str]:
 
 
 def run_protect(args: argparse.Namespace, image_path: Path, label_path: Path, outputs: Dict[str, Optional[Path]],
-                overwrite: bool, description: Optional[str] = None) -> Tuple[dict, List[Path]]:
-    """Protect one study from files and write the outputs all together; returns the report and the files written."""
+                overwrite: bool, description: Optional[str] = None, profile: Optional["Profile"] = None,
+                copies: Optional[Dict[Path, Path]] = None) -> Tuple[dict, List[Path]]:
+    """Protect one study from files and write the outputs all together; returns the report and the files written.
+
+    `profile` is the already loaded --profile file (a dataset run loads it once per worker); `copies` maps input
+    files to copy unchanged (a dataset run's labels) onto targets written in the same transaction.
+    """
     from . import __version__
     from .engine import protect
     from .preview import preview_png
@@ -122,7 +134,8 @@ def run_protect(args: argparse.Namespace, image_path: Path, label_path: Path, ou
     _check_output_types(output, difference, preview)
     check_outputs(outputs, inputs, overwrite)
 
-    profile = load_profile(profile_path) if profile_path is not None else None
+    if profile is None and profile_path is not None:
+        profile = load_profile(profile_path)
     settings = settings_from(args, profile.settings if profile is not None else None)
     image = read_image(image_path)
     label = read_label(label_path, image)
@@ -153,9 +166,12 @@ def run_protect(args: argparse.Namespace, image_path: Path, label_path: Path, ou
         if difference is not None:
             stage_image(transaction, result.difference, image, difference)
         if preview is not None:
+            window = report["visibility"]["window"]
             transaction.stage(preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
-                report.get("intensity_range"), image.spacing, image.direction))
+                (window["low"], window["high"]), image.spacing, image.direction, window["name"]))
+        for source, target in (copies or {}).items():
+            shutil.copyfile(source, transaction.stage(target))
         if outputs.get("profile_out") is not None:
             save_profile(result.profile, transaction.stage(outputs["profile_out"]))
         if outputs.get("report") is not None:
@@ -196,6 +212,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def fit_profile_command(args: argparse.Namespace) -> int:
     """`umed-protect fit-profile`: fit one protection profile on a dataset of image/label pairs."""
+    from .data_parallel import is_writer, join_torchrun
     from .datasets import find_pairs
     from .engine import fit_profile
     from .profile import save_profile
@@ -205,9 +222,9 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     pairs = find_pairs(args.dataset)
     inputs = input_files(*[path for pair in pairs for path in pair])
     check_outputs({"profile_out": profile_out, "report": report_path}, inputs, args.overwrite)
-    settings = settings_from(args)
+    settings = join_torchrun(settings_from(args))  # under torchrun: one rank of a DistributedDataParallel fit
     stream = message_stream(args)
-    progress = reporter(args.progress)
+    progress = reporter(args.progress) if is_writer() else None
     studies, notes = [], []
     for index, (image_path, label_path) in enumerate(pairs):
         emit(progress, "read", 0.0, f"reading study {index + 1}/{len(pairs)}: {image_path.name}")
@@ -219,6 +236,8 @@ def fit_profile_command(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         profile = fit_profile(studies, settings, progress)
     notes += _engine_warnings(caught)
+    if not is_writer():
+        return 0
     with OutputTransaction(overwrite=args.overwrite, keep_intact=inputs) as transaction:
         save_profile(profile, transaction.stage(profile_out))
         if report_path is not None:

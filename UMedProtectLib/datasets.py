@@ -11,11 +11,13 @@ Three layouts are accepted, tried in this order:
    extension; the label's extension may differ from the image's).
 
 Hidden files are skipped. When nothing matches, the error says what was found and which layouts work.
+`protect-dataset` keeps each file's path relative to the dataset's root (the folder, or the CSV file's folder).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
@@ -109,3 +111,21 @@ def find_pairs(source: PathLike) -> List[Pair]:
             if not path.is_file():
                 raise InputError(f"dataset file {str(path)!r} does not exist; fix the dataset list")
     return pairs
+
+
+def dataset_root(source: PathLike) -> Path:
+    """The folder that a dataset's relative paths start from: the folder itself, or the CSV file's folder."""
+    source = Path(source)
+    return source.parent if source.is_file() else source
+
+
+def relative_path(path: Path, root: Path) -> Path:
+    """`path` relative to the dataset root; a file outside the root has no place in a mirrored output tree."""
+    try:
+        relative = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
+    except ValueError:  # another drive (Windows)
+        relative = Path("..")
+    if relative.parts[:1] == ("..",):
+        raise InputError(f"dataset file {str(path)!r} lies outside the dataset's folder {str(root)!r}; "
+                         "protect-dataset writes outputs under the same relative paths, so list files inside it")
+    return relative

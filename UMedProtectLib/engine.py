@@ -7,12 +7,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .budget import FRACTION
 from .designs.evidence import threat_model
 from .device import resolve_device, run_with_memory_fallback
 from .errors import InputError
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation
-from .metrics import protection_metrics
+from .metrics import protection_metrics, visibility
 from .perturbation import make_perturbation
 from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
@@ -95,18 +96,25 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
         raise InputError("the dataset is empty; give at least one image/label pair")
     labels = settings.labels or tuple(sorted({int(v) for _, label in volumes for v in np.unique(label) if v > 0}))
     windows: List[Window] = []
+    epsilons: List[float] = []
     for index, (image, label) in enumerate(volumes):
         emit(progress, "prepare", 0.05 * index / len(volumes), f"study {index + 1}/{len(volumes)}")
         if np.isin(label, labels).any():
-            windows += build_windows(image, label, labels, IntensityScale.from_image(image, settings.percentiles),
-                                     settings.band_width, settings.margin, settings.design_spec.whole_roi_inside)
+            scale = IntensityScale.from_image(image, settings.percentiles)
+            epsilons.append(settings.for_study(scale.low, scale.high)[1].epsilon)
+            windows += build_windows(image, label, labels, scale, settings.band_width, settings.margin,
+                                     settings.design_spec.whole_roi_inside)
     if not windows:
         raise InputError("no study in the dataset contains the chosen labels; check --labels and the label files")
     device = resolve_device(settings.device)
-    perturbation, log, device = _fit(windows, len(labels) + 1, settings, device,
-                                     _stage(progress, "fit", 0.05, 1.0), cancel)
+    # A budget in HU or in a window is a different fraction of each study's range; one fit uses their median.
+    fitted_epsilon = float(np.median(epsilons))
+    perturbation, log, device = _fit(windows, len(labels) + 1,
+                                     settings.with_changes(epsilon=fitted_epsilon, epsilon_unit=FRACTION, window=None),
+                                     device, _stage(progress, "fit", 0.05, 1.0), cancel)
     info = {"mode": "dataset", "studies": len(volumes), "slices": len(windows), "labels": list(labels),
-            "device": str(device), "runtime_s": time.perf_counter() - start, "training": log}
+            "device": str(device), "runtime_s": time.perf_counter() - start, "fitted_epsilon": fitted_epsilon,
+            "training": log}
     emit(progress, "done", 1.0, f"profile fitted on {len(volumes)} studies, {len(windows)} slices")
     return Profile.from_perturbation(perturbation, settings, info)
 
@@ -121,20 +129,21 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     volume, label_volume = as_volume(image, label)
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
+    run_settings, budget = settings.for_study(scale.low, scale.high)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
     device = resolve_device(settings.device)
     fitting = profile is None
     if fitting:
-        perturbation, training, device = _fit(windows, len(labels) + 1, settings, device,
+        perturbation, training, device = _fit(windows, len(labels) + 1, run_settings, device,
                                               _stage(progress, "fit", 0.05, 0.9), cancel)
         profile = Profile.from_perturbation(perturbation, settings, {
             "mode": "study", "studies": 1, "slices": len(windows), "labels": list(labels), "training": training})
     else:
         perturbation, training = profile.perturbation(), profile.info.get("training")
     emit(progress, "apply", 0.9 if fitting else 0.3, f"perturbing {len(windows)} slices")
-    deltas = window_deltas(perturbation, windows, settings.epsilon, device, cancel)
+    deltas = window_deltas(perturbation, windows, budget.epsilon, device, cancel)
 
     protected = volume.copy()
     region = np.zeros(volume.shape, dtype=bool)
@@ -148,11 +157,15 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     difference = (protected.astype(np.float64) - volume.astype(np.float64)).astype(np.float32)
 
     emit(progress, "metrics", 0.95 if fitting else 0.8, "computing PSNR and SSIM")
-    strength = budget_strength(windows, settings.epsilon)
-    report = protection_metrics(volume, protected, difference, region, scale, [w.z for w in windows])
+    strength = budget_strength(windows, budget.epsilon)
+    changed_slices = [w.z for w in windows]
+    report = protection_metrics(volume, protected, difference, region, scale, changed_slices)
+    report["visibility"] = visibility(volume, protected, np.isin(label_volume, labels), budget.window, changed_slices)
+    report["visibility"]["budget_of_window"] = budget.of_window
     report.update({
-        "epsilon": settings.epsilon,
-        "epsilon_native": settings.epsilon * scale.span,
+        "epsilon": budget.epsilon,
+        "epsilon_native": budget.native,
+        "epsilon_given": budget.given,
         "intensity_range": [scale.low, scale.high],
         "roi_slices": len(windows),
         "roi_voxels": int(sum(np.count_nonzero(w.classes[:w.valid[0], :w.valid[1]]) for w in windows)),

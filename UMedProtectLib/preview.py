@@ -1,10 +1,11 @@
 """A PNG that shows original, protected and difference side by side for the middle slice of the ROI.
 
-The two images share one grey window (the report's robust intensity range when given), so that they look
-the same unless the protection is visible. The difference uses a symmetric blue-white-red scale whose ends
-are -epsilon_native and +epsilon_native: the budget fills the whole colour range, which amplifies the
-perturbation far beyond what the grey window can show. Slices are shown in radiological orientation when
-the image is axial (anterior up, the patient's left on the right), with the voxel aspect ratio.
+The two images are shown in the reading window of the report (the robust intensity range unless the user named
+another), so that what the user previews is what they will see. The difference uses a symmetric
+blue-white-red scale whose ends are -epsilon_native and +epsilon_native: the budget fills the whole colour
+range, which amplifies the perturbation far beyond what the grey window can show. Slices are shown in
+radiological orientation when the image is axial (anterior up, the patient's left on the right), with the
+voxel aspect ratio.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 PANEL_MIN_WIDTH = 320
 CAPTION_HEIGHT = 34
+CAPTION_LINE = 14
 
 
 def middle_roi_slice(roi: np.ndarray) -> int:
@@ -63,18 +65,18 @@ def _blue_white_red(difference: np.ndarray, bound: float) -> np.ndarray:
 
 
 def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray, epsilon_native: float,
-                   intensity_range: Optional[Sequence[float]] = None,
-                   spacing: Optional[Sequence[float]] = None,
-                   direction: Optional[Sequence[float]] = None) -> Image.Image:
-    """The three-panel preview of volumes in (z, y, x); `spacing` and `direction` in SimpleITK (x, y, z) order."""
+                   window: Optional[Sequence[float]] = None, spacing: Optional[Sequence[float]] = None,
+                   direction: Optional[Sequence[float]] = None, window_name: str = "") -> Image.Image:
+    """The three-panel preview of volumes in (z, y, x); `window` is (low, high) in native units (default: the
+    slice's 0.5-99.5 percentiles); `spacing` and `direction` in SimpleITK (x, y, z) order."""
     original, protected = np.asarray(original), np.asarray(protected)
     z = middle_roi_slice(np.asarray(roi))
     orientation = _display_orientation(direction)
     before = _orient(original[z], orientation)
     after = _orient(protected[z], orientation)
     difference = after.astype(np.float64) - before.astype(np.float64)
-    if intensity_range is not None:
-        low, high = float(intensity_range[0]), float(intensity_range[1])
+    if window is not None:
+        low, high = float(window[0]), float(window[1])
     else:
         low, high = (float(v) for v in np.percentile(original[z], (0.5, 99.5)))
     panels = [np.stack([_grey(before, low, high)] * 3, axis=-1), np.stack([_grey(after, low, high)] * 3, axis=-1),
@@ -86,9 +88,11 @@ def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray,
     rows, columns = before.shape
     scale = max(1.0, PANEL_MIN_WIDTH / columns)
     size = (int(round(columns * scale)), max(1, int(round(rows * scale * sy / sx))))
-    amplification = (high - low) / max(epsilon_native, 1e-12)
-    captions = [f"Original (slice {z})", "Protected",
-                f"Difference: blue -{epsilon_native:.3g}, red +{epsilon_native:.3g} (x{amplification:.0f})"]
+    share = epsilon_native / max(high - low, 1e-12)
+    shown = f"{window_name + ' ' if window_name else ''}window L{(low + high) / 2:.4g} W{high - low:.4g}"
+    captions = [(f"Original (slice {z})", shown), ("Protected", shown),
+                (f"Difference: blue -{epsilon_native:.3g}, red +{epsilon_native:.3g}",
+                 f"= the budget, {100 * share:.2g}% of the window (x{1 / max(share, 1e-12):.0f})")]
     gap = 8
     sheet = Image.new("RGB", (3 * size[0] + 4 * gap, size[1] + CAPTION_HEIGHT + gap), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
@@ -97,7 +101,8 @@ def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray,
         left = gap + index * (size[0] + gap)
         sheet.paste(Image.fromarray(np.ascontiguousarray(panel), "RGB").resize(size, Image.NEAREST),
                     (left, CAPTION_HEIGHT))
-        draw.text((left, 10), caption, fill=(235, 235, 235), font=font)
+        for line, text in enumerate(caption):
+            draw.text((left, 4 + line * CAPTION_LINE), text, fill=(235, 235, 235), font=font)
     return sheet
 
 

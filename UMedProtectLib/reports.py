@@ -66,9 +66,19 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
         f"  PSNR {_number(report.get('psnr_db'), 2, ' dB')} (ROI+band {_number(report.get('psnr_roi_db'), 2, ' dB')}), "
         f"SSIM {_number(report.get('ssim'), 5)}",
         f"  L-inf {_number(report.get('linf_native'), 4)} native units (budget {_number(report.get('epsilon_native'), 4)}"
-        f" = epsilon {_number(report.get('epsilon'), 5)} of the intensity range), "
+        f" = epsilon {_number(report.get('epsilon'), 5)} of the robust intensity range), "
         f"{100.0 * float(report.get('changed_fraction') or 0.0):.2f}% of voxels changed",
     ]
+    seen = report.get("visibility")
+    if seen:
+        window = seen["window"]
+        lines.append(
+            f"  in the {window['name']} window (L{window['level']:.4g} W{window['width']:.4g}): budget "
+            f"{100.0 * seen['budget_of_window']:.2f}% of the window ({255.0 * seen['budget_of_window']:.1f} grey "
+            f"levels); largest change {100.0 * seen['max_change_of_window']:.2f}%, 99th percentile in the ROI "
+            f"{100.0 * seen['p99_change_of_window']:.2f}%; {100.0 * seen['roi_visible_fraction']:.2f}% of ROI voxels "
+            f"change by more than one grey level; PSNR {_number(seen['psnr_db'], 2, ' dB')}, "
+            f"SSIM {_number(seen['ssim'], 5)}")
     lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
     if report.get("threat_model"):
         lines.append(f"  evidence: {report['threat_model']['summary']}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from fractions import Fraction
 from typing import Optional, Tuple
 
+from .budget import FRACTION, ResolvedBudget, check_amount, parse_epsilon, parse_window, resolve_budget
 from .designs import DESIGNS, Design
 from .errors import InputError
+
+__all__ = ["DESIGNS", "DEVICES", "PRESETS", "ProtectSettings", "parse_epsilon", "parse_labels"]
 
 
 @dataclass(frozen=True)
@@ -37,22 +39,6 @@ PRESETS = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def parse_epsilon(text: str) -> float:
-    """Read an L-infinity budget written as a fraction ("4/255") or a decimal ("0.0157")."""
-    try:
-        value = float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"epsilon {text!r} is not a number; write it as 4/255 or 0.0157") from None
-    return check_epsilon(value)
-
-
-def check_epsilon(value: float) -> float:
-    """Refuse a budget outside (0, 1]: images are scaled to [0, 1]."""
-    if not 0.0 < value <= 1.0:
-        raise InputError(f"epsilon {value:g} is outside (0, 1]; typical values are 2/255 to 16/255")
-    return float(value)
-
-
 def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
     """Read a comma-separated list of label values ("1,2"); None or "" means every label > 0."""
     if text is None or not text.strip():
@@ -70,7 +56,11 @@ def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
 class ProtectSettings:
     """Everything that decides a protection run; stored in reports and profiles."""
 
+    # The budget: a fraction of the reading window (the robust range unless `window` names another), or an
+    # amount in native units when epsilon_unit is "HU" or "units" (budget.py); resolved per study by for_study.
     epsilon: float = 4 / 255
+    epsilon_unit: str = FRACTION
+    window: Optional[str] = None
     design: str = "published"
     carrier_period: int = 8
     band_width: int = 3
@@ -93,7 +83,9 @@ class ProtectSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_epsilon(self.epsilon)
+        check_amount(self.epsilon, self.epsilon_unit)
+        if self.window is not None:  # stored in its usual form, so that equal windows compare equal
+            object.__setattr__(self, "window", parse_window(self.window))
         if self.preset not in PRESETS:
             raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
         if self.design not in DESIGNS:
@@ -145,6 +137,11 @@ class ProtectSettings:
         if schedule.epochs is None:
             return schedule.iterations
         return schedule.epochs * -(-slices // batch_size)
+
+    def for_study(self, robust_low: float, robust_high: float) -> Tuple["ProtectSettings", ResolvedBudget]:
+        """The budget resolved on a study's robust range, and settings whose epsilon is that fraction of it."""
+        budget = resolve_budget(self.epsilon, self.epsilon_unit, self.window, robust_low, robust_high)
+        return self.with_changes(epsilon=budget.epsilon, epsilon_unit=FRACTION, window=None), budget
 
     def with_changes(self, **changes) -> "ProtectSettings":
         """A copy with some fields changed (validated again)."""

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .augment import augment_batch
+from .data_parallel import data_parallel, mean_over_ranks, rank_seed
 from .losses import dice_ce_loss
 from .networks.encoder_decoder import EncoderDecoder
 from .perturbation import UMedPerturbation
@@ -66,9 +67,9 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
         batch_size = min(batch_size, len(windows))
     per_epoch = -(-len(windows) // batch_size)
     iterations = settings.training_iterations(len(windows), batch_size)
-    sampler = PatchSampler(windows, settings.patch_size, device, settings.seed)
-    surrogate = make_surrogate(num_classes, settings).to(device)
-    perturbation.to(device).train()
+    sampler = PatchSampler(windows, settings.patch_size, device, rank_seed(settings.seed))
+    surrogate = data_parallel(make_surrogate(num_classes, settings).to(device))
+    generators = data_parallel(perturbation.to(device).train())  # under torchrun: DDP, gradients averaged
     generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
     surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
     design = settings.design_spec
@@ -83,7 +84,7 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
     for iteration in range(1, iterations + 1):
         check_cancel(cancel)
         images, classes, band, interior = sampler.batch(batch_size)
-        protected = (images + perturbation(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
+        protected = (images + generators(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
         seen, targets = augment_batch(protected, classes, augment) if augment is not None else (protected, classes)
         loss = dice_ce_loss(surrogate(seen), targets)
         generator_optimiser.zero_grad(set_to_none=True)
@@ -93,7 +94,7 @@ def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_
             surrogate_optimiser.zero_grad(set_to_none=True)
             dice_ce_loss(surrogate(seen.detach()), targets).backward()
             surrogate_optimiser.step()
-        recent = (recent + [loss.item()])[-10:]
+        recent = (recent + [mean_over_ranks(loss.item())])[-10:]
         if iteration % log_every == 0 or iteration == iterations:
             # The gap between clean and protected loss is the shortcut the perturbation offers; no gap, no protection.
             with torch.no_grad():

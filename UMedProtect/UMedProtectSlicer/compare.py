@@ -1,9 +1,16 @@
-"""The Compare view: three linked slice views (Original + outline, Protected, Difference) as a custom layout."""
+"""The Compare view: three linked slice views (Original + outline, Protected, Difference) as a custom layout.
+
+Original and Protected are shown in the reading window of the run's report (the display window the user read
+with, unless another was chosen), the Difference with the budget at full colour.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Tuple
+
+from .outputs import REPORT_ATTRIBUTE
 
 # An ID far from Slicer's built-in layouts (0-100s) and from the small numbers other extensions tend to use.
 COMPARE_LAYOUT_ID = 25601
@@ -72,13 +79,41 @@ class CompareState:
     segmentationViewNodeIds: list = field(default_factory=list)
     segmentationFill2D: bool = True
     segmentationOutline2D: bool = True
+    # (display node ID, auto window/level, window, level) of the volumes whose window Compare changed.
+    displayWindows: list = field(default_factory=list)
+
+
+def reportWindow(protectedNode) -> Optional[Tuple[float, float]]:
+    """(level, width) of the reading window in the report stored on a protected volume; None without one."""
+    text = protectedNode.GetAttribute(REPORT_ATTRIBUTE) if protectedNode is not None else None
+    try:
+        window = json.loads(text)["visibility"]["window"]
+        return float(window["level"]), float(window["width"])
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _showInWindow(volumeNodes, window: Tuple[float, float], state: CompareState) -> None:
+    """Set the volumes' display to the window; remember their settings the first time."""
+    remembered = {entry[0] for entry in state.displayWindows}
+    for volumeNode in volumeNodes:
+        display = volumeNode.GetDisplayNode() if volumeNode is not None else None
+        if display is None:
+            continue
+        if display.GetID() not in remembered:
+            state.displayWindows.append((display.GetID(), bool(display.GetAutoWindowLevel()), display.GetWindow(),
+                                         display.GetLevel()))
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevel(window[1], window[0])
 
 
 def showCompare(layoutNode, originalNode, protectedNode, differenceNode, labelSourceNode=None,
-                orientation: str = "Axial", state: Optional[CompareState] = None) -> CompareState:
+                orientation: str = "Axial", state: Optional[CompareState] = None,
+                window: Optional[Tuple[float, float]] = None) -> CompareState:
     """Switch to the Compare layout and fill its views; returns the state to give to leaveCompare.
 
-    labelSourceNode (segmentation or label map) is drawn as an outline in the Original view only.
+    labelSourceNode (segmentation or label map) is drawn as an outline in the Original view only. Original and
+    Protected are shown in `window` (level, width), by default the reading window of protectedNode's report.
     """
     scene = layoutNode.GetScene()
     if state is None:
@@ -97,6 +132,9 @@ def showCompare(layoutNode, originalNode, protectedNode, differenceNode, labelSo
         # Linked control: panning, zooming and scrolling one view moves the other two (same view group).
         composite.SetLinkedControl(True)
         composite.SetHotLinkedControl(False)
+    window = window if window is not None else reportWindow(protectedNode)
+    if window is not None:
+        _showInWindow((originalNode, protectedNode), window, state)
     originalSliceNode = sliceNodeFor(scene, COMPARE_VIEWS[0][0])
     if labelSourceNode is not None and labelSourceNode.IsA("vtkMRMLSegmentationNode"):
         _outlineSegmentationInView(labelSourceNode, originalSliceNode, state)
@@ -126,7 +164,7 @@ def _outlineSegmentationInView(segmentationNode, sliceNode, state: CompareState)
 
 
 def leaveCompare(layoutNode, state: CompareState) -> None:
-    """Restore the layout and the segmentation display that were in use before showCompare."""
+    """Restore the layout, the segmentation display and the volumes' windows that were in use before showCompare."""
     scene = layoutNode.GetScene()
     if state.segmentationDisplayNodeId:
         displayNode = scene.GetNodeByID(state.segmentationDisplayNodeId)
@@ -138,5 +176,10 @@ def leaveCompare(layoutNode, state: CompareState) -> None:
             displayNode.SetVisibility2DFill(state.segmentationFill2D)
             displayNode.SetVisibility2DOutline(state.segmentationOutline2D)
             displayNode.EndModify(wasModifying)
+    for displayId, auto, windowWidth, level in state.displayWindows:
+        display = scene.GetNodeByID(displayId)
+        if display is not None:
+            display.SetWindowLevel(windowWidth, level)
+            display.SetAutoWindowLevel(auto)
     if layoutNode.GetViewArrangement() == COMPARE_LAYOUT_ID:
         layoutNode.SetViewArrangement(state.previousLayout)

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .budget import displayWindow, windowArgument
 from .errors import UserFacingError
 from .export import writeVolumeNode
 from .labelmaps import exportSegmentsToLabelmapNode, labelArrayOnVolumeGrid
@@ -32,7 +33,8 @@ class ProtectRequest:
     labelSourceNode: object
     segmentIds: Sequence[str] = ()
     labelValues: str = ""  # only for a label map source: "1,2" or "" for every label > 0
-    epsilonSteps: int = 4  # budget in 1/255 steps of the volume's intensity range
+    epsilonSteps: int = 4  # budget in 1/255 steps of the reading window
+    window: str = ""  # "" = the volume's display window; or "robust", a preset such as "soft-tissue", "level,width"
     bandWidth: int = 3
     preset: str = "balanced"
     device: str = "auto"
@@ -99,7 +101,9 @@ class ProtectJob:
         return ProtectCommand(
             image=self.path("image.nrrd"), label=self.path("label.nrrd"), output=self.path("protected.nrrd"),
             difference=self.path("difference.nrrd"), report=self.path("report.json"),
-            epsilon=f"{int(request.epsilonSteps)}/255", bandWidth=int(request.bandWidth), labels=labels,
+            epsilon=f"{int(request.epsilonSteps)}/255",
+            window=request.window or windowArgument(displayWindow(request.volumeNode)),
+            bandWidth=int(request.bandWidth), labels=labels,
             preset=request.preset, device=request.device, seed=int(request.seed),
             profile=Path(request.profilePath) if request.profilePath else None, iterations=request.iterations)
 

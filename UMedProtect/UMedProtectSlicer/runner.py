@@ -44,6 +44,7 @@ class ProtectCommand:
     difference: Path
     report: Path
     epsilon: str = "4/255"
+    window: str = ""  # the reading window the epsilon is a fraction of; "" = the robust intensity range
     bandWidth: int = 3
     labels: str = ""
     preset: str = "balanced"
@@ -58,6 +59,8 @@ class ProtectCommand:
                 "--difference", str(self.difference), "--report", str(self.report), "--epsilon", self.epsilon,
                 "--band-width", str(self.bandWidth), "--preset", self.preset, "--device", self.device,
                 "--seed", str(self.seed), "--progress", "json", "--overwrite"]
+        if self.window:
+            args.append(f"--window={self.window}")  # one token: a negative level must not read as an option
         if self.labels:
             args += ["--labels", self.labels]
         if self.profile is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -55,8 +55,15 @@ def roi_contrast(image: np.ndarray, label: np.ndarray, ring: int = 3) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def perturbation_stats(original: np.ndarray, perturbed: np.ndarray, label: np.ndarray) -> Dict[str, float]:
-    """PSNR, SSIM, L-inf, RMS inside the changed region, and both relative to the noise level and ROI contrast."""
+def perturbation_stats(original: np.ndarray, perturbed: np.ndarray, label: np.ndarray,
+                       window: Tuple[float, float] = (0.5, 1.0)) -> Dict[str, float]:
+    """PSNR, SSIM, L-inf, RMS inside the changed region, and both relative to the noise level and ROI contrast;
+    then the same visibility figures as the engine's report in the reading window (level, width), by default the
+    robust range the corpora are scaled to."""
+    from ..budget import ReadingWindow
+    from ..metrics import visibility
+
+    seen = visibility(original, perturbed, label > 0, ReadingWindow("robust range", *window), range(len(original)))
     difference = perturbed.astype(np.float64) - original.astype(np.float64)
     changed = difference != 0
     noise = noise_std(original)
@@ -74,4 +81,9 @@ def perturbation_stats(original: np.ndarray, perturbed: np.ndarray, label: np.nd
         "linf_over_noise": linf / noise if noise > 0 else float("inf"),
         "rms_over_noise": rms_changed / noise if noise > 0 else float("inf"),
         "linf_over_contrast": linf / contrast if contrast > 0 else float("inf"),
+        "window_psnr_db": float("inf") if seen["psnr_db"] is None else seen["psnr_db"],
+        "window_ssim": seen["ssim"],
+        "window_max_change": seen["max_change_of_window"],
+        "window_p99_change": seen["p99_change_of_window"],
+        "roi_visible_fraction": seen["roi_visible_fraction"],
     }

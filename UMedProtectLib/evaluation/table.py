@@ -18,34 +18,47 @@ ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in RO
              "umed-published-transfer": "UMed as published, profile from part of set"}
 
 
+# Visibility as the engine's report and the Slicer panel state it (README, "The budget").
+VISIBLE_HEADER = "ROI visibly changed %"
+
+
 def _cell(summary: Dict) -> str:
     return f"{summary['mean']:.3f} / {summary['best']:.3f}"
 
 
+def visible_cell(stats: Dict) -> str:
+    """The share of ROI voxels changed by more than one grey level of the reading window, in percent."""
+    value = stats.get("roi_visible_fraction")
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
 def main_table(corpus: str, result: Dict, epsilon: float, victims: List[str]) -> str:
-    """Rows clean / baselines / UMed modes; per victim "mean / best of seeds" DSC, then mean DSC, PSNR, SSIM."""
-    header = ["method"] + [f"{v} DSC" for v in victims] + ["mean DSC", "PSNR dB", "SSIM", "L-inf / noise"]
+    """Rows clean / baselines / UMed modes; per victim "mean / best of seeds" DSC, then mean DSC, the share of ROI
+    voxels visibly changed in the reading window (as in the engine's report), PSNR on the robust range, SSIM."""
+    header = ["method"] + [f"{v} DSC" for v in victims] + ["mean DSC", VISIBLE_HEADER, "PSNR dB", "SSIM",
+                                                           "L-inf / noise"]
     lines = [f"**{corpus}** ({result['summary']['train_slices']} train / {result['summary']['test_slices']} test "
              f"slices), epsilon {epsilon * 255:g}/255, DSC as mean / best of seeds",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     clean = result["clean"]
+    clean_means = f"{result['clean_mean_dice']:.3f} / {result['clean_best_dice']:.3f}"
     lines.append("| " + " | ".join([ROW_NAMES["clean"]] + [_cell(clean[v]) for v in victims] +
-                                   [f"{result['clean_mean_dice']:.3f} / {result['clean_best_dice']:.3f}", "inf", "1.000", "0"]) + " |")
+                                   [clean_means, "0.0", "inf", "1.000", "0"]) + " |")
     for entry in result["methods"]:
         if abs(entry["epsilon"] - epsilon) > 1e-9:
             continue
         stats = entry["stats"]
         lines.append("| " + " | ".join(
             [ROW_NAMES.get(entry["method"], entry["method"])] + [_cell(entry["victims"][v]) for v in victims] +
-            [f"{entry['mean_dice']:.3f} / {entry['best_dice']:.3f}", f"{stats['psnr_db']:.1f}", f"{stats['ssim']:.3f}",
-             f"{stats['linf_over_noise']:.2f}"]) + " |")
+            [f"{entry['mean_dice']:.3f} / {entry['best_dice']:.3f}", visible_cell(stats), f"{stats['psnr_db']:.1f}",
+             f"{stats['ssim']:.3f}", f"{stats['linf_over_noise']:.2f}"]) + " |")
     return "\n".join(lines)
 
 
 def sweep_table(corpus: str, result: Dict) -> str:
     """Every (method, epsilon) with mean and best DSC against PSNR and the perturbation relative to noise and contrast."""
-    header = ["method", "epsilon", "mean DSC", "best DSC", "PSNR dB", "SSIM", "L-inf / noise", "RMS / noise",
-              "L-inf / ROI contrast", "surrogate loss protected / clean"]
+    header = ["method", "epsilon", "mean DSC", "best DSC", VISIBLE_HEADER, "PSNR dB", "SSIM", "L-inf / noise",
+              "RMS / noise", "L-inf / ROI contrast", "surrogate loss protected / clean"]
     lines = [f"**{corpus}**: sweep (clean mean / best DSC {result['clean_mean_dice']:.3f} / "
              f"{result['clean_best_dice']:.3f})", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in sorted(result["methods"], key=lambda e: (e["method"], e["epsilon"])):
@@ -53,9 +66,9 @@ def sweep_table(corpus: str, result: Dict) -> str:
         gap = surrogate_gap(entry)
         lines.append("| " + " | ".join([
             ROW_NAMES.get(entry["method"], entry["method"]), f"{entry['epsilon_255']:g}/255",
-            f"{entry['mean_dice']:.3f}", f"{entry['best_dice']:.3f}", f"{stats['psnr_db']:.1f}", f"{stats['ssim']:.3f}",
-            f"{stats['linf_over_noise']:.2f}", f"{stats['rms_over_noise']:.2f}", f"{stats['linf_over_contrast']:.2f}",
-            gap]) + " |")
+            f"{entry['mean_dice']:.3f}", f"{entry['best_dice']:.3f}", visible_cell(stats), f"{stats['psnr_db']:.1f}",
+            f"{stats['ssim']:.3f}", f"{stats['linf_over_noise']:.2f}", f"{stats['rms_over_noise']:.2f}",
+            f"{stats['linf_over_contrast']:.2f}", gap]) + " |")
     return "\n".join(lines)
 
 

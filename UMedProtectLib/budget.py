@@ -1,0 +1,174 @@
+"""The budget grammar: how large a change may be, as a fraction of a reading window or in the image's own units.
+
+Three ways of giving it (README, the method section): a fraction such as 4/255 of the study's robust intensity range
+(the default window); the same fraction of a reading window (--window 40,400 or a preset such as soft-tissue);
+or a native amount such as 10HU (CT) or 2.5units (any other modality). Whatever the form, it is resolved per
+study to the one number the networks use: epsilon as a fraction of the robust range. No torch, no numpy here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from .errors import InputError
+
+FRACTION = "fraction"
+# Suffixes of a budget in the image's own units: HU for CT, "units" for any other modality (MR, microscopy).
+NATIVE_UNITS = ("HU", "units")
+# The study's own 0.5-99.5 percentile range: the window of an MR, and the default for every image.
+ROBUST = "robust"
+# (level, width) in HU of the usual CT reading windows.
+WINDOW_PRESETS = {"soft-tissue": (40.0, 400.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0),
+                  "brain": (40.0, 80.0)}
+# One grey level of an 8-bit display of the window: the smallest change a screen can show.
+GREY_LEVEL = 1.0 / 255.0
+
+
+def _number(text: str, what: str) -> float:
+    """A fraction ("4/255") or a decimal ("0.0157", "1e-2") as a float; too large is +-inf, never an overflow.
+
+    Floats, not Fraction: Fraction("1e999999999") would build a billion-digit integer.
+    """
+    try:
+        values = [float(part) for part in text.strip().split("/")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        value = values[0]
+    elif len(values) == 2 and values[1] != 0:
+        value = values[0] / values[1]
+    else:
+        value = math.nan
+    if math.isnan(value):
+        raise InputError(f"{what} {text.strip()!r} is not a number; write it as 4/255, 0.0157 or 10HU")
+    return value
+
+
+def check_epsilon(value: float) -> float:
+    """Refuse a fraction outside (0, 1]: it is a share of a window."""
+    if not 0.0 < value <= 1.0:
+        raise InputError(f"epsilon {value:g} is outside (0, 1]; typical values are 2/255 to 16/255")
+    return float(value)
+
+
+def check_native(value: float, unit: str) -> float:
+    """Refuse a native amount that is not a positive, finite number."""
+    if not 0.0 < value < math.inf:
+        raise InputError(f"epsilon {value:g} {unit} must be a positive amount, e.g. 10{unit}")
+    return float(value)
+
+
+def check_amount(value: float, unit: str) -> float:
+    """Check an amount in its unit: a fraction in (0, 1], a native amount above 0."""
+    if unit == FRACTION:
+        return check_epsilon(value)
+    if unit not in NATIVE_UNITS:
+        raise InputError(f"budget unit {unit!r} is unknown; use a fraction or one of {', '.join(NATIVE_UNITS)}")
+    return check_native(value, unit)
+
+
+def parse_epsilon(text: str) -> float:
+    """Read a budget that must be a fraction ("4/255") or a decimal ("0.0157")."""
+    return check_epsilon(_number(text, "epsilon"))
+
+
+def parse_budget(text: str) -> Tuple[float, str]:
+    """Read a budget: "4/255" or "0.0157" (a fraction of the window), "10HU" or "2.5units" (native units)."""
+    stripped = text.strip()
+    for unit in NATIVE_UNITS:
+        if stripped.lower().endswith(unit.lower()):
+            return check_native(_number(stripped[:-len(unit)], "epsilon"), unit), unit
+    return parse_epsilon(stripped), FRACTION
+
+
+def parse_window(text: str) -> str:
+    """Read a reading window: "level,width" (e.g. "40,400", "-600,1500") or a preset name; returns its usual form."""
+    name = text.strip().lower()
+    if name == ROBUST or name in WINDOW_PRESETS:
+        return name
+    refusal = InputError(f"--window {text.strip()!r} must be level,width with a width above 0 (e.g. 40,400) or "
+                         f"one of {', '.join((*WINDOW_PRESETS, ROBUST))}")
+    parts = name.split(",")
+    if len(parts) != 2:
+        raise refusal
+    try:
+        level, width = (_number(part, "window value") for part in parts)
+    except InputError:
+        raise refusal from None
+    if not (math.isfinite(level) and 0.0 < width < math.inf):
+        raise refusal
+    return f"{level:.10g},{width:.10g}"
+
+
+@dataclass(frozen=True)
+class ReadingWindow:
+    """A grey-level window: `level` is its centre, `width` its extent, in native units."""
+
+    name: str
+    level: float
+    width: float
+
+    @property
+    def low(self) -> float:
+        """The value shown black."""
+        return self.level - self.width / 2.0
+
+    @property
+    def high(self) -> float:
+        """The value shown white."""
+        return self.level + self.width / 2.0
+
+    def describe(self) -> str:
+        """E.g. "soft-tissue window (L40 W400)"."""
+        return f"{self.name} window (L{self.level:.4g} W{self.width:.4g})"
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form, with its black and white values."""
+        return {"name": self.name, "level": self.level, "width": self.width, "low": self.low, "high": self.high}
+
+
+def reading_window(spec: Optional[str], robust_low: float, robust_high: float) -> ReadingWindow:
+    """The window a spec names for a study whose robust range is [robust_low, robust_high] (None = that range)."""
+    name = parse_window(spec) if spec is not None else ROBUST
+    if name == ROBUST:
+        return ReadingWindow("robust range", (robust_low + robust_high) / 2.0, robust_high - robust_low)
+    if name in WINDOW_PRESETS:
+        return ReadingWindow(name, *WINDOW_PRESETS[name])
+    level, width = (float(part) for part in name.split(","))
+    return ReadingWindow("given", level, width)
+
+
+@dataclass(frozen=True)
+class ResolvedBudget:
+    """A budget for one study: what the networks use, what it is in native units and in the reading window."""
+
+    epsilon: float  # fraction of the study's robust range
+    native: float  # the same in native units (e.g. HU)
+    window: ReadingWindow
+    given: str  # how the user gave it, e.g. "4/255 of the soft-tissue window (L40 W400)"
+
+    @property
+    def of_window(self) -> float:
+        """The budget as a share of the reading window."""
+        return self.native / self.window.width
+
+
+def resolve_budget(amount: float, unit: str, window: Optional[str], robust_low: float,
+                   robust_high: float) -> ResolvedBudget:
+    """Turn a budget (amount in its unit, optional window) into epsilon on this study's robust range."""
+    check_amount(amount, unit)
+    shown = reading_window(window, robust_low, robust_high)
+    span = robust_high - robust_low
+    if unit == FRACTION:
+        native = amount * shown.width
+        given = f"{amount * 255:.4g}/255 of the {shown.describe()}"
+    else:
+        native = amount
+        given = f"{amount:g} {unit}"
+    epsilon = native / span
+    if not 0.0 < epsilon <= 1.0:
+        raise InputError(f"the budget {given} is {native:.4g} native units, more than this image's whole robust "
+                         f"intensity range ({robust_low:.4g} to {robust_high:.4g}); choose a smaller one")
+    return ResolvedBudget(epsilon, native, shown, given)

@@ -1,0 +1,184 @@
+"""`umed-protect protect-dataset`: protect every study of a dataset on Dask, with a manifest, resume and a summary.
+
+Exit codes: 0 every study is protected; 3 the run finished but some studies failed (the manifest and the
+summary say which and why); 2 bad input or usage; 130 cancelled; 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .batch import StudyJob, input_hashes, plan_jobs
+from .commands import message_stream, reporter, settings_from
+from .datasets import dataset_root, find_pairs
+from .errors import InputError
+from .manifest import Manifest, still_valid
+from .outputs import resolved
+from .progress import ProgressCallback, emit
+from .reports import plain
+
+SOME_FAILED = 3
+
+
+def _duration(seconds: float) -> str:
+    """A short h:mm:ss (or m:ss) for the ETA."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class StudyProgress:
+    """Progress over studies with an ETA from this run's own pace."""
+
+    def __init__(self, callback: Optional[ProgressCallback], total: int, already: int):
+        self.callback, self.total, self.already = callback, total, already
+        self.finished = self.failed = 0
+        self.started()
+
+    def started(self) -> None:
+        """Start the clock of the pace (once the workers are up, so that their start-up does not skew the ETA)."""
+        self.start = time.monotonic()
+
+    def study_done(self, record: dict) -> None:
+        """Count a finished study and report the fraction of the dataset and the time left."""
+        self.finished += 1
+        self.failed += record.get("status") != "done"
+        remaining = self.total - self.already - self.finished
+        eta = (time.monotonic() - self.start) / self.finished * remaining
+        emit(self.callback, "studies", (self.already + self.finished) / max(self.total, 1),
+             f"{self.already + self.finished}/{self.total} studies, {self.failed} failed, ETA {_duration(eta)}; "
+             f"{record['study']} {record.get('status')}")
+
+
+def _check_output_dir(output_dir: Path, root: Path, jobs: Sequence[StudyJob], manifest: Manifest,
+                      args: argparse.Namespace) -> None:
+    """Refuse an output folder that is the dataset's, or that holds earlier results without --resume/--overwrite."""
+    if resolved(output_dir) == resolved(root):
+        raise InputError(f"--output-dir {str(output_dir)!r} is the dataset's folder; the outputs keep the inputs' "
+                         "relative paths and would replace them, so choose another folder")
+    inputs = {resolved(path) for job in jobs for path in job.inputs()}
+    for job in jobs:
+        for target in [*job.outputs().values(), *job.copies().values()]:
+            if resolved(target) in inputs:
+                raise InputError(f"output {str(target)!r} of study {job.study!r} is an input file; choose another "
+                                 "--output-dir (inputs are never modified)")
+            if not (args.resume or args.overwrite) and target.exists():
+                raise InputError(f"output {str(target)!r} already exists; pass --resume to continue an earlier run "
+                                 "or --overwrite to replace its outputs")
+    if manifest.exists() and not (args.resume or args.overwrite):
+        raise InputError(f"{str(manifest.path)!r} holds an earlier run; pass --resume to continue it or --overwrite "
+                         "to start again")
+
+
+def _remove_partial_outputs(output_dir: Path) -> None:
+    """Remove the staging folders a killed run left behind (they hold no committed output)."""
+    for folder in sorted(output_dir.rglob(".umed-partial-*"), reverse=True):
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_key(args: argparse.Namespace, settings_dict: dict, profile_sha256: Optional[str]) -> dict:
+    """What a resumed run must share with the earlier one for a study's outputs to count as done."""
+    settings = {key: value for key, value in settings_dict.items() if key not in ("seed", "device")}
+    key = {"settings": settings, "run_seed": settings_dict["seed"], "profile_sha256": profile_sha256,
+           "difference": bool(args.difference)}
+    return json.loads(json.dumps(plain(key)))  # the form it has when read back from the manifest
+
+
+def _mean(values: List[float]) -> str:
+    """A table cell: the mean to 4 significant digits, or - for none."""
+    return f"{sum(values) / len(values):.4g}" if values else "-"
+
+
+def _summary(records: List[dict], skipped: int, seconds: float, workers: str, manifest: Manifest) -> List[str]:
+    """The closing lines: counts, a table per status with quality figures, and every failure with its error."""
+    done = [r for r in records if r.get("status") == "done"]
+    failed = [r for r in records if r.get("status") != "done"]
+    lines = [f"protect-dataset: {len(records) + skipped} studies: {len(done)} protected now, {skipped} already done "
+             f"(skipped), {len(failed)} failed; {seconds:.1f} s on {workers}", "",
+             "| status | studies | PSNR dB mean | PSNR dB min | SSIM mean | s per study |", "|---|---|---|---|---|---|"]
+    psnr = [r["metrics"]["psnr_db"] for r in done if r["metrics"].get("psnr_db") is not None]
+    ssim = [r["metrics"]["ssim"] for r in done if r["metrics"].get("ssim") is not None]
+    lowest = f"{min(psnr):.4g}" if psnr else "-"
+    lines.append(f"| protected | {len(done)} | {_mean(psnr)} | {lowest} | {_mean(ssim)} | "
+                 f"{_mean([r['seconds'] for r in done])} |")
+    lines.append(f"| skipped | {skipped} | - | - | - | - |")
+    lines.append(f"| failed | {len(failed)} | - | - | - | {_mean([r['seconds'] for r in failed])} |")
+    lines += [f"  failed: {r['study']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["study"])]
+    lines.append(f"  manifest: {manifest.path}")
+    return lines
+
+
+def _protect_on_dask(jobs: Sequence[StudyJob], study_args: argparse.Namespace, workers: int, device: str,
+                     run_key: dict, manifest: Manifest, progress: StudyProgress) -> List[dict]:
+    """Submit every job to Dask and append each study's record to the manifest as soon as it finishes."""
+    from distributed import as_completed
+
+    from .cluster import dask_client, protect_on_worker
+
+    records = []
+    with dask_client(workers, study_args.scheduler, study_args.profile, device) as client:
+        progress.started()
+        futures = {client.submit(protect_on_worker, job, study_args, pure=False): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                record = future.result()
+            except Exception as error:  # noqa: BLE001 - e.g. the OS killed a worker while it held this study
+                message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                record = {"study": job.study, "seed": job.seed, "status": "failed", "seconds": 0.0,
+                          "error": f"{type(error).__name__}: {message}"}
+            record["run"] = run_key
+            manifest.append(record)
+            records.append(record)
+            progress.study_done(record)
+    return records
+
+
+def protect_dataset_command(args: argparse.Namespace) -> int:
+    """Protect every study of --dataset into --output-dir, on a local or existing Dask cluster."""
+    from .cluster import default_workers
+    from .profile import load_profile
+    from .reports import sha256_file
+
+    pairs = find_pairs(args.dataset)
+    root = dataset_root(args.dataset)
+    output_dir = Path(args.output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create --output-dir {str(output_dir)!r}: {error.strerror}") from None
+    output_dir = resolved(output_dir)
+    profile_path = str(resolved(args.profile)) if args.profile else None
+    profile = load_profile(profile_path) if profile_path else None  # refuse a bad profile before any work
+    settings = settings_from(args, profile.settings if profile is not None else None)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers} must be at least 1")
+    jobs = plan_jobs(pairs, root, output_dir, settings.seed, args.difference)
+    manifest = Manifest(output_dir)
+    _check_output_dir(output_dir, root, jobs, manifest, args)
+
+    run_key = _run_key(args, settings.to_dict(), sha256_file(Path(profile_path)) if profile_path else None)
+    _remove_partial_outputs(output_dir)
+    manifest.start(fresh=not args.resume)
+    latest = manifest.latest()
+    todo = [job for job in jobs if not (latest.get(job.study, {}).get("run") == run_key
+                                        and still_valid(latest[job.study], output_dir, input_hashes(job)))]
+    skipped = len(jobs) - len(todo)
+    stream = message_stream(args)
+    workers = args.workers or default_workers(len(todo))
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} local Dask worker(s)"
+    print(f"protect-dataset: {len(jobs)} studies in {args.dataset}, {skipped} already done, {len(todo)} to protect "
+          f"on {where}", file=stream)
+    study_args = argparse.Namespace(**{**vars(args), "profile": profile_path})
+    progress = StudyProgress(reporter(args.progress), len(jobs), skipped)
+    start = time.monotonic()
+    records = _protect_on_dask(todo, study_args, workers, settings.device, run_key, manifest, progress) if todo else []
+    emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
+    print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest)), file=stream)
+    return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0

@@ -1,0 +1,112 @@
+"""Design probe (not a test): which 4/255 change of the ROI fools a victim on low-contrast lesions?
+
+Slices of 48x48: a flat organ (0.45 plus a smooth texture of 2/255) with 1-2 lesions of contrast k x 4/255
+(hypo or hyper), Gaussian noise of 4/255; 160 training and 60 test slices from disjoint seeds. The probes
+change the training slices only; one U-Net of the evaluation trains on them (150 steps, seed 0) and is scored
+on the clean test slices. The README's "quiet design" figures come from:
+
+    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2 --probes clean flatten cancel denoise quiet
+    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 4 --probes clean denoise
+    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2 --augmentation full --probes clean
+
+Probes: clean; cancel (the ROI moved by 4/255 towards its surroundings' mean: contrast lowered, noise kept);
+flatten (each ROI pixel moved towards the surroundings' mean, clamped: contrast and noise lowered); denoise
+(each ROI pixel moved towards its Gaussian-blurred value, clamped: the noise removed); quiet (the engine's
+`--design quiet`, one profile fitted on the training slices, balanced preset).
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+EPSILON = 4 / 255
+SIZE = 48
+
+
+def lesion_slices(count: int, multiple: float, noise: float, seed: int):
+    """Slices (N, 48, 48) in [0, 1] with lesions of contrast multiple x epsilon, and their labels."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    for _ in range(count):
+        texture = ndimage.gaussian_filter(rng.standard_normal((SIZE, SIZE)), 2.0)
+        image = 0.45 + 0.02 * texture / (texture.std() + 1e-8)
+        label = np.zeros((SIZE, SIZE), np.uint8)
+        for _ in range(rng.integers(1, 3)):
+            radius = rng.uniform(4, 11)
+            cy, cx = rng.uniform(radius + 2, SIZE - radius - 2, 2)
+            rough = ndimage.gaussian_filter(rng.standard_normal((SIZE, SIZE)), 3) * 4
+            lesion = ((yy - cy) ** 2 + (xx - cx) ** 2) ** 0.5 + rough < radius
+            label[lesion] = 1
+            image[lesion] += rng.choice([-1, 1]) * multiple * EPSILON
+        images.append(np.clip(image + noise * rng.standard_normal((SIZE, SIZE)), 0, 1).astype(np.float32))
+        labels.append(label)
+    return np.stack(images), np.stack(labels)
+
+
+def _surroundings_mean(image: np.ndarray, lesion: np.ndarray) -> float:
+    ring = ndimage.binary_dilation(lesion, iterations=4) & ~ndimage.binary_dilation(lesion, iterations=1)
+    return float(image[ring].mean()) if ring.any() else float(image.mean())
+
+
+def probe_images(images: np.ndarray, labels: np.ndarray, probe: str) -> np.ndarray:
+    """The training slices changed by a hand-made probe (clean, cancel, flatten, denoise)."""
+    out = []
+    for image, label in zip(images, labels):
+        delta = np.zeros_like(image)
+        if probe == "denoise":
+            delta = np.clip(ndimage.gaussian_filter(image, 1.5) - image, -EPSILON, EPSILON) * (label > 0)
+        elif probe in ("cancel", "flatten"):
+            components, count = ndimage.label(label > 0)
+            for index in range(1, count + 1):
+                lesion = components == index
+                towards = _surroundings_mean(image, lesion) - image[lesion]
+                delta[lesion] = (np.clip(towards, -EPSILON, EPSILON) if probe == "flatten"
+                                 else -EPSILON * np.sign(image[lesion].mean() - _surroundings_mean(image, lesion)))
+        elif probe != "clean":
+            raise ValueError(f"unknown probe {probe!r}")
+        out.append(np.clip(image + delta, 0, 1).astype(np.float32))
+    return np.stack(out)
+
+
+def quiet_images(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The engine's quiet design: one profile fitted on the slices (budget 4/255 of the slices' robust range)."""
+    from UMedProtectLib import ProtectSettings, fit_profile, protect
+
+    low, high = np.percentile(images, (0.5, 99.5))  # the engine's epsilon is relative to this range
+    settings = ProtectSettings(design="quiet", device="cpu", epsilon=EPSILON / (high - low))
+    profile = fit_profile([(images, labels)], settings)
+    return protect(images, labels, settings=settings, profile=profile).protected.astype(np.float32)
+
+
+def main() -> None:
+    from UMedProtectLib.evaluation.metrics import dice, psnr
+    from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contrast", type=float, default=2, help="lesion contrast in multiples of 4/255")
+    parser.add_argument("--augmentation", choices=["none", "full"], default="none")
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--probes", nargs="+", default=["clean", "denoise"])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    train = lesion_slices(160, args.contrast, 4 / 255, seed=1)
+    test = lesion_slices(60, args.contrast, 4 / 255, seed=2)
+    device = torch.device("cpu")
+    print("| contrast | augmentation | probe | U-Net test DSC | PSNR dB | seconds |")
+    print("|---|---|---|---|---|---|")
+    for probe in args.probes:
+        start = time.monotonic()
+        images = quiet_images(*train) if probe == "quiet" else probe_images(*train, probe)
+        recipe = Recipe(steps=args.steps, augment=args.augmentation == "full")
+        model = train_victim("unet", images, train[1], recipe, 0, device).model
+        score = dice(predict(model, test[0], device), test[1])
+        print(f"| {args.contrast:g} x 4/255 | {args.augmentation} | {probe} | {score:.3f} | "
+              f"{psnr(train[0], images):.1f} | {time.monotonic() - start:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
