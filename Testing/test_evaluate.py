@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.augment import augment_batch
-from UMedProtectLib.evaluation.baselines import checker_in_roi, em_pgd, gaussian_in_roi
+from UMedProtectLib.evaluation.augmentation import augment
+from UMedProtectLib.evaluation.baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
 from UMedProtectLib.evaluation.region import roi_and_band
@@ -132,6 +132,43 @@ def test_checker_baseline_is_a_fixed_pattern_inside_the_region():
     assert np.allclose(np.abs(change), 8 / 255, atol=1e-6) and info["period"] == 8
 
 
+def test_lsp_is_one_patch_pattern_per_class_inside_the_region():
+    images, labels = _toy()
+    images[:] = 0.5  # no clipping: the change is the pattern itself
+    protected, info = lsp_in_roi(images, labels, 8 / 255, 3, seed=0)
+    _check_bound_and_region(images, labels, protected, 8 / 255, 3)
+    change = protected.astype(np.float64) - images
+    assert np.abs(change).max() == pytest.approx(8 / 255, abs=1e-6)  # scaled to the budget
+    inside, band = labels > 0, roi_and_band(labels, 3) & (labels == 0)
+    # The same pattern on every slice, constant on each patch, and a different pattern for each class.
+    for mask in (inside, band):
+        np.testing.assert_allclose(change[0][mask[0]], change[3][mask[3]], atol=1e-6)
+    square = change[0, 10:16, 16:22]  # ROI pixels of the patch at rows 8-15, columns 16-23
+    assert np.allclose(square, square[0, 0], atol=1e-6) and info["patch"] == 8
+    assert abs(change[0, 8, 16] - change[0, 12, 16]) > 1e-4  # the band rows of that patch: class 0's level
+
+
+def test_ar_noise_follows_each_class_process_and_respects_bound_and_region():
+    from UMedProtectLib.evaluation.baselines import ar_coefficients, ar_field
+
+    rng = np.random.default_rng(0)
+    window = ar_coefficients(rng)
+    assert window[2, 2] == 0 and np.abs(window).sum() == pytest.approx(0.95)
+    field = ar_field(window, 2, 48, 48, rng)
+    # Least squares on the field recovers the process's 8 causal coefficients.
+    rows = [field[0, i - 2:i + 1, j - 2:j + 1].ravel()[:8] for i in range(2, 48) for j in range(2, 48)]
+    targets = [field[0, i, j] for i in range(2, 48) for j in range(2, 48)]
+    fitted = np.linalg.lstsq(np.array(rows), np.array(targets), rcond=None)[0]
+    np.testing.assert_allclose(fitted, window.ravel()[:8], atol=0.06)
+    images, labels = _toy()
+    images[:] = 0.5
+    protected, info = ar_in_roi(images, labels, 8 / 255, 3, seed=1)
+    _check_bound_and_region(images, labels, protected, 8 / 255, 3)
+    assert len(info["windows"]) == 2 and info["windows"][0] != info["windows"][1]
+    change = protected.astype(np.float64) - images
+    assert not np.allclose(change[0], change[1])  # a fresh field per slice
+
+
 def test_em_pgd_baseline_respects_bound_and_region_and_lowers_the_surrogate_loss():
     torch.manual_seed(0)
     images, labels = _toy()
@@ -169,13 +206,48 @@ def test_augmentation_keeps_image_and_label_aligned():
     labels = torch.zeros(4, 40, 40, dtype=torch.long)
     labels[:, 8:20, 5:30] = 1
     images = labels[:, None].float() * 0.8 + 0.1
-    out, out_labels = augment_batch(images, labels, torch.Generator().manual_seed(3), gain_range=(1, 1), bias=0,
-                                    gamma_range=(1, 1))
-    agreement = ((out[:, 0] > 0.5).long() == out_labels).float().mean()
-    assert agreement > 0.97
-    again, _ = augment_batch(images, labels, torch.Generator().manual_seed(3), gain_range=(1, 1), bias=0,
-                             gamma_range=(1, 1))
-    assert torch.equal(out, again)
+    for level in ("flip", "full"):
+        out, out_labels = augment(images, labels, level, torch.Generator().manual_seed(3))
+        # The intensity jitter moves 0.1 / 0.9 by at most ~0.15, so 0.5 still separates object from background.
+        agreement = ((out[:, 0] > 0.5).long() == out_labels).float().mean()
+        assert agreement > 0.97
+        again, _ = augment(images, labels, level, torch.Generator().manual_seed(3))
+        assert torch.equal(out, again)
+
+
+def test_augmentation_levels_do_what_they_name():
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 16, 16)
+    labels = (images[:, 0] > 0.5).long()
+    none, none_labels = augment(images, labels, "none", torch.Generator().manual_seed(0))
+    assert torch.equal(none, images) and torch.equal(none_labels, labels)
+    flipped, flipped_labels = augment(images, labels, "flip", torch.Generator().manual_seed(0))
+    # Every output slice is one of the four mirror images of its input, values untouched, and all four occur.
+    kinds = []
+    for index in range(len(images)):
+        candidates = [images[index], images[index].flip(-1), images[index].flip(-2), images[index].flip(-1, -2)]
+        kinds.append([k for k, c in enumerate(candidates) if torch.equal(flipped[index], c)][0])
+    assert set(kinds) == {0, 1, 2, 3}
+    assert torch.equal(flipped_labels, (flipped[:, 0] > 0.5).long())
+    full, _ = augment(images, labels, "full", torch.Generator().manual_seed(0))
+    assert full.min() >= 0 and full.max() <= 1
+    # Resampling and intensity jitter change the values themselves, not only their positions.
+    assert not torch.equal(torch.sort(full.flatten())[0], torch.sort(images.flatten())[0])
+    with pytest.raises(ValueError, match="unknown augmentation level"):
+        augment(images, labels, "rotate", torch.Generator())
+
+
+def test_evaluation_does_not_import_the_engines_augmentation():
+    import ast
+    from pathlib import Path
+
+    import UMedProtectLib.evaluation as evaluation
+
+    for source in Path(evaluation.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported = "." * node.level + (node.module or "")
+                assert imported not in ("..augment", "UMedProtectLib.augment"), source.name
 
 
 # --- command --------------------------------------------------------------------------------------------------
@@ -218,7 +290,7 @@ def test_quick_run_writes_table_figure_and_json(quick_run):
     markdown = (output / "evaluation.md").read_text()
     for row in ("clean (no protection)", "Gaussian noise in ROI", "EM-PGD", "UMed, fitted on training set"):
         assert row in markdown
-    nuclei = data["corpora"]["nuclei"]
+    nuclei = data["corpora"]["nuclei"]["augmentation"]["full"]
     # The victim converged on clean data: without that, no drop would mean anything.
     assert nuclei["clean_best_dice"] >= 0.85
     curve = nuclei["clean"]["unet"]["runs"][0]["curve"]
@@ -239,7 +311,7 @@ def test_quick_run_writes_table_figure_and_json(quick_run):
     "engine does, this xfail turns into a failure (strict): then remove the marker so CI guards the drop."))
 def test_quick_run_protected_dsc_clearly_below_clean(quick_run):
     _, data = quick_run
-    nuclei = data["corpora"]["nuclei"]
+    nuclei = data["corpora"]["nuclei"]["augmentation"]["full"]
     umed = next(e for e in nuclei["methods"] if e["method"] == "umed-dataset")
     assert umed["best_dice"] <= nuclei["clean_best_dice"] - 0.3
 

@@ -1,4 +1,9 @@
-"""Baselines at the same budget and in the same region as UMed: Gaussian noise, a fixed checker, error-minimising PGD.
+"""Baselines at the same budget and in the same region as UMed: Gaussian noise, a fixed checker, LSP, AR noise and
+error-minimising PGD.
+
+LSP (linear separable patches, Yu et al. 2022) and AR noise (autoregressive perturbations, Sandoval-Segura et al.
+2022) are class-wise shortcuts of image classification; as the UMed paper adapts them to segmentation, the pixels
+inside and outside the ROI are two classes: ROI pixels get class 1's pattern, the band around the ROI class 0's.
 
 EM-PGD is the sample-wise "unlearnable examples" noise of Huang et al. (ICLR 2021) adapted to segmentation: a
 surrogate U-Net and per-pixel noise both minimise the surrogate's Dice + CE loss, the noise by signed-gradient
@@ -11,6 +16,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
+from scipy.signal import lfilter
 
 from ..progress import CancelFlag, check_cancel
 from .region import roi_and_band
@@ -37,6 +43,62 @@ def checker_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, perio
     carrier = checker_carrier(*images.shape[1:], period, torch.zeros(())).numpy()
     protected = images + epsilon * carrier * (labels > 0)
     return np.clip(protected, 0.0, 1.0).astype(np.float32), {"period": period}
+
+
+def _class_wise(images: np.ndarray, labels: np.ndarray, patterns: np.ndarray, epsilon: float,
+                band_width: int) -> np.ndarray:
+    """x + epsilon * (class 1's pattern on the ROI, class 0's on the band), patterns (2, N, H, W) in [-1, 1]."""
+    region = roi_and_band(labels, band_width)
+    delta = epsilon * np.where(labels > 0, patterns[1], patterns[0]) * region
+    return np.clip(images + delta, 0.0, 1.0).astype(np.float32)
+
+
+def lsp_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int, seed: int,
+               patch: int = 8) -> Tuple[np.ndarray, Dict]:
+    """LSP: per class one fixed image of patch x patch squares, each a random level in [-1, 1], the same on
+    every slice (linearly separable by construction), scaled to epsilon."""
+    rng = np.random.default_rng(seed)
+    height, width = images.shape[1:]
+    levels = rng.standard_normal((2, -(-height // patch), -(-width // patch)))
+    levels /= np.abs(levels).max(axis=(1, 2), keepdims=True)
+    patterns = levels.repeat(patch, axis=1).repeat(patch, axis=2)[:, None, :height, :width]
+    return _class_wise(images, labels, patterns, epsilon, band_width), {"patch": patch}
+
+
+def ar_coefficients(rng: np.random.Generator) -> np.ndarray:
+    """A causal 3x3 AR window (the bottom-right entry is the pixel generated, so 0), with sum |a| = 0.95 so that
+    the process is stable and its texture is set by the coefficients alone."""
+    window = rng.standard_normal((3, 3))
+    window[2, 2] = 0.0
+    return window * (0.95 / np.abs(window).sum())
+
+
+def ar_field(window: np.ndarray, count: int, height: int, width: int, rng: np.random.Generator,
+             burn_in: int = 8) -> np.ndarray:
+    """`count` fields of the AR process x[i, j] = sum(window * x[i-2:i+1, j-2:j+1]) + N(0, 1), raster order.
+
+    Row by row: the rows above are known, the two pixels to the left form a 2nd-order recursion along the row,
+    which lfilter runs for all fields at once. A margin of `burn_in` rows and columns is generated and dropped.
+    """
+    rows, cols = height + burn_in, width + burn_in
+    x = np.zeros((count, rows + 2, cols + 2))  # two rows above and two columns left stay 0: the start
+    for i in range(2, rows + 2):
+        drive = rng.standard_normal((count, cols))
+        for r in range(2):
+            for c in range(3):
+                drive += window[r, c] * x[:, i - 2 + r, c:c + cols]
+        x[:, i, 2:] = lfilter([1.0], [1.0, -window[2, 1], -window[2, 0]], drive, axis=-1)
+    return x[:, 2 + burn_in:, 2 + burn_in:]
+
+
+def ar_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int,
+              seed: int) -> Tuple[np.ndarray, Dict]:
+    """AR noise: per class one AR process; every slice gets a fresh field of each, scaled to epsilon per slice."""
+    rng = np.random.default_rng(seed)
+    windows = [ar_coefficients(rng) for _ in range(2)]
+    patterns = np.stack([ar_field(w, *images.shape, rng) for w in windows])
+    patterns /= np.abs(patterns).max(axis=(2, 3), keepdims=True)
+    return _class_wise(images, labels, patterns, epsilon, band_width), {"windows": [w.tolist() for w in windows]}
 
 
 def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int, seed: int,

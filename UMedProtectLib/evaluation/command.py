@@ -11,6 +11,7 @@ from typing import Dict, Optional, Tuple
 from ..errors import Cancelled, InputError
 from ..progress import BarReporter, JsonLinesReporter
 from ..settings import DEVICES, PRESETS, parse_epsilon
+from .augmentation import LEVELS
 from .config import CORPORA, METHODS, EvaluationConfig, full_config, quick_config
 from .victims import VICTIMS
 
@@ -30,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", default="umed-evaluation",
                         help="folder for evaluation.json, evaluation.md and evaluation.png (default ./umed-evaluation)")
     parser.add_argument("--corpora", help=f"comma-separated corpora from: {', '.join(CORPORA)}")
+    parser.add_argument("--dataset", metavar="DIR_OR_CSV",
+                        help="also evaluate on your own studies: a CSV with columns image,label, a folder with images/ "
+                        "and labels/, or a folder of NAME + NAME_label pairs (as fit-profile reads); split by study")
+    parser.add_argument("--augmentation",
+                        help=f"comma-separated victim augmentation levels from: {', '.join(LEVELS)} (none = no "
+                        "augmentation, flip = random flips, full = flips, rotation, scaling, intensity; default all "
+                        "three, quick full); each level has its own clean twin")
     parser.add_argument("--victims", help=f"comma-separated victim networks from: {', '.join(VICTIMS)}")
     parser.add_argument("--seeds", type=int, help="number of victim seeds per (method, victim) (default 3)")
     parser.add_argument("--methods", help=f"comma-separated protections from: {', '.join(METHODS)}")
@@ -53,6 +61,12 @@ def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
     changes: Dict = {"device": args.device, "threads": args.threads}
     if args.corpora:
         changes["corpora"] = _names(args.corpora, CORPORA, "corpus")
+    if args.dataset:
+        changes["dataset"] = args.dataset
+        if not args.corpora:
+            changes["corpora"] = ()  # the owner's data alone unless corpora are named too
+    if args.augmentation:
+        changes["augmentations"] = _names(args.augmentation, LEVELS, "augmentation level")
     if args.victims:
         changes["victims"] = _names(args.victims, tuple(VICTIMS), "victim")
     if args.seeds is not None:

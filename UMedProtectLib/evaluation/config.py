@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional, Tuple
 
+from .augmentation import LEVELS
 from .training import Recipe
 
-CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "synth-organ", "synth-lesion")
-BASELINES = ("gaussian", "checker", "em-pgd")
+CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast")
+BASELINES = ("gaussian", "checker", "lsp", "ar", "em-pgd")
 # "umed-<mode>" uses the engine's default design; "umed-<design>-<mode>" names a design (settings.DESIGNS).
 UMED = ("umed-per-study", "umed-dataset", "umed-transfer",
         "umed-carrier-per-study", "umed-carrier-dataset", "umed-carrier-transfer",
@@ -21,6 +22,8 @@ class EvaluationConfig:
     """Every choice of a run; stored in the JSON so that a number can be traced to what produced it."""
 
     corpora: Tuple[str, ...] = ("mni-wm", "nuclei", "synth-organ")
+    dataset: Optional[str] = None  # the owner's own data (DIR_OR_CSV, as fit-profile reads it): an extra corpus
+    augmentations: Tuple[str, ...] = LEVELS  # the victims' threat levels; each has its own clean twin
     victims: Tuple[str, ...] = ("unet", "attention-unet", "fpn")
     seeds: Tuple[int, ...] = (0, 1, 2)
     methods: Tuple[str, ...] = BASELINES + UMED[:3] + ("umed-carrier-dataset",)
@@ -59,7 +62,8 @@ def full_config() -> EvaluationConfig:
 def quick_config() -> EvaluationConfig:
     """CI: one small real corpus, one victim, one seed, at 16/255; about 3 min on 2 CPU cores."""
     return EvaluationConfig(
-        corpora=("nuclei",), victims=("unet",), seeds=(0,), methods=("gaussian", "em-pgd", "umed-dataset"),
+        corpora=("nuclei",), augmentations=("full",), victims=("unet",), seeds=(0,),
+        methods=("gaussian", "em-pgd", "umed-dataset"),
         epsilon=16 / 255, sweep=(), sweep_methods=(), recipe=Recipe(steps=150, curve_points=5),
         em_pgd_rounds=4, em_pgd_surrogate_steps=15, em_pgd_steps=5, umed_preset="fast", quick=True,
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from .corpus import Corpus
 
 
-def load_corpus(name: str, quick: bool = False) -> Corpus:
-    """mni-wm / mni-gm / mni-csf, nuclei, synth-organ / synth-lesion; quick shrinks the synthetic one."""
+def load_corpus(name: str, quick: bool = False, epsilon: float = 4 / 255) -> Corpus:
+    """mni-wm / mni-gm / mni-csf, nuclei, nuclei-3d, synth-organ / synth-lesion, synth-contrast (lesion contrasts
+    at multiples of `epsilon`); quick shrinks the synthetic ones."""
     if name.startswith("mni-"):
         from .mni import mni_corpus
 
@@ -15,6 +16,14 @@ def load_corpus(name: str, quick: bool = False) -> Corpus:
         from .nuclei import nuclei_corpus
 
         return nuclei_corpus()
+    if name == "nuclei-3d":
+        from .nuclei import nuclei_3d_corpus
+
+        return nuclei_3d_corpus()
+    if name == "synth-contrast":
+        from .contrast import contrast_corpus
+
+        return contrast_corpus(epsilon, studies_per_group=(1, 1) if quick else (4, 2))
     if name.startswith("synth-"):
         from .synthetic import synthetic_corpus
 

@@ -17,6 +17,7 @@ class Study:
     label: np.ndarray  # uint8, 0 or 1
     # Slice indices in the source volume, kept so that tests can check that no slab is shared across the split.
     source_slices: List[int] = field(default_factory=list)
+    group: str = ""  # a subset the harness scores on its own, e.g. a synthetic lesion's contrast ("2x small")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The PNG figure: per corpus, DSC bars per method and victim, one example row, and DSC against PSNR."""
+"""The PNG figure: per corpus and augmentation level, DSC bars per method and victim, one example row, and DSC
+against PSNR."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def save_figure(results: Dict, path: Path) -> None:
     from matplotlib import pyplot as plt
 
     config = results["config"]
-    corpora = list(results["corpora"].items())
+    corpora = [(f"{name} [{level}]", result) for name, by_level in results["corpora"].items()
+               for level, result in by_level["augmentation"].items()]
     figure = plt.figure(figsize=(18, 3.2 * len(corpora)))
     grid = figure.add_gridspec(len(corpora), 8, width_ratios=[2.2, 1, 1, 1, 1, 1, 1, 1.8])
     for row, (name, result) in enumerate(corpora):

@@ -10,10 +10,11 @@ import numpy as np
 import torch
 
 from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
-from .baselines import checker_in_roi, em_pgd, gaussian_in_roi
+from .baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from .config import UMED, EvaluationConfig
 from .corpora import load_corpus
-from .corpus import Corpus
+from .owner import dataset_corpus
+from .corpus import Corpus, Study
 from .metrics import dice, perturbation_stats
 from .plan import estimate, protected_sets
 from .training import predict, train_victim
@@ -50,6 +51,10 @@ def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationCon
         protected, info = gaussian_in_roi(images, labels, epsilon, config.band_width, seed=0)
     elif method == "checker":
         protected, info = checker_in_roi(images, labels, epsilon)
+    elif method == "lsp":
+        protected, info = lsp_in_roi(images, labels, epsilon, config.band_width, seed=0)
+    elif method == "ar":
+        protected, info = ar_in_roi(images, labels, epsilon, config.band_width, seed=0)
     elif method == "em-pgd":
         protected, info = em_pgd(
             images, labels, epsilon, config.band_width, seed=0, device=device, rounds=config.em_pgd_rounds,
@@ -81,30 +86,54 @@ def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationCon
     return {"protected": protected, "seconds": seconds, "stats": stats, "per_study": per_study, "log": info}
 
 
-def _train_all(corpus: Corpus, images: np.ndarray, config: EvaluationConfig, device: torch.device,
+def _group_slices(studies: List[Study]) -> Dict[str, np.ndarray]:
+    """Indices of the stacked slices of each named study group (empty when no study has a group)."""
+    groups: Dict[str, List[np.ndarray]] = {}
+    first = 0
+    for study in studies:
+        last = first + study.image.shape[0]
+        if study.group:
+            groups.setdefault(study.group, []).append(np.arange(first, last))
+        first = last
+    return {name: np.concatenate(parts) for name, parts in groups.items()}
+
+
+def _train_all(corpus: Corpus, images: np.ndarray, level: str, config: EvaluationConfig, device: torch.device,
                tracker: _Tracker, stage: str, cancel: CancelFlag, keep: Optional[Dict] = None) -> Dict:
-    """Every victim with every seed on `images` (labels unchanged), scored on the clean test split."""
+    """Every victim with every seed on `images` (labels unchanged) at one augmentation level, scored on the clean
+    test split, also per test group."""
     _, labels = corpus.slices("train")
     test_images, test_labels = corpus.slices("test")
+    groups = _group_slices(corpus.test)
     results = {}
     for victim in config.victims:
         runs = []
         for seed in config.seeds:
-            label = f"{victim} seed {seed}"
+            label = f"{victim} seed {seed}, augmentation {level}"
             trained = train_victim(
                 victim, images, labels, config.recipe, seed, device, test=(test_images, test_labels),
-                on_step=lambda s: tracker.report(stage, f"{label}: step {s}/{config.recipe.steps}", s),
-                cancel=cancel)
+                augmentation=level, cancel=cancel,
+                on_step=lambda s: tracker.report(stage, f"{label}: step {s}/{config.recipe.steps}", s))
             tracker.advance(config.recipe.steps)
             prediction = predict(trained.model, test_images, device)
             score = dice(prediction, test_labels)
             runs.append({"seed": seed, "dice": score, "curve": trained.curve, "losses": trained.losses,
-                         "seconds": trained.seconds})
-            tracker.report(stage, f"{label}: test DSC {score:.3f}")
+                         "seconds": trained.seconds,
+                         "groups": {g: dice(prediction[i], test_labels[i]) for g, i in groups.items()}})
+            by_group = ", ".join(f"{g} {v:.3f}" for g, v in runs[-1]["groups"].items())
+            tracker.report(stage, f"{label}: test DSC {score:.3f}" + (f" ({by_group})" if by_group else ""))
             if keep is not None and victim == config.victims[0] and seed == config.seeds[0]:
                 keep["prediction"] = prediction
-        results[victim] = {"runs": runs, **_summary([r["dice"] for r in runs])}
+        results[victim] = {"runs": runs, **_summary([r["dice"] for r in runs]),
+                           "groups": {g: _summary([r["groups"][g] for r in runs]) for g in groups}}
     return results
+
+
+def _group_means(victims: Dict) -> Dict[str, Dict[str, float]]:
+    """Per test group: mean and best DSC of the seeds, averaged over victim families."""
+    names = next(iter(victims.values()))["groups"]
+    return {g: {k: float(np.mean([v["groups"][g][k] for v in victims.values()])) for k in ("mean", "best")}
+            for g in names}
 
 
 def _example_slice(corpus: Corpus) -> int:
@@ -115,43 +144,49 @@ def _example_slice(corpus: Corpus) -> int:
 
 def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.device, tracker: _Tracker,
                     cancel: CancelFlag = None) -> Dict:
-    """All methods and victims on one corpus; returns JSON-able results plus arrays for the figure."""
-    images, _ = corpus.slices("train")
+    """All methods and victims on one corpus at every augmentation level; JSON-able results plus figure arrays.
+
+    Each protected training split is generated once and trained on at every level; each level has its own
+    clean twins.
+    """
+    images, train_labels = corpus.slices("train")
     test_images, test_labels = corpus.slices("test")
     example = _example_slice(corpus)
-    kept: Dict = {}
-    clean = _train_all(corpus, images, config, device, tracker, f"{corpus.name}: clean", cancel, kept)
-    figure = {"test_image": test_images[example], "test_label": test_labels[example],
-              "clean_prediction": kept["prediction"][example], "methods": {}}
-    methods = []
+    train_example = int(np.argmax(train_labels.reshape(len(images), -1).sum(axis=1)))
+    levels: Dict[str, Dict] = {}
+    for level in config.augmentations:
+        kept: Dict = {}
+        clean = _train_all(corpus, images, level, config, device, tracker, f"{corpus.name} [{level}]: clean",
+                           cancel, kept)
+        levels[level] = {
+            "augmentation": level, "clean": clean,
+            "clean_mean_dice": float(np.mean([v["mean"] for v in clean.values()])),
+            "clean_best_dice": float(np.mean([v["best"] for v in clean.values()])),
+            "clean_groups": _group_means(clean), "methods": [],
+            "_figure": {"test_image": test_images[example], "test_label": test_labels[example],
+                        "clean_prediction": kept["prediction"][example], "methods": {}}}
     for method, epsilon in protected_sets(config):
         check_cancel(cancel)
         generated = _generate(method, epsilon, corpus, config, device, tracker, config.recipe.steps, cancel)
-        kept = {}
-        victims = _train_all(corpus, generated["protected"], config, device, tracker,
-                             f"{corpus.name}: {method} {epsilon * 255:g}/255", cancel, kept)
-        for victim, result in victims.items():
-            for run, twin in zip(result["runs"], clean[victim]["runs"]):
-                run["clean_twin_dice"] = twin["dice"]
-        train_example = int(np.argmax(corpus.slices("train")[1].reshape(len(images), -1).sum(axis=1)))
-        figure["methods"][(method, epsilon)] = {
-            "train_image": images[train_example], "train_protected": generated["protected"][train_example],
-            "prediction": kept["prediction"][example]}
-        methods.append({
-            "method": method, "epsilon": epsilon, "epsilon_255": round(epsilon * 255, 3),
-            "generation_seconds": generated["seconds"], "stats": generated["stats"],
-            "per_study": generated["per_study"], "generation_log": generated["log"], "victims": victims,
-            "mean_dice": float(np.mean([v["mean"] for v in victims.values()])),
-            "best_dice": float(np.mean([v["best"] for v in victims.values()])),
-        })
-    return {
-        "summary": corpus.summary(),
-        "clean": clean,
-        "clean_mean_dice": float(np.mean([v["mean"] for v in clean.values()])),
-        "clean_best_dice": float(np.mean([v["best"] for v in clean.values()])),
-        "methods": methods,
-        "_figure": figure,
-    }
+        for level, result in levels.items():
+            kept = {}
+            victims = _train_all(corpus, generated["protected"], level, config, device, tracker,
+                                 f"{corpus.name} [{level}]: {method} {epsilon * 255:g}/255", cancel, kept)
+            for victim, summary in victims.items():
+                for run, twin in zip(summary["runs"], result["clean"][victim]["runs"]):
+                    run["clean_twin_dice"] = twin["dice"]
+            result["_figure"]["methods"][(method, epsilon)] = {
+                "train_image": images[train_example], "train_protected": generated["protected"][train_example],
+                "prediction": kept["prediction"][example]}
+            result["methods"].append({
+                "method": method, "epsilon": epsilon, "epsilon_255": round(epsilon * 255, 3), "augmentation": level,
+                "generation_seconds": generated["seconds"], "stats": generated["stats"],
+                "per_study": generated["per_study"], "generation_log": generated["log"], "victims": victims,
+                "mean_dice": float(np.mean([v["mean"] for v in victims.values()])),
+                "best_dice": float(np.mean([v["best"] for v in victims.values()])),
+                "groups": _group_means(victims),
+            })
+    return {"summary": corpus.summary(), "augmentation": levels}
 
 
 def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
@@ -164,13 +199,16 @@ def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = No
     device = resolve_device(config.device)
     start = time.monotonic()
     emit(progress, "corpora", 0.0, "loading " + ", ".join(config.corpora))
-    corpora = [load_corpus(name, config.quick) for name in config.corpora]
+    corpora = [load_corpus(name, config.quick, config.epsilon) for name in config.corpora]
+    if config.dataset:
+        corpora.append(dataset_corpus(config.dataset))
     shapes = {c.name: {"shape": c.train[0].image.shape[1:], "train_slices": c.summary()["train_slices"],
                        "train_studies": len(c.train)} for c in corpora}
     expected = estimate(config, shapes, device)
     if on_estimate is not None:
         on_estimate(expected)
-    units_per_corpus = config.recipe.steps * len(config.victims) * len(config.seeds) * (1 + len(protected_sets(config)))
+    units_per_corpus = (config.recipe.steps * len(config.victims) * len(config.seeds) * len(config.augmentations)
+                        * (1 + len(protected_sets(config))))
     units_per_corpus += config.recipe.steps * len(protected_sets(config))
     tracker = _Tracker(units_per_corpus * len(corpora), progress)
     results = {}

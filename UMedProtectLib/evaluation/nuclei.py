@@ -1,4 +1,5 @@
-"""Real corpus 2: the fluorescence nuclei image with instance labels shipped inside the `stardist` wheel.
+"""Real corpora 2 and 3: the fluorescence nuclei image (2D) and volume (3D) with instance labels shipped inside the
+`stardist` wheel.
 
 The files are read with tifffile from the installed package's folder, without importing stardist (whose
 import pulls in its compiled extensions and csbdeep); only the data files are used.
@@ -64,3 +65,28 @@ def nuclei_corpus(tile: int = 64, strip_guard: int = 8) -> Corpus:
         train=studies(train_rows, "train"),
         test=studies(test_rows, "test"),
     )
+
+
+def nuclei_3d_corpus(slab: int = 5, guard: int = 1) -> Corpus:
+    """stardist's 3D nuclei volume (31 x 61 x 57) with its instance masks as foreground: axial slabs of `slab`
+    slices are the studies, every 3rd slab a test slab, `guard` slices dropped at each side of a train/test
+    boundary."""
+    import tifffile
+
+    folder = stardist_data_folder()
+    if not (folder / "img3d.tif").is_file():
+        raise InputError(f"stardist is installed but {folder / 'img3d.tif'} is missing")
+    volume = normalise_percentiles(tifffile.imread(folder / "img3d.tif").astype(np.float32))
+    label = (tifffile.imread(folder / "mask3d.tif") > 0).astype(np.uint8)
+    train_slabs, test_slabs = slab_split(volume.shape[0], slab, test_every=3, guard=guard, offset=1)
+
+    def studies(slabs: List[List[int]], split: str) -> List[Study]:
+        return [Study(f"nuclei3d-{split}-z{s[0]:02d}", volume[s], label[s], list(s)) for s in slabs]
+
+    return Corpus(
+        name="nuclei-3d",
+        description=(f"stardist's 3D fluorescence nuclei volume {'x'.join(map(str, volume.shape))} with its instance "
+                     f"masks as foreground, axial slabs of {slab} slices as studies, every 3rd slab for testing, "
+                     f"{guard}-slice guards"),
+        train=studies(train_slabs, "train"),
+        test=studies(test_slabs, "test"))

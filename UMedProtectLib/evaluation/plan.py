@@ -56,13 +56,16 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
         iterations = umed.training_iterations(info["train_slices"], umed.batch_size)
         per_study = umed.training_iterations(max(1, info["train_slices"] // info["train_studies"]), umed.batch_size)
         step = {v: seconds_per_step(v, tuple(info["shape"]), config.recipe.batch_size, device) for v in config.victims}
-        training = sum(step.values()) * config.recipe.steps * len(config.seeds) * (1 + len(sets))
+        training = (sum(step.values()) * config.recipe.steps * len(config.seeds) * len(config.augmentations)
+                    * (1 + len(sets)))
         # Generation runs width-8 networks: roughly a tenth of a victim step per forward-backward (measured on CPU).
         small = min(step.values()) / 10
         batches = max(1, info["train_slices"] // config.recipe.batch_size)
         seconds = {
             "gaussian": 1.0,
             "checker": 1.0,
+            "lsp": 1.0,
+            "ar": 1.0,
             "em-pgd": config.em_pgd_rounds * (config.em_pgd_surrogate_steps + batches * (config.em_pgd_steps + 2)) * small,
             # Per iteration: two generators and the surrogate, forward and backward.
             "umed-dataset": iterations * 4 * small,

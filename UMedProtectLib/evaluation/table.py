@@ -6,6 +6,8 @@ from typing import Dict, List
 
 ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI",
              "checker": "fixed checker in ROI (hand-made shortcut)", "em-pgd": "EM-PGD (Huang et al.)",
+             "lsp": "LSP, class-wise per pixel (Yu et al.)",
+             "ar": "AR noise, class-wise per pixel (Sandoval-Segura et al.)",
              "umed-per-study": "UMed, per study", "umed-dataset": "UMed, fitted on training set",
              "umed-transfer": "UMed, profile from part of set",
              "umed-carrier-per-study": "UMed carrier design, per study",
@@ -83,15 +85,39 @@ def surrogate_gap(entry: Dict) -> str:
     return "-"
 
 
+def group_table(corpus: str, result: Dict) -> str:
+    """DSC per test group (e.g. lesion contrast x size): rows clean and every method, best of seeds averaged over
+    victims; empty when the corpus has no groups."""
+    groups = list(result["clean_groups"])
+    if not groups:
+        return ""
+    header = ["method", "epsilon"] + [f"{g} DSC" for g in groups]
+    lines = [f"**{corpus}**: DSC per test group (best of seeds, mean over victims)", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+             "| " + " | ".join([ROW_NAMES["clean"], "-"] + [f"{result['clean_groups'][g]['best']:.3f}" for g in groups])
+             + " |"]
+    for entry in result["methods"]:
+        name = ROW_NAMES.get(entry["method"], entry["method"])
+        lines.append("| " + " | ".join([name, f"{entry['epsilon_255']:g}/255"]
+                                       + [f"{entry['groups'][g]['best']:.3f}" for g in groups]) + " |")
+    return "\n".join(lines)
+
+
 def markdown_report(results: Dict) -> str:
-    """The whole Markdown report: one main table and one sweep table per corpus."""
+    """The whole Markdown report: per corpus and victim augmentation level, a main, a sweep and a group table."""
     config = results["config"]
     parts = [f"# UMedProtect evaluation\n\nDevice {results['environment']['device']}, "
              f"{results['seconds'] / 60:.1f} min; victims trained {config['recipe']['steps']} steps, seeds "
              f"{', '.join(str(s) for s in config['seeds'])}; DSC on the clean test split.\n"]
-    for corpus, result in results["corpora"].items():
-        parts.append(main_table(corpus, result, config["epsilon"], list(config["victims"])))
-        parts.append("")
-        parts.append(sweep_table(corpus, result))
-        parts.append("")
+    for corpus, by_level in results["corpora"].items():
+        for level, result in by_level["augmentation"].items():
+            title = f"{corpus}, augmentation {level}"
+            parts.append(main_table(title, {**result, "summary": by_level["summary"]}, config["epsilon"],
+                                    list(config["victims"])))
+            parts.append("")
+            parts.append(sweep_table(title, result))
+            parts.append("")
+            groups = group_table(title, result)
+            if groups:
+                parts += [groups, ""]
     return "\n".join(parts)

@@ -12,20 +12,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..progress import CancelFlag, check_cancel
-from ..augment import augment_batch
+from .augmentation import augment
 from .metrics import dice
 from .victims import make_victim
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """How the unauthorised user trains: Adam with cosine decay, Dice + CE, ordinary augmentation."""
+    """How the unauthorised user trains: Adam with cosine decay, Dice + CE (the augmentation level is an axis)."""
 
     steps: int = 400  # optimiser steps: the same for every corpus size, so small corpora also converge
     batch_size: int = 16
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
-    augment: bool = True
     curve_points: int = 8  # test-DSC points of the training curve
 
 
@@ -60,12 +59,13 @@ def predict(model: nn.Module, images: np.ndarray, device: torch.device, batch_si
 
 
 def train_victim(name: str, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int,
-                 device: torch.device, test: Optional[tuple] = None,
+                 device: torch.device, test: Optional[tuple] = None, augmentation: str = "full",
                  on_step: Optional[Callable[[int], None]] = None, cancel: CancelFlag = None) -> TrainedVictim:
     """Train victim `name` from scratch on slices (N, H, W) in [0, 1] with labels (N, H, W).
 
     The seed fixes the initial weights, the batch order and the augmentations, so a clean run and a protected
-    run with the same seed differ only in their data (the "clean twin").
+    run with the same seed differ only in their data (the "clean twin"). `augmentation` is a level of
+    `augmentation.LEVELS`.
     """
     torch.manual_seed(seed)
     model = make_victim(name).to(device)
@@ -90,8 +90,7 @@ def train_victim(name: str, images: np.ndarray, labels: np.ndarray, recipe: Reci
                 continue
             check_cancel(cancel)
             x, y = all_images[index], all_labels[index]
-            if recipe.augment:
-                x, y = augment_batch(x, y, augment_rng)
+            x, y = augment(x, y, augmentation, augment_rng)
             x, y = x.to(device), y.to(device)
             model.train()
             loss = victim_loss(model(x), y)
