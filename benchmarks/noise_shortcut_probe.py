@@ -1,13 +1,14 @@
 """Design probe (not a test): which 4/255 change of the ROI fools a victim on low-contrast lesions?
 
-The corpus is the evaluation's `synth-faint` (UMedProtectLib/evaluation/faint.py: 48x48 slices, 1-2 lesions of
-contrast k x 4/255 in a flat organ, noise of 4/255; 160 training and 60 test slices from disjoint seeds). The probes
-change the training slices only; one U-Net of the evaluation trains on them (150 steps, seed 0) and is scored
-on the clean test slices. The README's "quiet design" figures come from:
+The slices are `faint_slices` (UMedProtectLib/evaluation/faint.py: 48x48, 1-2 lesions of contrast k x 4/255 in a
+flat organ, noise of 4/255; 160 training and 60 test slices from disjoint seeds). The probes change the training
+slices only; one victim of the evaluation (`--victim`, default U-Net) trains on them (150 steps, seed 0) and is
+scored on the clean test slices. The README's "quiet design" figures come from:
 
     .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2 --probes clean flatten cancel denoise quiet
     .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 4 --probes clean denoise
-    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2 --augmentation full --probes clean
+    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2.5 --steps 300 --augmentation flip \
+        --probes clean quiet
 
 Probes: clean; cancel (the ROI moved by 4/255 towards its surroundings' mean: contrast lowered, noise kept);
 flatten (each ROI pixel moved towards the surroundings' mean, clamped: contrast and noise lowered); denoise
@@ -67,23 +68,25 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contrast", type=float, default=2, help="lesion contrast in multiples of 4/255")
-    parser.add_argument("--augmentation", choices=["none", "full"], default="none")
+    parser.add_argument("--augmentation", choices=["none", "flip", "full"], default="none",
+                        help="the victim's augmentation level (the evaluation's own code)")
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--victim", default="unet", help="unet, attention-unet or fpn")
     parser.add_argument("--probes", nargs="+", default=["clean", "denoise"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     train = faint_slices(160, args.contrast, EPSILON, seed=1)
     test = faint_slices(60, args.contrast, EPSILON, seed=2)
     device = torch.device("cpu")
-    print("| contrast | augmentation | probe | U-Net test DSC | PSNR dB | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("| contrast | augmentation | victim | probe | test DSC | PSNR dB | seconds |")
+    print("|---|---|---|---|---|---|---|")
     for probe in args.probes:
         start = time.monotonic()
         images = quiet_images(*train) if probe == "quiet" else probe_images(*train, probe)
-        recipe = Recipe(steps=args.steps, augment=args.augmentation == "full")
-        model = train_victim("unet", images, train[1], recipe, 0, device).model
+        model = train_victim(args.victim, images, train[1], Recipe(steps=args.steps), 0, device,
+                             augmentation=args.augmentation).model
         score = dice(predict(model, test[0], device), test[1])
-        print(f"| {args.contrast:g} x 4/255 | {args.augmentation} | {probe} | {score:.3f} | "
+        print(f"| {args.contrast:g} x 4/255 | {args.augmentation} | {args.victim} | {probe} | {score:.3f} | "
               f"{psnr(train[0], images):.1f} | {time.monotonic() - start:.0f} |", flush=True)
 
 

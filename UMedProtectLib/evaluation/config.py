@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional, Tuple
 
+from ..designs import DESIGNS
 from .augmentation import LEVELS
 from .training import Recipe
+from .umed import UMED_MODES
 
 CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast")
 BASELINES = ("gaussian", "checker", "lsp", "ar", "em-pgd")
 # "umed-<mode>" uses the engine's default design; "umed-<design>-<mode>" names a design (settings.DESIGNS).
-UMED = ("umed-per-study", "umed-dataset", "umed-transfer",
-        "umed-carrier-per-study", "umed-carrier-dataset", "umed-carrier-transfer",
-        "umed-published-per-study", "umed-published-dataset", "umed-published-transfer")
+UMED = tuple(UMED_MODES) + tuple(f"umed-{design}-{mode[len('umed-'):]}" for design in DESIGNS for mode in UMED_MODES)
 METHODS = BASELINES + UMED
 
 

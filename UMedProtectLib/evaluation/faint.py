@@ -4,6 +4,8 @@ Slices of 48x48: a flat organ (0.45 plus a smooth texture of 2/255) with 1-2 les
 epsilon (hypo or hyper), Gaussian noise of std epsilon. Unlike `synth-contrast`, every training lesion is equally
 faint: no easy example teaches a victim the anatomy. This is the regime in which the quiet design was measured to
 protect (README, "Does it protect?"). Studies are groups of 10 slices; test slices come from another seed.
+The intensity range is not pinned, so give the engine its budget in the images' units (`epsilon_unit="units"`);
+that is why it is not one of the harness's corpora, whose budgets are fractions of each study's range.
 """
 
 from __future__ import annotations

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+from ..designs import DESIGNS
+
+_MODE_PHRASES = {"umed-per-study": "per study", "umed-dataset": "fitted on training set",
+                 "umed-transfer": "profile from part of set"}
 ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in ROI",
              "checker": "fixed checker in ROI (hand-made shortcut)", "em-pgd": "EM-PGD (Huang et al.)",
              "lsp": "LSP, class-wise per pixel (Yu et al.)",
              "ar": "AR noise, class-wise per pixel (Sandoval-Segura et al.)",
-             "umed-per-study": "UMed, per study", "umed-dataset": "UMed, fitted on training set",
-             "umed-transfer": "UMed, profile from part of set",
-             "umed-carrier-per-study": "UMed carrier design, per study",
-             "umed-carrier-dataset": "UMed carrier design, fitted on training set",
-             "umed-carrier-transfer": "UMed carrier design, profile from part of set",
-             "umed-published-per-study": "UMed as published, per study",
-             "umed-published-dataset": "UMed as published, fitted on training set",
-             "umed-published-transfer": "UMed as published, profile from part of set"}
+             **{mode: f"UMed, {phrase}" for mode, phrase in _MODE_PHRASES.items()},
+             **{f"umed-{design}-{mode[len('umed-'):]}": f"UMed {design} design, {phrase}"
+                for design in DESIGNS for mode, phrase in _MODE_PHRASES.items()}}
 
 
 # Visibility as the engine's report and the Slicer panel state it (README, "The budget").
