@@ -19,6 +19,8 @@ PUBLISHED = Design(
                     "README, Measured: nuclei"),
         Measurement("full", "mni-wm", 4, 0.08, "U-Net x 3 seeds", 0.944, 0.940, 43.8,
                     "README, Measured: MNI152 white matter"),
+        Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None, "U-Net x 1 seed",
+                    0.774, 0.753, 49.9, "README, Measured: the contrast ladder"),
         Measurement("none", "synthetic lesions, contrast 20-46/255", 4, None, "independent U-Net x 2 seeds",
                     0.970, 0.967, 54.8, "shared/research/protection-feasibility.md, 2026-11-28"),
     ),
