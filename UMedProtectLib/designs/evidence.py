@@ -36,10 +36,11 @@ def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:
     defeated = [level for level in LEVELS if any(m.defeats for m in measurements if m.augmentation == level)]
     tried = [level for level in LEVELS if any(m.augmentation == level for m in measurements)]
     if defeated:
-        where = sorted({m.corpus for m in measurements if m.defeats})
+        where = sorted({f"{m.victims}, {m.corpus}" for m in measurements if m.defeats})
+        others = ", ".join(level for level in LEVELS if level not in defeated)
         sentence = (f"Design '{design_name}' was measured to defeat victims trained with augmentation "
-                    f"{', '.join(defeated)} (on {', '.join(where)}); against other augmentation levels "
-                    f"({', '.join(level for level in LEVELS if level not in defeated)}) it is not demonstrated.")
+                    f"{', '.join(defeated)} ({'; '.join(where)}); it is not demonstrated for other victims or "
+                    f"targets" + (f", nor at augmentation {others}." if others else "."))
     elif tried:
         sentence = (f"Design '{design_name}' has not been measured to defeat any victim (tried: augmentation "
                     f"{', '.join(tried)}); treat the protection as not demonstrated.")

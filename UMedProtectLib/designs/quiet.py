@@ -21,6 +21,10 @@ QUIET = Design(
     measurements=(
         Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4, "U-Net x 1 seed",
                     0.839, 0.041, 45.4, _PROBE),
+        Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
+                    "attention U-Net x 1 seed", 0.795, 0.145, 45.4, _PROBE),
+        Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4, "FPN x 1 seed",
+                    0.749, 0.166, 45.4, _PROBE),
         Measurement("flip", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4, "U-Net x 1 seed",
                     0.868, 0.058, 45.4, _PROBE),
         Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None, "U-Net x 1 seed",
