@@ -16,6 +16,7 @@ REQUIREMENTS = {
     "scipy": "scipy>=1.8",
     "slicerio": "slicerio>=1.0",
     "PIL": "pillow>=9",
+    "distributed": "distributed>=2024.1",  # protect-dataset's Dask scale-out: an engine dependency like the others
 }
 
 
