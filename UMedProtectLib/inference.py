@@ -5,12 +5,11 @@ from typing import List
 import numpy as np
 import torch
 
-from .perturbation import UMedPerturbation
 from .progress import CancelFlag, check_cancel
 from .windows import Window
 
 
-def window_deltas(perturbation: UMedPerturbation, windows: List[Window], epsilon: float,
+def window_deltas(perturbation: torch.nn.Module, windows: List[Window], epsilon: float,
                   device: torch.device, cancel: CancelFlag = None) -> List[np.ndarray]:
     """The normalised perturbation of each window, as float32 arrays of the window's size."""
     perturbation.to(device).eval()

@@ -10,7 +10,7 @@ from typing import Dict, Union
 import torch
 
 from .errors import InputError
-from .perturbation import UMedPerturbation, make_perturbation
+from .perturbation import make_perturbation
 from .settings import ProtectSettings
 
 FORMAT = "umed-protect-profile/1"
@@ -25,12 +25,12 @@ class Profile:
     info: Dict = field(default_factory=dict)
 
     @classmethod
-    def from_perturbation(cls, perturbation: UMedPerturbation, settings: ProtectSettings, info: Dict) -> "Profile":
+    def from_perturbation(cls, perturbation: torch.nn.Module, settings: ProtectSettings, info: Dict) -> "Profile":
         """Snapshot a fitted perturbation (weights copied to the CPU)."""
         state = {k: v.detach().cpu().clone() for k, v in perturbation.state_dict().items()}
         return cls(settings, state, dict(info))
 
-    def perturbation(self) -> UMedPerturbation:
+    def perturbation(self) -> torch.nn.Module:
         """A perturbation module with this profile's architecture and weights."""
         module = make_perturbation(self.settings)
         module.load_state_dict(self.state)

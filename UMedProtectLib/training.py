@@ -9,7 +9,6 @@ from .augment import augment_batch
 from .data_parallel import data_parallel, mean_over_ranks, rank_seed
 from .losses import dice_ce_loss
 from .networks.encoder_decoder import EncoderDecoder
-from .perturbation import UMedPerturbation
 from .progress import CancelFlag, check_cancel
 from .settings import ProtectSettings
 from .windows import SIDE_MULTIPLE, Window
@@ -58,7 +57,7 @@ def make_surrogate(num_classes: int, settings: ProtectSettings) -> EncoderDecode
     return EncoderDecoder(1, num_classes, width=settings.surrogate_width, depth=3)
 
 
-def fit_perturbation(perturbation: UMedPerturbation, windows: List[Window], num_classes: int,
+def fit_perturbation(perturbation: torch.nn.Module, windows: List[Window], num_classes: int,
                      settings: ProtectSettings, device: torch.device, batch_size: int,
                      on_step: Optional[StepCallback] = None, cancel: Optional[CancelFlag] = None) -> Dict:
     """Train the generators (every iteration) and the surrogate (every k-th) on the windows; return the log."""
