@@ -12,8 +12,9 @@ and is scored on the clean test slices. The seed also seeds the quiet design's f
 
 Probes: clean; cancel (the ROI moved by 4/255 towards its surroundings' mean: contrast lowered, noise kept);
 flatten (each ROI pixel moved towards the surroundings' mean, clamped: contrast and noise lowered); denoise
-(each ROI pixel moved towards its Gaussian-blurred value, clamped: the noise removed); quiet (the engine's
-`--design quiet`, one profile fitted on the training slices, balanced preset).
+(each ROI pixel moved towards its Gaussian-blurred value, clamped: the noise removed); quiet and published (the
+engine's `--design quiet` / `--design published`, one profile fitted on the training slices, `--preset`, default
+balanced; `paper` is the published generation budget).
 """
 
 import argparse
@@ -51,13 +52,17 @@ def probe_images(images: np.ndarray, labels: np.ndarray, probe: str) -> np.ndarr
     return np.stack(out)
 
 
-def quiet_images(images: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
-    """The engine's quiet design: one profile fitted on the slices (budget 4/255 of the slices' robust range)."""
+def design_images(images: np.ndarray, labels: np.ndarray, design: str, preset: str, seed: int) -> np.ndarray:
+    """An engine design (quiet, published): one profile fitted on the slices, budget 4/255 of their robust range."""
     from UMedProtectLib import ProtectSettings, fit_profile, protect
 
     low, high = np.percentile(images, (0.5, 99.5))  # the engine's epsilon is relative to this range
-    settings = ProtectSettings(design="quiet", device="cpu", epsilon=EPSILON / (high - low), seed=seed)
+    settings = ProtectSettings(design=design, preset=preset, device="cpu", epsilon=EPSILON / (high - low), seed=seed)
     profile = fit_profile([(images, labels)], settings)
+    history = profile.info["training"]["history"]
+    gaps = ", ".join(f"{h['loss_protected']:.3f}/{h['loss_clean']:.3f}" for h in history[:: max(1, len(history) // 5)])
+    print(f"  {design} ({preset}): {profile.info['training']['iterations_run']} iterations; surrogate loss "
+          f"protected/clean: {gaps}", flush=True)
     return protect(images, labels, settings=settings, profile=profile).protected.astype(np.float32)
 
 
@@ -72,6 +77,7 @@ def main() -> None:
                         help="the victim's augmentation level (the evaluation's own code)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--victim", default="unet", help="unet, attention-unet or fpn")
+    parser.add_argument("--preset", default="balanced", help="the engine designs' preset (e.g. paper)")
     parser.add_argument("--seed", type=int, default=0, help="the victim's and the quiet design's seed")
     parser.add_argument("--probes", nargs="+", default=["clean", "denoise"])
     args = parser.parse_args()
@@ -83,7 +89,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for probe in args.probes:
         start = time.monotonic()
-        images = quiet_images(*train, args.seed) if probe == "quiet" else probe_images(*train, probe)
+        images = (design_images(*train, probe, args.preset, args.seed) if probe in ("quiet", "published")
+                  else probe_images(*train, probe))
         model = train_victim(args.victim, images, train[1], Recipe(steps=args.steps), args.seed, device,
                              augmentation=args.augmentation).model
         score = dice(predict(model, test[0], device), test[1])
