@@ -374,8 +374,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onExportButton(self) -> None:
         p = self._parameterNode
         folder = pathlib.Path(p.exportDirectory)
-        planned = export.plannedPaths(folder, self.logic.originalVolumeOf(p).GetName(), p.exportFormat, p.exportDifference,
-                                      p.exportSegmentation and p.inputSegmentation is not None)
+        planned = export.plannedPaths(folder, self.logic.originalVolumeOf(p).GetName(), p.exportFormat,
+                                      p.exportDifference, p.exportSegmentation and p.inputSegmentation is not None)
         existing = [path.name for path in planned.values() if path.exists()]
         overwrite = False
         if existing:

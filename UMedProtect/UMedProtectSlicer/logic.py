@@ -61,7 +61,7 @@ class PollingScheduler:
         return self._tick is not None
 
     def runUntilStopped(self, timeout: Optional[float] = None) -> None:
-        """Call the tick every interval until it stops the scheduler; TimeoutError after timeout seconds."""
+        """Call the tick every interval until it stops the scheduler; TimeoutError after timeout s (the run goes on)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._tick is not None:
             self._tick()
