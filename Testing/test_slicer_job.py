@@ -41,8 +41,13 @@ def test_prepare_writes_the_volume_and_the_chosen_segments_on_its_grid(study, tm
     second = allSegmentIds(segmentation)[1]
     job = ProtectJob(ProtectRequest(volume, segmentation, segmentIds=[second], epsilonSteps=6, bandWidth=2,
                                     preset="thorough", device="cpu", seed=3), tmp_path / "work")
+    added = []
+    observer = app.scene.AddObserver(app.scene.NodeAddedEvent, lambda scene, event: added.append(
+        scene.GetNthNode(scene.GetNumberOfNodes() - 1).GetClassName()))
     command = job.prepare()
+    app.scene.RemoveObserver(observer)
     assert nodeIds(app.scene) == before
+    assert added.count("vtkMRMLLabelMapVolumeNode") == 1, "the segmentation was converted more than once"
     assert command.epsilon == "6/255" and command.bandWidth == 2 and command.preset == "thorough"
     assert command.labels == "" and command.seed == 3 and command.device == "cpu"
     written = sitk.ReadImage(str(command.image))

@@ -6,9 +6,15 @@ import pytest
 from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 from UMedProtectSlicer.errors import UserFacingError
-from UMedProtectSlicer.labelmaps import allSegmentIds, exportSegmentsToLabelmapNode, labelArrayOnVolumeGrid
-from UMedProtectSlicer.nodes import removeNodeWithDisplay
+from UMedProtectSlicer.labelmaps import allSegmentIds, exportSegmentsToLabelmapNode, labelmapNodeOnVolumeGrid
+from UMedProtectSlicer.nodes import RemoveAddedNodes, removeNodeWithDisplay
 from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix, sameGrid
+
+
+def labelArrayOnVolumeGrid(volume, labelSource, segmentIds=()) -> np.ndarray:
+    """The voxels of labelmapNodeOnVolumeGrid's node, converted inside RemoveAddedNodes as job.prepare() does."""
+    with RemoveAddedNodes(labelSource.GetScene()):
+        return arrayFromVolumeNode(labelmapNodeOnVolumeGrid(volume, labelSource, segmentIds))
 
 
 def twoStructures(shape=(9, 20, 18)):
@@ -93,6 +99,7 @@ def test_errors_are_one_sentence_and_leave_the_scene_unchanged(study):
 def test_label_map_source_must_share_the_grid(study):
     app, volume, _, labels = study
     same = addVolume(app.scene, labels, ijkToRasMatrix(volume), name="lm", labelmap=True)
+    assert labelmapNodeOnVolumeGrid(volume, same) is same, "a label map on the grid needs no conversion"
     assert np.array_equal(labelArrayOnVolumeGrid(volume, same), labels)
     moved = ijkToRasMatrix(volume).copy()
     moved[2, 3] += 1.0

@@ -11,6 +11,7 @@ import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
 
 from UMedProtectSlicer.dependencies import (REQUIREMENTS, MissingPackage, describeMissing, distributionName,
                                             missingPackages, satisfies)
+from UMedProtectSlicer.install import InstallPlan, ensureDependencies, planInstall
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "UMedProtect"
@@ -97,3 +98,18 @@ def test_missing_packages_are_found_without_importing_them():
     text = describeMissing([MissingPackage("torch", "torch>=2.0,<3", None), MissingPackage("scipy", "scipy>=1.8", "1.7.3")])
     assert text == "torch>=2.0,<3 (not installed), scipy>=1.8 (1.7.3 installed)"
     assert missingPackages() == []  # this environment has everything the engine needs
+
+
+def test_install_plan_sends_torch_through_the_pytorch_extension_when_present():
+    torch = MissingPackage("torch", REQUIREMENTS["torch"], None)
+    scipy = MissingPackage("scipy", REQUIREMENTS["scipy"], "1.7.3")
+    through = planInstall([torch, scipy], pytorchExtension=True)
+    assert through.torchVersionRequirement == ">=2.0,<3" and through.pipRequirements() == ["scipy>=1.8"]
+    alone = planInstall([torch, scipy], pytorchExtension=False)
+    assert alone.torchVersionRequirement is None and alone.pipRequirements() == ["torch>=2.0,<3", "scipy>=1.8"]
+    assert planInstall([scipy], pytorchExtension=True) == InstallPlan(None, [scipy])
+
+
+def test_nothing_to_install_here_so_the_application_is_never_asked():
+    """ensureDependencies imports slicer.util's dialogs and pip only when something is missing."""
+    assert ensureDependencies(askConfirmation=True) is False

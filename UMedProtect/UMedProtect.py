@@ -1,12 +1,10 @@
 """UMed Protect: protect a segmentation study with UMed unlearnable perturbations, compare, and export."""
 
 import logging
-import os
 import pathlib
 import time
 from typing import Annotated, Optional, Union
 
-import ctk
 import qt
 import slicer
 import vtk
@@ -23,17 +21,14 @@ from slicer.util import VTKObservationMixin
 # Non-core MRML classes must come from their own package: they are not in `slicer` yet when this file loads.
 from vtkSlicerSegmentationsModuleMRMLPython import vtkMRMLSegmentationNode
 
-from UMedProtectSlicer import budget, compare, dependencies, export, job, outputs, runner
+from UMedProtectSlicer import budget, compare, dependencies, export, install, job, outputs, runner
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.labelmaps import allSegmentIds
+from UMedProtectSlicer.logic import POLL_INTERVAL_S, ProtectionLogic
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
 
 PRESETS = ["fast", "balanced", "thorough"]
 EXPORT_FORMATS = [".nrrd", ".nii.gz"]
-# How often the panel reads the engine's progress; short enough to feel live, long enough to cost nothing.
-POLL_INTERVAL_MS = 200
-# After Cancel, the engine gets this long to stop before it is killed.
-CANCEL_GRACE_S = 5.0
 
 
 #
@@ -103,14 +98,6 @@ class UMedProtectParameterNode:
     exportSegmentation: Annotated[bool, Default(True)]
 
 
-def originalVolumeOf(parameterNode: UMedProtectParameterNode):
-    """The volume the shown result was made from (it may differ from the input now selected), else the input."""
-    protected = parameterNode.protectedVolume
-    sourceId = protected.GetAttribute(outputs.SOURCE_ATTRIBUTE) if protected else None
-    source = slicer.mrmlScene.GetNodeByID(sourceId) if sourceId else None
-    return source or parameterNode.inputVolume
-
-
 def chosenSegmentIds(parameterNode: UMedProtectParameterNode) -> list:
     """The segments to protect (empty = all); only meaningful for a segmentation input."""
     source = parameterNode.inputSegmentation
@@ -162,8 +149,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         """Called when the application closes: stop a running engine and drop observers."""
-        if self.logic is not None and self.logic.isRunning():
-            self.logic.cancel()
+        if self.logic is not None and self.logic.protection.isRunning():
+            self.logic.protection.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -176,9 +163,9 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
-        if self.logic.isRunning():
-            self.logic.cancel()
-        self.logic.forgetCompare()
+        if self.logic.protection.isRunning():
+            self.logic.protection.cancel()
+        self.logic.protection.forgetCompare()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -220,7 +207,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _updateButtons(self, caller=None, event=None) -> None:
         """Enable what can be done now; Protect reads Cancel while the engine runs."""
         p = self._parameterNode
-        running = self.logic.isRunning()
+        running = self.logic.protection.isRunning()
         self.ui.protectButton.text = "Cancel" if running else "Protect"
         canProtect = bool(p and p.inputVolume and p.inputSegmentation)
         self.ui.protectButton.enabled = running or canProtect
@@ -311,8 +298,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- protect ------------------------------------------------------------------------------------------
 
     def onProtectButton(self) -> None:
-        if self.logic.isRunning():
-            self.logic.cancel()
+        if self.logic.protection.isRunning():
+            self.logic.protection.cancel()
             self._status("Cancelling...")
             return
         p = self._parameterNode
@@ -321,15 +308,10 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             installed = self.logic.ensureDependencies(askConfirmation=True, log=self._status)
             if installed:
                 self._populateDevices()
-            request = job.ProtectRequest(
-                volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
-                segmentIds=chosenSegmentIds(p), labelValues=p.labelValues, epsilonSteps=p.epsilonSteps,
-                bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed,
-                profilePath=p.profilePath if p.useProfile else None)
             self.ui.progressBar.value = 0
             self.ui.progressBar.setVisible(True)
-            self.logic.protect(request, waitForCompletion=False, progressCallback=self.onProgress,
-                               finishedCallback=self.onFinished)
+            self.logic.protection.protect(self.logic.requestFrom(p), progressCallback=self.onProgress,
+                                          finishedCallback=self.onFinished)
             self._status("Protecting: the engine runs in the background; Slicer stays usable.")
         except UserFacingError as error:
             self.ui.progressBar.setVisible(False)
@@ -369,10 +351,10 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         try:
             if checked:
-                self.logic.showCompare(originalVolumeOf(p), p.protectedVolume, p.differenceVolume, p.inputSegmentation)
+                self.logic.showCompare(p)
                 self.ui.compareButton.text = "Leave compare"
             else:
-                self.logic.leaveCompare()
+                self.logic.protection.leaveCompare()
                 self.ui.compareButton.text = "Compare"
         except (UserFacingError, RuntimeError) as error:
             self._status(str(error), error=True)
@@ -381,7 +363,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onLayoutModified(self, caller, event) -> None:
         """The user picked another layout from the toolbar: leave compare mode the same way."""
         if self.ui.compareButton.checked and caller.GetViewArrangement() != compare.COMPARE_LAYOUT_ID:
-            self.logic.leaveCompare()
+            self.logic.protection.leaveCompare()
             wasBlocking = self.ui.compareButton.blockSignals(True)
             self.ui.compareButton.setChecked(False)
             self.ui.compareButton.text = "Compare"
@@ -392,8 +374,8 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onExportButton(self) -> None:
         p = self._parameterNode
         folder = pathlib.Path(p.exportDirectory)
-        planned = export.plannedPaths(folder, originalVolumeOf(p).GetName(), p.exportFormat, p.exportDifference,
-                                      p.exportSegmentation and p.inputSegmentation is not None)
+        planned = export.plannedPaths(folder, self.logic.originalVolumeOf(p).GetName(), p.exportFormat,
+                                      p.exportDifference, p.exportSegmentation and p.inputSegmentation is not None)
         existing = [path.name for path in planned.values() if path.exists()]
         overwrite = False
         if existing:
@@ -404,7 +386,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
         try:
             with slicer.util.WaitCursor():
-                exported = self.logic.exportResults(p, overwrite=overwrite)
+                exported = self.logic.exportFromParameters(p, overwrite=overwrite)
             self._status(f"Exported {len(exported.files)} file(s) and {exported.sidecar.name} to {folder}.")
         except UserFacingError as error:
             self._status(str(error), error=True)
@@ -415,65 +397,43 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
+class QTimerScheduler:
+    """The protection's scheduler on Slicer's event loop: a QTimer ticks on the main thread, where MRML lives."""
+
+    def __init__(self) -> None:
+        self._tick = None
+        self._timer = qt.QTimer()
+        self._timer.setInterval(int(POLL_INTERVAL_S * 1000))
+        self._timer.connect("timeout()", self._onTimeout)
+
+    def start(self, tick) -> None:
+        self._tick = tick
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._tick = None
+
+    def _onTimeout(self) -> None:
+        if self._tick is not None:
+            self._tick()
+
+
 class UMedProtectLogic(ScriptedLoadableModuleLogic):
-    """Runs protections (in a background process), manages the Compare view and exports. No widgets here."""
+    """Adapts the application (parameter node, Qt timer, layout manager, pip) to the GUI-free ProtectionLogic."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self._job = None
-        self._process = None
-        self._timer = None
-        self._cancelTime = None
-        self._progressCallback = None
-        self._finishedCallback = None
-        self._compareState = None
+        self.protection = ProtectionLogic(slicer.mrmlScene, scheduler=QTimerScheduler(),
+                                          workRoot=pathlib.Path(slicer.app.temporaryPath))
 
     def getParameterNode(self) -> UMedProtectParameterNode:
         return UMedProtectParameterNode(super().getParameterNode())
 
-    # --- dependencies -------------------------------------------------------------------------------------
-
-    def ensureDependencies(self, askConfirmation: bool = True, log=None) -> bool:
-        """Install what the engine lacks; returns True when something was installed.
-
-        torch comes through the PyTorch extension (which picks the CUDA build) when it is installed; otherwise
-        the user is asked before pip installs anything.
-        """
-        missing = dependencies.missingPackages()
-        if not missing:
-            return False
-        log = log or logging.info
-        torchMissing = [m for m in missing if m.importName == "torch"]
-        others = [m for m in missing if m.importName != "torch"]
-        if torchMissing:
-            try:
-                import PyTorchUtils
-            except ImportError:
-                PyTorchUtils = None
-            if PyTorchUtils is not None:
-                log("Installing PyTorch through the PyTorch extension (it may take several minutes)...")
-                torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
-                    askConfirmation=askConfirmation,
-                    torchVersionRequirement=dependencies.REQUIREMENTS["torch"][len("torch"):])
-                if torch is None:
-                    raise UserFacingError("PyTorch is needed to protect a volume; installation was declined.")
-            else:
-                others = torchMissing + others
-        if others:
-            text = dependencies.describeMissing(others)
-            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-                    f"UMed Protect needs these Python packages: {text}. Download and install them now "
-                    "(this may take several minutes)?", windowTitle="UMed Protect"):
-                raise UserFacingError(f"These Python packages are needed and were not installed: {text}.")
-            for package in others:
-                log(f"Installing {package.requirement}...")
-                slicer.util.pip_install(package.requirement)
-        still = dependencies.missingPackages()
-        if still:
-            raise UserFacingError(f"Some packages are still missing after installation: "
-                                  f"{dependencies.describeMissing(still)}; restart Slicer and try again.")
-        log("All Python packages the engine needs are installed.")
-        return True
+    @staticmethod
+    def ensureDependencies(askConfirmation: bool = True, log=None) -> bool:
+        """Install what the engine lacks (asking first); True when something was installed."""
+        return install.ensureDependencies(askConfirmation=askConfirmation, log=log)
 
     @staticmethod
     def availableDevices() -> list:
@@ -492,144 +452,37 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
             logging.warning(f"Could not list GPUs: {error}")
         return devices
 
-    # --- protect ------------------------------------------------------------------------------------------
+    @staticmethod
+    def requestFrom(parameterNode: UMedProtectParameterNode) -> job.ProtectRequest:
+        """What the panel asks to protect."""
+        p = parameterNode
+        return job.ProtectRequest(
+            volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
+            segmentIds=chosenSegmentIds(p), labelValues=p.labelValues, epsilonSteps=p.epsilonSteps,
+            bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed,
+            profilePath=p.profilePath if p.useProfile else None)
 
-    def isRunning(self) -> bool:
-        return self._process is not None
+    def originalVolumeOf(self, parameterNode: UMedProtectParameterNode):
+        """The volume the shown result was made from (it may differ from the input now selected), else the input."""
+        return self.protection.sourceVolumeOf(parameterNode.protectedVolume) or parameterNode.inputVolume
 
-    def protect(self, request: "job.ProtectRequest", waitForCompletion: bool = False, progressCallback=None,
-                finishedCallback=None, timeout: Optional[float] = None) -> Optional["job.ProtectResults"]:
-        """Protect request.volumeNode. Blocking: returns the results or raises UserFacingError.
-
-        Non-blocking: returns None at once; finishedCallback(results, errorMessage) runs on the main thread later.
-        """
-        if self.isRunning():
-            raise UserFacingError("A protection is already running; wait for it or cancel it first.")
-        workFolder = pathlib.Path(slicer.app.temporaryPath) / f"UMedProtect-{os.getpid()}-{int(time.time() * 1000)}"
-        protectJob = job.ProtectJob(request, workFolder)
-        try:
-            command = protectJob.prepare()
-            if runner.engineSearchPath() is None:
-                raise UserFacingError("The UMedProtectLib engine is not installed next to this module; "
-                                      "reinstall the extension.")
-            process = runner.EngineProcess(command)
-            logging.info("UMedProtect runs: " + " ".join(process.argv()))
-            process.start()
-        except Exception:
-            protectJob.cleanup()
-            raise
-        self._job, self._process = protectJob, process
-        self._progressCallback, self._finishedCallback = progressCallback, finishedCallback
-        self._cancelTime = None
-        if waitForCompletion:
-            try:
-                process.wait(timeout=timeout, onEvent=progressCallback)
-            except TimeoutError as error:
-                self._release()
-                raise UserFacingError(f"The engine did not finish in time ({error}).") from error
-            return self._collect()
-        self._timer = qt.QTimer()
-        self._timer.setInterval(POLL_INTERVAL_MS)
-        self._timer.connect("timeout()", self._poll)
-        self._timer.start()
-        return None
-
-    def _poll(self) -> None:
-        """Timer tick on the main thread: forward progress; when the engine has stopped, load the results."""
-        process = self._process
-        if process is None:
-            return
-        for event in process.poll():
-            if self._progressCallback:
-                self._progressCallback(event)
-        if self._cancelTime is not None and time.monotonic() - self._cancelTime > CANCEL_GRACE_S:
-            process.kill()
-        if not process.finished:
-            return
-        self._timer.stop()
-        finished = self._finishedCallback
-        try:
-            results, message = self._collect(), None
-        except UserFacingError as error:
-            results, message = None, str(error)
-        except Exception as error:
-            logging.exception("UMedProtect could not load the results")
-            results, message = None, f"The results could not be loaded: {error}"
-        if finished:
-            finished(results, message)
-
-    def _collect(self) -> "job.ProtectResults":
-        """Turn a finished engine run into scene nodes, or raise UserFacingError; always cleans up."""
-        process, protectJob = self._process, self._job
-        try:
-            message = process.failureMessage()
-            if message:
-                raise UserFacingError(message)
-            return protectJob.loadResults()
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        if self._job is not None:
-            self._job.cleanup()
-        self._job = self._process = None
-        self._progressCallback = self._finishedCallback = None
-
-    def cancel(self) -> None:
-        """Stop the running engine; its results (if any) are discarded and the scene is left as it was."""
-        if self._process is not None:
-            self._cancelTime = time.monotonic()
-            self._process.cancel()
-
-    # --- compare ------------------------------------------------------------------------------------------
-
-    def _layoutNode(self):
-        return slicer.app.layoutManager().layoutLogic().GetLayoutNode()
-
-    def showCompare(self, originalNode, protectedNode, differenceNode, labelSourceNode=None) -> None:
-        """Switch to the three linked views; remembers the current layout for leaveCompare."""
-        if not (originalNode and protectedNode and differenceNode):
-            raise UserFacingError("Protect a volume first: the Compare view needs the original, protected and "
-                                  "difference volumes.")
-        self._compareState = compare.showCompare(self._layoutNode(), originalNode, protectedNode, differenceNode,
-                                                 labelSourceNode, state=self._compareState)
+    def showCompare(self, parameterNode: UMedProtectParameterNode) -> None:
+        """The Compare view of the shown result, its views fitted to the volumes."""
+        p = parameterNode
+        self.protection.showCompare(self.originalVolumeOf(p), p.protectedVolume, p.differenceVolume,
+                                    p.inputSegmentation)
         slicer.util.resetSliceViews()
 
-    def leaveCompare(self) -> None:
-        """Restore the segmentation display, and the layout unless the user already switched to another one."""
-        if self._compareState is None:
-            return
-        state, self._compareState = self._compareState, None
-        compare.leaveCompare(self._layoutNode(), state)
-
-    def forgetCompare(self) -> None:
-        """The scene is closing: nothing to restore any more."""
-        self._compareState = None
-
-    # --- export -------------------------------------------------------------------------------------------
-
-    def exportResults(self, parameterNode: UMedProtectParameterNode, overwrite: bool = False) -> "export.ExportedFiles":
-        """Write the protected volume (plus the chosen extras) and the sidecar to the export folder."""
+    def exportFromParameters(self, parameterNode: UMedProtectParameterNode,
+                             overwrite: bool = False) -> export.ExportedFiles:
+        """Export the shown result with the panel's choices, recording Slicer's version in the sidecar."""
         p = parameterNode
-        if not p.protectedVolume:
-            raise UserFacingError("Nothing to export yet: protect a volume first.")
-        report = self._reportOf(p)
-        return export.exportResults(
-            folder=pathlib.Path(p.exportDirectory), fileFormat=p.exportFormat, inputVolumeNode=originalVolumeOf(p),
-            protectedNode=p.protectedVolume, report=report,
-            differenceNode=p.differenceVolume if p.exportDifference else None,
-            labelSourceNode=p.inputSegmentation if p.exportSegmentation else None,
-            segmentIds=chosenSegmentIds(p),
+        return self.protection.exportResults(
+            folder=pathlib.Path(p.exportDirectory), fileFormat=p.exportFormat, inputVolumeNode=self.originalVolumeOf(p),
+            protectedNode=p.protectedVolume, differenceNode=p.differenceVolume if p.exportDifference else None,
+            labelSourceNode=p.inputSegmentation if p.exportSegmentation else None, segmentIds=chosenSegmentIds(p),
             extraVersions={"Slicer": slicer.app.applicationVersion, "Slicer revision": slicer.app.revision},
             overwrite=overwrite)
-
-    @staticmethod
-    def _reportOf(parameterNode: UMedProtectParameterNode) -> dict:
-        """The engine report kept on the protected node (set when the results were loaded)."""
-        import json
-
-        text = parameterNode.protectedVolume.GetAttribute(outputs.REPORT_ATTRIBUTE) or "{}"
-        return json.loads(text)
 
 
 #
@@ -687,14 +540,15 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("A missing segment is refused in one sentence and leaves the scene as it was")
         with self.assertRaises(UserFacingError):
-            logic.protect(job.ProtectRequest(volume, segmentation, segmentIds=["no-such-segment"]),
-                          waitForCompletion=True)
+            logic.protection.protect(job.ProtectRequest(volume, segmentation, segmentIds=["no-such-segment"]),
+                                     waitForCompletion=True)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
 
         self.delayDisplay("Protecting with a tiny training budget in blocking mode")
         events = []
         request = job.ProtectRequest(volume, segmentation, epsilonSteps=4, device="cpu", iterations=2)
-        results = logic.protect(request, waitForCompletion=True, progressCallback=events.append, timeout=900)
+        results = logic.protection.protect(request, waitForCompletion=True, progressCallback=events.append,
+                                           timeout=900)
         self.assertTrue(events, "the engine reported no progress")
         protectedArray = slicer.util.arrayFromVolume(results.protectedNode)
         differenceArray = slicer.util.arrayFromVolume(results.differenceNode)
@@ -711,12 +565,12 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Compare view: three linked views, previous layout restored on leaving")
         layoutNode = slicer.app.layoutManager().layoutLogic().GetLayoutNode()
         previous = layoutNode.GetViewArrangement()
-        logic.showCompare(volume, results.protectedNode, results.differenceNode, segmentation)
+        logic.protection.showCompare(volume, results.protectedNode, results.differenceNode, segmentation)
         self.assertEqual(layoutNode.GetViewArrangement(), compare.COMPARE_LAYOUT_ID)
         for layoutName, _, _ in compare.COMPARE_VIEWS:
             self.assertIsNotNone(slicer.app.layoutManager().sliceWidget(layoutName))
             self.assertTrue(compare.sliceCompositeNodeFor(slicer.mrmlScene, layoutName).GetLinkedControl())
-        logic.leaveCompare()
+        logic.protection.leaveCompare()
         self.assertEqual(layoutNode.GetViewArrangement(), previous)
 
         self.delayDisplay("Export to NRRD and NIfTI with sidecars")
@@ -729,7 +583,7 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
                 parameterNode.exportDirectory = pathlib.Path(folder) / fileFormat.strip(".")
                 parameterNode.exportDirectory.mkdir()
                 parameterNode.exportFormat = fileFormat
-                exported = logic.exportResults(parameterNode)
+                exported = logic.exportFromParameters(parameterNode)
                 self.assertEqual(set(exported.files), {"protected", "difference", "label"})
                 sidecar = json.loads(exported.sidecar.read_text())
                 self.assertIn("psnr_db", sidecar["metrics"])

@@ -17,7 +17,7 @@ import numpy as np
 from .budget import displayWindow, windowArgument
 from .errors import UserFacingError
 from .export import writeVolumeNode
-from .labelmaps import exportSegmentsToLabelmapNode, labelArrayOnVolumeGrid
+from .labelmaps import labelmapNodeOnVolumeGrid
 from .metrics import createMetricsTable
 from .nodes import RemoveAddedNodes, nodeIds
 from .outputs import REPORT_ATTRIBUTE, createDifferenceVolume, createProtectedVolume
@@ -86,18 +86,14 @@ class ProtectJob:
         """Check the inputs, write image and label map (on the image grid) as NRRD, return the engine command."""
         request = self.request
         validateRequest(request)
-        # Checks the region is not empty and the grids agree, with a message the user understands.
-        labelArrayOnVolumeGrid(request.volumeNode, request.labelSourceNode, request.segmentIds)
-        writeVolumeNode(request.volumeNode, self.path("image.nrrd"))
         source = request.labelSourceNode
-        if source.IsA("vtkMRMLSegmentationNode"):
-            with RemoveAddedNodes(source.GetScene()):
-                labelmapNode = exportSegmentsToLabelmapNode(source, request.volumeNode, request.segmentIds)
-                writeVolumeNode(labelmapNode, self.path("label.nrrd"))
-            labels = ""  # the exported label map holds only the chosen segments, as values 1..n
-        else:
-            writeVolumeNode(source, self.path("label.nrrd"))
-            labels = request.labelValues.strip()
+        # One conversion both checks the region and grids (with a message the user understands) and is written.
+        with RemoveAddedNodes(source.GetScene()):
+            labelmapNode = labelmapNodeOnVolumeGrid(request.volumeNode, source, request.segmentIds)
+            writeVolumeNode(labelmapNode, self.path("label.nrrd"))
+        writeVolumeNode(request.volumeNode, self.path("image.nrrd"))
+        # An exported segmentation holds only the chosen segments, as values 1..n: every label is wanted.
+        labels = "" if source.IsA("vtkMRMLSegmentationNode") else request.labelValues.strip()
         return ProtectCommand(
             image=self.path("image.nrrd"), label=self.path("label.nrrd"), output=self.path("protected.nrrd"),
             difference=self.path("difference.nrrd"), report=self.path("report.json"),

@@ -1,4 +1,4 @@
-"""Segmentation (or label map) -> label array on the volume's voxel grid, the form the engine protects."""
+"""Segmentation (or label map) -> label map on the volume's voxel grid, the form the engine protects."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import slicer
 import vtk
 
 from .errors import UserFacingError
-from .nodes import RemoveAddedNodes, removeNodeWithDisplay
+from .nodes import removeNodeWithDisplay
 from .volumes import arrayFromVolumeNode, sameGrid
 
 
@@ -50,24 +50,25 @@ def exportSegmentsToLabelmapNode(segmentationNode, referenceVolumeNode, segmentI
     return labelmapNode
 
 
-def labelArrayOnVolumeGrid(volumeNode, labelSourceNode, segmentIds: Sequence[str] = ()) -> np.ndarray:
-    """The label array (k, j, i) matching volumeNode voxel for voxel, from a segmentation or a label map node.
+def labelmapNodeOnVolumeGrid(volumeNode, labelSourceNode,
+                             segmentIds: Sequence[str] = ()) -> "slicer.vtkMRMLLabelMapVolumeNode":
+    """The label map node matching volumeNode voxel for voxel, from a segmentation or a label map node.
 
-    A segmentation is resampled onto the volume's grid; a label map must already share it (no silent resampling
-    of the ground truth). Raises UserFacingError when the result holds no labelled voxel.
+    A segmentation is converted once, onto the volume's grid, into a new node of its scene: call it inside
+    RemoveAddedNodes to have that node removed. A label map must already share the grid (no silent resampling
+    of the ground truth) and is returned as it is. Raises UserFacingError when it holds no labelled voxel.
     """
     if labelSourceNode.IsA("vtkMRMLSegmentationNode"):
-        with RemoveAddedNodes(labelSourceNode.GetScene()):
-            labels = arrayFromVolumeNode(exportSegmentsToLabelmapNode(labelSourceNode, volumeNode, segmentIds))
+        labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, volumeNode, segmentIds)
         source = "the chosen segments" if segmentIds else f"segmentation '{labelSourceNode.GetName()}'"
     elif labelSourceNode.IsA("vtkMRMLLabelMapVolumeNode"):
         if not sameGrid(volumeNode, labelSourceNode):
             raise UserFacingError(f"Label map '{labelSourceNode.GetName()}' is not on the grid of volume "
                                   f"'{volumeNode.GetName()}'; resample it to the volume or use a segmentation.")
-        labels = arrayFromVolumeNode(labelSourceNode)
+        labelmapNode = labelSourceNode
         source = f"label map '{labelSourceNode.GetName()}'"
     else:
         raise UserFacingError(f"'{labelSourceNode.GetName()}' is neither a segmentation nor a label map.")
-    if not np.any(labels > 0):
+    if not np.any(arrayFromVolumeNode(labelmapNode) > 0):
         raise UserFacingError(f"There is no region to protect: {source} is empty inside volume '{volumeNode.GetName()}'.")
-    return labels
+    return labelmapNode

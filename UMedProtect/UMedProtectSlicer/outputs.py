@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .volumes import arrayFromVolumeNode, ijkToRasMatrix, updateVolumeNodeFromArray
@@ -96,3 +98,8 @@ def applyDifferenceDisplay(differenceNode, budgetNative: float) -> None:
     display.SetAutoWindowLevel(False)
     display.SetWindowLevel(2.0 * scale, 0.0)
     display.SetInterpolate(False)
+
+
+def reportOf(protectedNode) -> dict:
+    """The engine report kept on a protected volume (set when the results were loaded); {} without one."""
+    return json.loads(protectedNode.GetAttribute(REPORT_ATTRIBUTE) or "{}")
