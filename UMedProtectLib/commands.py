@@ -15,8 +15,7 @@ from .label_io import is_segmentation_file, read_label
 from .outputs import OutputTransaction, check_writable, resolved
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from .reports import file_record, report_json, summary_lines
-from .budget import parse_budget, parse_window
-from .settings import ProtectSettings, parse_labels
+from .settings import ProtectSettings
 
 if TYPE_CHECKING:
     from .profile import Profile
@@ -44,17 +43,7 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
     """ProtectSettings from the options given; unset options keep `base`'s values (a profile's) or the defaults."""
     # A profile's device and labels belong to the machine and study it was fitted on, not to this run.
     settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
-    changes: Dict[str, object] = {}
-    if args.epsilon is not None:
-        changes["epsilon"], changes["epsilon_unit"] = parse_budget(args.epsilon)
-    if args.window is not None:
-        changes["window"] = parse_window(args.window)
-    if args.labels is not None:
-        changes["labels"] = parse_labels(args.labels)
-    for option in ("design", "band_width", "preset", "iterations", "epochs", "device", "seed"):
-        if getattr(args, option) is not None:
-            changes[option] = getattr(args, option)
-    return settings.with_changes(**changes)
+    return settings.with_options(vars(args))
 
 
 def input_files(*paths: Optional[Path]) -> List[Path]:
