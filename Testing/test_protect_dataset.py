@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from conftest import blob_study, sha256, sitk_image
 from UMedProtectLib.batch import StudyJob, run_study, study_seed
 from UMedProtectLib.cli import build_parser, main
+from UMedProtectLib.commands import settings_from
 from UMedProtectLib.manifest import Manifest, still_valid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,7 +177,7 @@ def test_unreadable_and_nan_studies_fail_with_one_line_and_write_nothing(tmp_pat
     nan_image[2, 16, 16] = np.nan
     sitk.WriteImage(sitk_image(nan_image), str(tmp_path / "nan.nrrd"), True)
     for name, expected in (("garbage.nrrd", "could not"), ("nan.nrrd", "NaN")):
-        record = run_study(job_for(tmp_path, tmp_path / name, tmp_path / "l.nrrd"), args)
+        record = run_study(job_for(tmp_path, tmp_path / name, tmp_path / "l.nrrd"), settings_from(args))
         assert record["status"] == "failed" and expected in record["error"] and "\n" not in record["error"]
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 

@@ -32,12 +32,12 @@ def test_the_request_takes_the_display_window_and_passes_it_as_one_token(ct, tmp
     app, volume, segmentation = ct
     assert displayWindow(volume) == (-600.0, 1500.0)
     command = ProtectJob(ProtectRequest(volume, segmentation), tmp_path / "a").prepare()
-    assert command.window == "-600,1500" and "--window=-600,1500" in command.arguments()
+    assert command.settings.window == "-600,1500" and "--window=-600,1500" in command.arguments()
     chosen = ProtectJob(ProtectRequest(volume, segmentation, window="soft-tissue"), tmp_path / "b").prepare()
     assert "--window=soft-tissue" in chosen.arguments()
     volume.SetAndObserveDisplayNodeID(None)  # no display node: the engine's robust range
     bare = ProtectJob(ProtectRequest(volume, segmentation), tmp_path / "c").prepare()
-    assert bare.window == "" and not any(a.startswith("--window") for a in bare.arguments())
+    assert bare.settings.window is None and not any(a.startswith("--window") for a in bare.arguments())
 
 
 def test_the_panel_states_the_budget_in_hu_and_as_a_share_of_the_window():

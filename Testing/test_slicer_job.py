@@ -9,6 +9,9 @@ import SimpleITK as sitk
 
 from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
+from UMedProtectLib.cli import build_parser
+from UMedProtectLib.commands import settings_from
+from UMedProtectLib.settings import BUDGET_STEPS, PANEL_PRESETS, ProtectSettings, panel_bounds
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.job import ProtectJob, ProtectRequest, validateRequest
 from UMedProtectSlicer.labelmaps import allSegmentIds
@@ -48,8 +51,9 @@ def test_prepare_writes_the_volume_and_the_chosen_segments_on_its_grid(study, tm
     app.scene.RemoveObserver(observer)
     assert nodeIds(app.scene) == before
     assert added.count("vtkMRMLLabelMapVolumeNode") == 1, "the segmentation was converted more than once"
-    assert command.epsilon == "6/255" and command.bandWidth == 2 and command.preset == "thorough"
-    assert command.labels == "" and command.seed == 3 and command.device == "cpu"
+    assert command.settings.epsilon == 6 / 255 and command.settings.band_width == 2
+    assert command.settings.preset == "thorough" and command.settings.labels is None
+    assert command.settings.seed == 3 and command.settings.device == "cpu"
     written = sitk.ReadImage(str(command.image))
     assert np.array_equal(sitk.GetArrayFromImage(written), image)
     label = sitk.GetArrayFromImage(sitk.ReadImage(str(command.label)))
@@ -62,7 +66,7 @@ def test_label_map_source_passes_the_label_values(study, tmp_path):
     app, volume, _, _, labels = study
     labelmap = addVolume(app.scene, labels, ijkToRasMatrix(volume), name="lm", labelmap=True)
     command = ProtectJob(ProtectRequest(volume, labelmap, labelValues=" 2 "), tmp_path).prepare()
-    assert command.labels == "2"
+    assert command.settings.labels == (2,)
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(command.label))), labels)
 
 
@@ -74,11 +78,52 @@ def test_invalid_requests_are_refused_in_one_sentence(study, tmp_path):
         (ProtectRequest(labelmap, segmentation), "is a label map"),
         (ProtectRequest(volume, None), "Choose the segmentation"),
         (ProtectRequest(volume, segmentation, epsilonSteps=0), "outside 1/255"),
+        (ProtectRequest(volume, segmentation, epsilonSteps=256), "outside 1/255 to 255/255"),
         (ProtectRequest(volume, segmentation, profilePath=tmp_path / "none.pt"), "does not exist"),
     ]
     for request, text in cases:
         with pytest.raises(UserFacingError, match=text):
             validateRequest(request)
+
+
+def test_settings_the_engine_refuses_are_refused_in_one_sentence(study, tmp_path):
+    app, volume, _, _, labels = study
+    labelmap = addVolume(app.scene, labels, ijkToRasMatrix(volume), name="lm", labelmap=True)
+    for request, text in ((ProtectRequest(volume, labelmap, labelValues="1,x"), "comma-separated integers"),
+                          (ProtectRequest(volume, labelmap, bandWidth=17), "Band width 17 must be"),
+                          (ProtectRequest(volume, labelmap, device="gpu"), "Device 'gpu' is unknown")):
+        with pytest.raises(UserFacingError, match=text) as caught:
+            ProtectJob(request, tmp_path / "w").prepare()
+        assert "\n" not in str(caught.value)
+
+
+def test_panel_fields_to_engine_settings_round_trip_through_the_real_parser(study, tmp_path):
+    """Parameter node values -> request (as the panel builds it) -> arguments -> the CLI's parser -> settings."""
+    app, volume, _, _, labels = study
+    labelmap = addVolume(app.scene, labels, ijkToRasMatrix(volume), name="lm", labelmap=True)
+    volume.GetDisplayNode().SetAutoWindowLevel(False)
+    volume.GetDisplayNode().SetWindowLevel(1500, -600)
+    low, high = BUDGET_STEPS
+    panels = [  # the parameter node's fields: typical values, then every range's ends
+        (dict(labelValues="2, 1", epsilonSteps=6, bandWidth=2, preset="thorough", device="cpu", seed=3),
+         ProtectSettings(epsilon=6 / 255, window="-600,1500", band_width=2, labels=(1, 2), preset="thorough",
+                         device="cpu", seed=3)),
+        (dict(labelValues="", epsilonSteps=high, bandWidth=panel_bounds("band_width")[1], preset=PANEL_PRESETS[-1],
+              device="cuda:1", seed=panel_bounds("seed")[1]),
+         ProtectSettings(epsilon=1.0, window="-600,1500", band_width=16, preset="thorough", device="cuda:1",
+                         seed=2**31 - 1)),
+        (dict(labelValues="", epsilonSteps=low, bandWidth=panel_bounds("band_width")[0], preset=PANEL_PRESETS[0],
+              device="auto", seed=panel_bounds("seed")[0]),
+         ProtectSettings(epsilon=1 / 255, window="-600,1500", band_width=1, preset="fast")),
+    ]
+    for index, (fields, expected) in enumerate(panels):
+        command = ProtectJob(ProtectRequest(volume, labelmap, **fields), tmp_path / str(index)).prepare()
+        parsed = settings_from(build_parser().parse_args(command.arguments()))
+        for name in ProtectSettings.__dataclass_fields__:
+            assert getattr(parsed, name) == getattr(expected, name), (index, name)
+    # A request with the panel's defaults means the engine's defaults (in the volume's display window).
+    command = ProtectJob(ProtectRequest(volume, labelmap), tmp_path / "defaults").prepare()
+    assert settings_from(build_parser().parse_args(command.arguments())) == ProtectSettings(window="-600,1500")
 
 
 @needs_cli

@@ -12,35 +12,35 @@ import SimpleITK as sitk
 
 import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
 
+from UMedProtectLib.cli import build_parser
+from UMedProtectLib.commands import settings_from
+from UMedProtectLib.settings import ProtectSettings
 from UMedProtectSlicer.runner import (EXIT_BAD_INPUT, EngineProcess, ProgressEvent, ProtectCommand, _LogFollower,
                                       engineEnvironment, engineSearchPath, parseProgressLine, pythonExecutable)
 
 needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
 
 
-def command(tmp_path, image, label, **settings):
+def command(tmp_path, image, label, profile=None, **settings):
     return ProtectCommand(image=Path(image), label=Path(label), output=tmp_path / "protected.nrrd",
-                          difference=tmp_path / "difference.nrrd", report=tmp_path / "report.json", **settings)
+                          difference=tmp_path / "difference.nrrd", report=tmp_path / "report.json",
+                          settings=ProtectSettings(**settings), profile=profile)
 
 
-def test_arguments_follow_the_cli_contract(tmp_path):
-    args = command(tmp_path, "a.nrrd", "b.nrrd", epsilon="8/255", bandWidth=2, labels="1,3", preset="fast",
-                   device="cuda:1", seed=7, profile=Path("p.pt"), iterations=5).arguments()
-    assert args[0] == "protect"
-    pairs, rest = {}, args[1:]
-    while rest:
-        if len(rest) > 1 and not rest[1].startswith("--"):
-            pairs[rest[0]], rest = rest[1], rest[2:]
-        else:
-            pairs[rest[0]], rest = True, rest[1:]
-    assert pairs["--image"] == "a.nrrd" and pairs["--label"] == "b.nrrd"
-    assert pairs["--output"].endswith("protected.nrrd") and pairs["--difference"].endswith("difference.nrrd")
-    assert pairs["--epsilon"] == "8/255" and pairs["--band-width"] == "2" and pairs["--labels"] == "1,3"
-    assert pairs["--preset"] == "fast" and pairs["--device"] == "cuda:1" and pairs["--seed"] == "7"
-    assert pairs["--profile"] == "p.pt" and pairs["--iterations"] == "5" and pairs["--progress"] == "json"
-    assert pairs["--overwrite"] is True
-    plain = command(tmp_path, "a.nrrd", "b.nrrd").arguments()
-    assert "--labels" not in plain and "--profile" not in plain and "--iterations" not in plain
+def test_the_real_parser_reads_the_arguments_back(tmp_path):
+    settings = dict(epsilon=8 / 255, window="-600,1500", band_width=2, labels=(1, 3), preset="fast", device="cuda:1",
+                    seed=7, iterations=5)
+    # Parsed as given, without the CLI's joining of signed values: the command writes them as one token already.
+    arguments = command(tmp_path, "a.nrrd", "b.nrrd", profile=Path("p.pt"), **settings).arguments()
+    args = build_parser().parse_args(arguments)
+    assert args.command == "protect" and args.image == "a.nrrd" and args.label == "b.nrrd"
+    assert Path(args.output) == tmp_path / "protected.nrrd" and Path(args.difference) == tmp_path / "difference.nrrd"
+    assert Path(args.report) == tmp_path / "report.json" and args.profile == "p.pt"
+    assert args.progress == "json" and args.overwrite
+    assert settings_from(args) == ProtectSettings(**settings)
+    plain = build_parser().parse_args(command(tmp_path, "a.nrrd", "b.nrrd").arguments())
+    assert plain.labels is None and plain.profile is None and plain.iterations is None and plain.window is None
+    assert settings_from(plain) == ProtectSettings()
 
 
 def test_progress_line_parsing():

@@ -193,3 +193,23 @@ def test_choice_fields_match_the_combo_boxes_left_empty(ui_tree, module_ast):
     for widget in ui_tree.iter("widget"):
         if widget.get("class") == "QComboBox" and any(p.get("name") == "SlicerParameterName" for p in widget.findall("property")):
             assert not widget.findall("item"), widget.get("name")
+
+
+def test_spin_box_ranges_and_values_are_the_engine_settings(ui_tree):
+    """The .ui repeats what Qt needs before the parameter node binds: it must agree with the settings table."""
+    from UMedProtectLib.settings import BUDGET_STEPS, DEFAULT_BUDGET_STEPS, OPTIONS, panel_bounds
+
+    expected = {"epsilonSteps": (BUDGET_STEPS, DEFAULT_BUDGET_STEPS),
+                "bandWidth": (panel_bounds("band_width"), OPTIONS["band_width"].default),
+                "seed": (panel_bounds("seed"), OPTIONS["seed"].default)}
+    bindings = parameter_bindings(ui_tree)
+    for widget in ui_tree.iter("widget"):
+        parameter = bindings.get(widget.get("name"))
+        if parameter not in expected:
+            continue
+        numbers = {p.get("name"): int(p.findtext("number")) for p in widget.findall("property")
+                   if p.findtext("number") is not None}
+        (low, high), default = expected.pop(parameter)
+        assert (numbers["minimum"], numbers["maximum"]) == (low, high), parameter
+        assert numbers.get("value", 0) == default, parameter
+    assert not expected, f"no spin box bound to {sorted(expected)}"

@@ -22,12 +22,12 @@ from slicer.util import VTKObservationMixin
 from vtkSlicerSegmentationsModuleMRMLPython import vtkMRMLSegmentationNode
 
 from UMedProtectSlicer import budget, compare, dependencies, export, install, job, outputs, runner
+from UMedProtectSlicer.engine import engineSettings
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.labelmaps import allSegmentIds
 from UMedProtectSlicer.logic import POLL_INTERVAL_S, ProtectionLogic
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
 
-PRESETS = ["fast", "balanced", "thorough"]
 EXPORT_FORMATS = [".nrrd", ".nii.gz"]
 
 
@@ -82,11 +82,15 @@ class UMedProtectParameterNode:
     inputSegmentation: Union[vtkMRMLSegmentationNode, vtkMRMLLabelMapVolumeNode, None]
     segmentIds: list[str]
     labelValues: str
-    epsilonSteps: Annotated[int, WithinRange(1, 64), Default(4)]
-    bandWidth: Annotated[int, WithinRange(1, 20), Default(3)]
-    preset: Annotated[str, Choice(PRESETS), Default("balanced")]
-    device: Annotated[str, Default("auto")]
-    seed: Annotated[int, WithinRange(0, 2147483647), Default(0)]
+    # Defaults and bounds are the engine's (UMedProtectLib/settings.py); the .ui's spin boxes agree (test_ui.py).
+    epsilonSteps: Annotated[int, WithinRange(*engineSettings.BUDGET_STEPS),
+                            Default(engineSettings.DEFAULT_BUDGET_STEPS)]
+    bandWidth: Annotated[int, WithinRange(*engineSettings.panel_bounds("band_width")),
+                         Default(engineSettings.OPTIONS["band_width"].default)]
+    preset: Annotated[str, Choice(engineSettings.PANEL_PRESETS), Default(engineSettings.OPTIONS["preset"].default)]
+    device: Annotated[str, Default(engineSettings.OPTIONS["device"].default)]
+    seed: Annotated[int, WithinRange(*engineSettings.panel_bounds("seed")),
+                    Default(engineSettings.OPTIONS["seed"].default)]
     useProfile: bool
     profilePath: pathlib.Path
     protectedVolume: vtkMRMLScalarVolumeNode

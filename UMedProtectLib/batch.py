@@ -1,14 +1,13 @@
 """The per-study job of `protect-dataset`: what to write where, the study's seed, and the run on a worker.
 
 A job is plain data (picklable for Dask). `run_study` protects the study through the same path as
-`umed-protect protect` (commands.run_protect: one transaction for the protected image, the optional difference
-map and the unchanged label copy) and returns the study's manifest record; a bad study comes back as a
-record with status "failed" and its one-line error instead of raising, so the run goes on.
+`umed-protect protect` (its commands.ProtectJob run by commands.run_protect: one transaction for the protected
+image, the optional difference map and the unchanged label copy) and returns the study's manifest record; a bad
+study comes back as a record with status "failed" and its one-line error instead of raising, so the run goes on.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import socket
@@ -21,9 +20,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .datasets import relative_path
 from .errors import InputError
-from .commands import input_files, run_protect
+from .commands import ProtectJob, ProtectOutputs, input_files, run_protect
 from .image_io import image_extension
 from .profile import Profile
+from .settings import ProtectSettings
 
 # The report figures copied into the manifest (the full report would make each line several kB).
 METRICS = ("psnr_db", "psnr_roi_db", "ssim", "ssim_roi_slices", "linf_native", "epsilon_native",
@@ -58,6 +58,12 @@ class StudyJob:
     def copies(self) -> Dict[Path, Path]:
         """The label file and its data files, to be copied unchanged under their relative paths."""
         return {path: self.output_dir / relative_path(path, self.root) for path in input_files(self.label)}
+
+    def protect_job(self, settings: ProtectSettings, profile: Optional[Path], device: Optional[str]) -> ProtectJob:
+        """This study's protection: the run's settings with the study's own seed (and the worker's device, if any)."""
+        return ProtectJob(self.image, self.label, ProtectOutputs(**self.outputs()),
+                          settings.with_changes(seed=self.seed, device=device or settings.device), profile=profile,
+                          overwrite=True, copies=self.copies())
 
 
 def study_seed(run_seed: int, study: str) -> int:
@@ -100,24 +106,23 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def run_study(job: StudyJob, args: argparse.Namespace, profile: Optional[Profile] = None,
-              device: Optional[str] = None) -> dict:
-    """Protect one study and return its manifest record ("done" or "failed"); never raises for a bad study."""
+def run_study(job: StudyJob, settings: ProtectSettings, profile_path: Optional[Path] = None,
+              profile: Optional[Profile] = None, device: Optional[str] = None) -> dict:
+    """Protect one study and return its manifest record ("done" or "failed"); never raises for a bad study.
+
+    `settings` are the run's (the study's seed replaces theirs); `profile` is `profile_path` already loaded.
+    """
     from . import __version__
     from .reports import sha256_file
 
     started = time.time()
     record = {"study": job.study, "seed": job.seed, "engine_version": __version__, "started": started,
               "image": str(job.image), "label": str(job.label)}
-    study_args = argparse.Namespace(**{**vars(args), "seed": job.seed, "progress": "none"})
-    if device is not None:
-        study_args.device = device
     try:
         record["input_sha256"] = input_hashes(job)
         for target in [*job.outputs().values(), *job.copies().values()]:
             target.parent.mkdir(parents=True, exist_ok=True)
-        report, written = run_protect(study_args, job.image, job.label, job.outputs(), overwrite=True,
-                                      profile=profile, copies=job.copies())
+        report, written = run_protect(job.protect_job(settings, profile_path, device), profile)
         record.update({
             "status": "done",
             "outputs": {relative_path(path, job.output_dir).as_posix(): sha256_file(path) for path in written},

@@ -22,8 +22,9 @@ ROBUST = "robust"
 # (level, width) in HU of the usual CT reading windows.
 WINDOW_PRESETS = {"soft-tissue": (40.0, 400.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0),
                   "brain": (40.0, 80.0)}
-# One grey level of an 8-bit display of the window: the smallest change a screen can show.
-GREY_LEVEL = 1.0 / 255.0
+# Grey levels of an 8-bit display of a window; one of them is the smallest change a screen can show.
+GREY_LEVELS = 255
+GREY_LEVEL = 1.0 / GREY_LEVELS
 
 
 def _number(text: str, what: str) -> float:
@@ -81,6 +82,14 @@ def parse_budget(text: str) -> Tuple[float, str]:
         if stripped.lower().endswith(unit.lower()):
             return check_native(_number(stripped[:-len(unit)], "epsilon"), unit), unit
     return parse_epsilon(stripped), FRACTION
+
+
+def format_budget(amount: float, unit: str) -> str:
+    """The text parse_budget reads back as exactly this amount: "4/255" on the grey-level grid, "10HU", "0.0157"."""
+    if unit != FRACTION:
+        return f"{amount!r}{unit}"
+    levels = round(amount * GREY_LEVELS)
+    return f"{levels}/{GREY_LEVELS}" if levels / GREY_LEVELS == amount else repr(amount)
 
 
 def parse_window(text: str) -> str:

@@ -13,15 +13,14 @@ import signal
 import sys
 import threading
 import traceback
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from .budget import ROBUST, WINDOW_PRESETS
 from .errors import Cancelled, InputError
-from .settings import DESIGNS, DEVICES, PRESETS, ProtectSettings
+from .settings import COMMAND_LINE
 
 PROG = "umed-protect"
 # Options whose values may start with '-' (a negative window level, a mistyped negative budget).
-SIGNED_VALUE_OPTIONS = ("--epsilon", "--window")
+SIGNED_VALUE_OPTIONS = tuple(option.flag_name for option in COMMAND_LINE if option.signed)
 
 
 class UsageError(Exception):
@@ -36,29 +35,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that set the protection (all optional; defaults in brackets)."""
+    """Options that set the protection (all optional; defaults in brackets), generated from the settings table."""
     group = parser.add_argument_group("protection settings")
-    group.add_argument("--epsilon", metavar="E",
-                       help="largest change of a voxel: a fraction of the reading window (4/255 or 0.0157), or an "
-                            "amount in the image's units (10HU for CT, 2.5units otherwise) [4/255]")
-    group.add_argument("--window", metavar="L,W",
-                       help="reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST))
-                            + ": the fraction in --epsilon is of its width, and the report states visibility in it "
-                            "[robust: the 0.5-99.5 percentile range]")
-    group.add_argument("--design", choices=list(DESIGNS),
-                       help="; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
-                       + f" [{ProtectSettings().design}]")
-    group.add_argument("--band-width", type=int, metavar="PX", help="contour band radius in pixels [3]")
-    group.add_argument("--labels", metavar="1,2", help="label values that form the region to protect [every label > 0]")
-    group.add_argument("--preset", choices=list(PRESETS),
-                       help="training effort: " + "; ".join(f"{k} {v.describe()}" for k, v in PRESETS.items())
-                       + f" [{ProtectSettings().preset}]")
-    schedule = group.add_mutually_exclusive_group()
-    schedule.add_argument("--iterations", type=int, metavar="N", help="training iterations (overrides --preset)")
-    schedule.add_argument("--epochs", type=int, metavar="N",
-                          help="training epochs over the ROI slices (overrides --preset)")
-    group.add_argument("--device", metavar="DEV", help=f"{', '.join(DEVICES)} or cuda:N [auto]")
-    group.add_argument("--seed", type=int, metavar="S", help="random seed; same seed, same output on CPU [0]")
+    exclusive: Dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in COMMAND_LINE:
+        if option.exclusive is not None and option.exclusive not in exclusive:
+            exclusive[option.exclusive] = group.add_mutually_exclusive_group()
+        target = group if option.exclusive is None else exclusive[option.exclusive]
+        target.add_argument(option.flag_name, dest=option.name, metavar=option.metavar, type=option.argument_type,
+                            choices=list(option.choices) or None, help=option.help_text())
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, overwrite: bool = True) -> None:

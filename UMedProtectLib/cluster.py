@@ -7,16 +7,17 @@ the same paths as the submitting machine (a shared file system on a cluster).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
+from pathlib import Path
 from typing import Iterator, Optional
 
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from .batch import StudyJob, run_study
 from .errors import InputError
+from .settings import ProtectSettings
 
 PLUGIN_NAME = "umed-protect-study-setup"
 
@@ -46,10 +47,11 @@ class StudyWorkerSetup(WorkerPlugin):
             self.worker_device = f"cuda:{worker.name % count}"
 
 
-def protect_on_worker(job: StudyJob, args: argparse.Namespace) -> dict:
-    """The Dask task: protect one study with this worker's loaded profile and device."""
+def protect_on_worker(job: StudyJob, settings: ProtectSettings) -> dict:
+    """The Dask task: protect one study with the run's settings and this worker's loaded profile and device."""
     setup: StudyWorkerSetup = get_worker().plugins[PLUGIN_NAME]
-    return run_study(job, args, setup.profile, setup.worker_device)
+    profile_path = Path(setup.profile_path) if setup.profile_path else None
+    return run_study(job, settings, profile_path, setup.profile, setup.worker_device)
 
 
 def default_workers(studies: int) -> int:

@@ -6,17 +6,17 @@ import argparse
 import shutil
 import sys
 import warnings
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
 from .errors import InputError
-from .image_io import data_files, image_extension, read_image, stage_image
+from .image_io import data_files, read_image, stage_image
 from .label_io import is_segmentation_file, read_label
-from .outputs import OutputTransaction, check_writable, resolved
+from .outputs import OutputTransaction
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
-from .reports import file_record, report_json, summary_lines
-from .budget import parse_budget, parse_window
-from .settings import ProtectSettings, parse_labels
+from .reports import command_report, file_record, report_json, summary_lines
+from .settings import ProtectSettings
 
 if TYPE_CHECKING:
     from .profile import Profile
@@ -24,6 +24,37 @@ if TYPE_CHECKING:
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_FILES = {"output": "sample_protected.nrrd", "difference": "sample_difference.nrrd",
               "report": "sample_report.json", "preview": "sample_preview.png"}
+
+
+@dataclass(frozen=True)
+class ProtectOutputs:
+    """The files one protection writes, each named as its command-line option: the protected image and extras."""
+
+    output: Path
+    difference: Optional[Path] = None
+    report: Optional[Path] = None
+    preview: Optional[Path] = None
+    profile_out: Optional[Path] = None  # the generators fitted on this study, saved as a profile
+
+    def by_option(self) -> Dict[str, Optional[Path]]:
+        """Option name -> path (None: not written)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+@dataclass(frozen=True)
+class ProtectJob:
+    """One protection from files, fully described; the commands build it from their arguments."""
+
+    image: Path
+    label: Path
+    outputs: ProtectOutputs
+    settings: ProtectSettings  # resolved: the options given over a profile's settings or the defaults
+    profile: Optional[Path] = None  # a profile file to apply instead of fitting (its SHA-256 goes into the report)
+    progress: str = "none"  # bar on stderr, json lines on stdout, or none
+    overwrite: bool = False
+    command: str = "protect"  # the command the report names
+    study: Optional[str] = None  # a description of the study (the demo's)
+    copies: Mapping[Path, Path] = field(default_factory=dict)  # inputs copied unchanged with the outputs
 
 
 def reporter(kind: str) -> Optional[ProgressCallback]:
@@ -44,17 +75,7 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
     """ProtectSettings from the options given; unset options keep `base`'s values (a profile's) or the defaults."""
     # A profile's device and labels belong to the machine and study it was fitted on, not to this run.
     settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
-    changes: Dict[str, object] = {}
-    if args.epsilon is not None:
-        changes["epsilon"], changes["epsilon_unit"] = parse_budget(args.epsilon)
-    if args.window is not None:
-        changes["window"] = parse_window(args.window)
-    if args.labels is not None:
-        changes["labels"] = parse_labels(args.labels)
-    for option in ("design", "band_width", "preset", "iterations", "epochs", "device", "seed"):
-        if getattr(args, option) is not None:
-            changes[option] = getattr(args, option)
-    return settings.with_changes(**changes)
+    return settings.with_options(vars(args))
 
 
 def input_files(*paths: Optional[Path]) -> List[Path]:
@@ -71,39 +92,6 @@ def input_files(*paths: Optional[Path]) -> List[Path]:
     return files
 
 
-def check_outputs(outputs: Dict[str, Optional[Path]], inputs: Sequence[Path], overwrite: bool) -> None:
-    """Refuse outputs that are inputs, that coincide with each other, or that exist without --overwrite."""
-    taken = {resolved(p): p for p in inputs}
-    seen: Dict[Path, str] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        target = resolved(path)
-        flag = "--" + option.replace("_", "-")
-        if target in taken:
-            raise InputError(f"{flag} {str(path)!r} is the input file {str(taken[target])!r}; choose another name "
-                             "(inputs are never modified)")
-        if target in seen:
-            raise InputError(f"{flag} and {seen[target]} are the same file {str(path)!r}; give each its own name")
-        seen[target] = flag
-        if target.is_dir():
-            raise InputError(f"{flag} {str(path)!r} is a folder; give a file name")
-        if not target.parent.is_dir():
-            raise InputError(f"the folder of {flag} {str(path)!r} does not exist; create it first")
-        if target.exists() and not overwrite:
-            raise InputError(f"{flag} {str(path)!r} already exists; remove it or pass --overwrite")
-    check_writable(outputs.values())  # now, not after a fit of many minutes
-
-
-def _check_output_types(output: Path, difference: Optional[Path], preview: Optional[Path]) -> None:
-    """Check output file types before any work is done."""
-    image_extension(output)
-    if difference is not None:
-        image_extension(difference)
-    if preview is not None and not preview.name.lower().endswith(".png"):
-        raise InputError(f"--preview {str(preview)!r} must be a .png file")
-
-
 def _engine_warnings(caught: List[warnings.WarningMessage]) -> List[str]:
     """Messages of the warnings that the engine itself raised (e.g. a fall back from GPU to CPU).
 
@@ -115,78 +103,75 @@ def _engine_warnings(caught: List[warnings.WarningMessage]) -> List[str]:
             and "Triggered internally" not in str(w.message)]
 
 
-def run_protect(args: argparse.Namespace, image_path: Path, label_path: Path, outputs: Dict[str, Optional[Path]],
-                overwrite: bool, description: Optional[str] = None, profile: Optional["Profile"] = None,
-                copies: Optional[Dict[Path, Path]] = None) -> Tuple[dict, List[Path]]:
+def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[dict, List[Path]]:
     """Protect one study from files and write the outputs all together; returns the report and the files written.
 
-    `profile` is the already loaded --profile file (a dataset run loads it once per worker); `copies` maps input
-    files to copy unchanged (a dataset run's labels) onto targets written in the same transaction.
+    `profile` is job.profile already loaded (a dataset run loads it once per worker); otherwise it is loaded here.
     """
-    from . import __version__
     from .engine import protect
     from .preview import preview_png
     from .profile import load_profile, save_profile
 
-    output, difference, preview = outputs["output"], outputs.get("difference"), outputs.get("preview")
-    profile_path = getattr(args, "profile", None)
-    profile_path = Path(profile_path) if profile_path else None
-    inputs = input_files(image_path, label_path, profile_path)
-    _check_output_types(output, difference, preview)
-    check_outputs(outputs, inputs, overwrite)
-
-    if profile is None and profile_path is not None:
-        profile = load_profile(profile_path)
-    settings = settings_from(args, profile.settings if profile is not None else None)
-    image = read_image(image_path)
-    label = read_label(label_path, image)
-    records = {"image": file_record(image_path, image.data_files),
-               "label": file_record(label_path, input_files(label_path)[1:])}
-    if profile_path is not None:
-        records["profile"] = file_record(profile_path)
-    progress = reporter(args.progress)
+    outputs = job.outputs
+    inputs = input_files(job.image, job.label, job.profile)
+    transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs)
+    transaction.check(outputs.by_option())
+    if profile is None and job.profile is not None:
+        profile = load_profile(job.profile)
+    image = read_image(job.image)
+    label = read_label(job.label, image)
+    records = {"image": file_record(job.image, image.data_files),
+               "label": file_record(job.label, input_files(job.label)[1:])}
+    if job.profile is not None:
+        records["profile"] = file_record(job.profile)
+    progress = reporter(job.progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = protect(image.array, label.array, image.spacing_xyz, settings, progress, profile=profile)
-    report = dict(result.report)
-    report["warnings"] = list(label.warnings) + list(report.get("warnings") or []) + _engine_warnings(caught)
-    report.update({
-        "command": "demo" if description else "protect",
-        "study": description,
-        "umed_protect_version": __version__,
-        "inputs": records,
-        "sha256": {role: record["sha256"] for role, record in records.items()},
-        "outputs": {role: str(resolved(path)) for role, path in outputs.items() if path is not None},
-        "image": {"shape": list(image.array.shape), "dtype": str(image.array.dtype), "spacing": list(image.spacing),
-                  "origin": list(image.origin), "direction": list(image.direction)},
-        "label_names": {str(k): v for k, v in label.names.items()},
-    })
+        result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile)
+    report = command_report(
+        job.command, result.report, records, outputs.by_option(),
+        [*label.warnings, *(result.report.get("warnings") or []), *_engine_warnings(caught)], study=job.study,
+        sha256={role: record["sha256"] for role, record in records.items()},
+        image={"shape": list(image.array.shape), "dtype": str(image.array.dtype), "spacing": list(image.spacing),
+               "origin": list(image.origin), "direction": list(image.direction)},
+        label_names={str(k): v for k, v in label.names.items()})
     emit(progress, "write", 1.0, "writing the outputs")
-    with OutputTransaction(overwrite=overwrite, keep_intact=inputs) as transaction:
-        stage_image(transaction, result.protected, image, output)
-        if difference is not None:
-            stage_image(transaction, result.difference, image, difference)
-        if preview is not None:
+    with transaction:
+        stage_image(transaction, result.protected, image, outputs.output)
+        if outputs.difference is not None:
+            stage_image(transaction, result.difference, image, outputs.difference)
+        if outputs.preview is not None:
             window = report["visibility"]["window"]
-            transaction.stage(preview).write_bytes(preview_png(
+            transaction.stage(outputs.preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
                 (window["low"], window["high"]), image.spacing, image.direction, window["name"]))
-        for source, target in (copies or {}).items():
+        for source, target in job.copies.items():
             shutil.copyfile(source, transaction.stage(target))
-        if outputs.get("profile_out") is not None:
-            save_profile(result.profile, transaction.stage(outputs["profile_out"]))
-        if outputs.get("report") is not None:
-            transaction.stage(outputs["report"]).write_bytes(report_json(report))
+        if outputs.profile_out is not None:
+            save_profile(result.profile, transaction.stage(outputs.profile_out))
+        if outputs.report is not None:
+            transaction.stage(outputs.report).write_bytes(report_json(report))
         written = transaction.commit()
     return report, written
 
 
+def _path(text: Optional[str]) -> Optional[Path]:
+    """An optional command-line path."""
+    return Path(text) if text else None
+
+
 def protect_command(args: argparse.Namespace) -> int:
     """`umed-protect protect`: protect one study given as image and label files."""
-    optional = {name: Path(getattr(args, name)) if getattr(args, name) else None
-                for name in ("difference", "report", "preview", "profile_out")}
-    report, written = run_protect(args, Path(args.image), Path(args.label), {"output": Path(args.output), **optional},
-                                  args.overwrite)
+    from .profile import load_profile
+
+    profile = load_profile(args.profile) if args.profile else None
+    job = ProtectJob(
+        image=Path(args.image), label=Path(args.label),
+        outputs=ProtectOutputs(Path(args.output), _path(args.difference), _path(args.report), _path(args.preview),
+                               _path(args.profile_out)),
+        settings=settings_from(args, profile.settings if profile is not None else None), profile=_path(args.profile),
+        progress=args.progress, overwrite=args.overwrite)
+    report, written = run_protect(job, profile)
     print("\n".join(summary_lines(report, written)), file=message_stream(args))
     return 0
 
@@ -201,12 +186,15 @@ def demo_command(args: argparse.Namespace) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"cannot create the output folder {str(folder)!r}: {error.strerror}") from None
-    outputs = {role: folder / name for role, name in DEMO_FILES.items()}
     description = (f"embedded sample: MNI152 T1 template slices {SAMPLE_SLICES[0]}-{SAMPLE_SLICES[1] - 1}, "
                    "label 1 = lateral ventricles")
     stream = message_stream(args)
     print(f"umed-protect demo: {description}", file=stream)
-    report, written = run_protect(args, image_path, label_path, outputs, overwrite=True, description=description)
+    job = ProtectJob(image=image_path, label=label_path,
+                     outputs=ProtectOutputs(**{role: folder / name for role, name in DEMO_FILES.items()}),
+                     settings=settings_from(args), progress=args.progress, overwrite=True, command="demo",
+                     study=description)
+    report, written = run_protect(job)
     print("\n".join(summary_lines(report, written)), file=stream)
     return 0
 
@@ -222,7 +210,8 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     report_path = Path(args.report) if args.report else None
     pairs = find_pairs(args.dataset)
     inputs = input_files(*[path for pair in pairs for path in pair])
-    check_outputs({"profile_out": profile_out, "report": report_path}, inputs, args.overwrite)
+    transaction = OutputTransaction(overwrite=args.overwrite, keep_intact=inputs)
+    transaction.check({"profile_out": profile_out, "report": report_path})
     settings = join_torchrun(settings_from(args))  # under torchrun: one rank of a DistributedDataParallel fit
     stream = message_stream(args)
     progress = reporter(args.progress) if is_writer() else None
@@ -239,17 +228,14 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     notes += _engine_warnings(caught)
     if not is_writer():
         return 0
-    with OutputTransaction(overwrite=args.overwrite, keep_intact=inputs) as transaction:
+    with transaction:
         save_profile(profile, transaction.stage(profile_out))
         if report_path is not None:
-            from . import __version__
-
-            report = {"command": "fit-profile", "umed_protect_version": __version__, "settings": settings.to_dict(),
-                      "profile": dict(profile.info), "warnings": notes,
-                      "inputs": [{"image": file_record(image_path, data_files(image_path)),
-                                  "label": file_record(label_path, input_files(label_path)[1:])}
-                                 for image_path, label_path in pairs],
-                      "outputs": {"profile": str(resolved(profile_out)), "report": str(resolved(report_path))}}
+            report = command_report(
+                "fit-profile", {"settings": settings.to_dict(), "profile": dict(profile.info)},
+                [{"image": file_record(image_path, data_files(image_path)),
+                  "label": file_record(label_path, input_files(label_path)[1:])} for image_path, label_path in pairs],
+                {"profile": profile_out, "report": report_path}, notes)
             transaction.stage(report_path).write_bytes(report_json(report))
         written = transaction.commit()
     for note in notes:

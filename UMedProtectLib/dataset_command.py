@@ -21,6 +21,7 @@ from .manifest import Manifest, still_valid
 from .outputs import resolved
 from .progress import ProgressCallback, emit
 from .reports import plain
+from .settings import ProtectSettings
 
 SOME_FAILED = 3
 
@@ -114,17 +115,18 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     return lines
 
 
-def _protect_on_dask(jobs: Sequence[StudyJob], study_args: argparse.Namespace, workers: int, device: str,
-                     run_key: dict, manifest: Manifest, progress: StudyProgress) -> List[dict]:
+def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, workers: int, scheduler: Optional[str],
+                     profile_path: Optional[str], run_key: dict, manifest: Manifest,
+                     progress: StudyProgress) -> List[dict]:
     """Submit every job to Dask and append each study's record to the manifest as soon as it finishes."""
     from distributed import as_completed
 
     from .cluster import dask_client, protect_on_worker
 
     records = []
-    with dask_client(workers, study_args.scheduler, study_args.profile, device) as client:
+    with dask_client(workers, scheduler, profile_path, settings.device) as client:
         progress.started()
-        futures = {client.submit(protect_on_worker, job, study_args, pure=False): job for job in jobs}
+        futures = {client.submit(protect_on_worker, job, settings, pure=False): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -175,10 +177,10 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{workers} local Dask worker(s)"
     print(f"protect-dataset: {len(jobs)} studies in {args.dataset}, {skipped} already done, {len(todo)} to protect "
           f"on {where}", file=stream)
-    study_args = argparse.Namespace(**{**vars(args), "profile": profile_path})
     progress = StudyProgress(reporter(args.progress), len(jobs), skipped)
     start = time.monotonic()
-    records = _protect_on_dask(todo, study_args, workers, settings.device, run_key, manifest, progress) if todo else []
+    records = (_protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress)
+               if todo else [])
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
     print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest)), file=stream)
     return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0

@@ -8,6 +8,14 @@ import numpy as np
 from .errors import InputError
 
 
+def robust_range(values: np.ndarray, percentiles: Tuple[float, float]) -> Tuple[float, float]:
+    """The low and high percentiles of the values; their full range when those coincide (mostly-constant images)."""
+    low, high = (float(v) for v in np.percentile(values, percentiles))
+    if high <= low:
+        low, high = float(values.min()), float(values.max())
+    return low, high
+
+
 @dataclass(frozen=True)
 class IntensityScale:
     """Maps native intensities to [0, 1] with the volume's low and high percentiles."""
@@ -17,10 +25,8 @@ class IntensityScale:
 
     @classmethod
     def from_image(cls, image: np.ndarray, percentiles: Tuple[float, float]) -> "IntensityScale":
-        """Percentiles of the whole volume; the full range when they coincide (mostly-constant images)."""
-        low, high = (float(v) for v in np.percentile(image, percentiles))
-        if high <= low:
-            low, high = float(image.min()), float(image.max())
+        """The robust range of the whole volume; refuses a constant one."""
+        low, high = robust_range(image, percentiles)
         if high <= low:
             raise InputError(f"the image is constant ({low:g} everywhere); there is nothing to protect")
         return cls(low, high)

@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from .errors import Cancelled, InputError
 
@@ -45,6 +45,9 @@ BACKUP_PREFIX = ".backup-"
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT}
 # Below this many free bytes, a writer's failure (ITK and torch report no errno) is taken to be a full disk.
 FULL_DISK_BYTES = 2**20
+# Outputs (named by their command-line option) that are images, and the one that is a PNG.
+IMAGE_OUTPUTS = ("output", "difference")
+PNG_OUTPUTS = ("preview",)
 
 
 def resolved(path: PathLike) -> Path:
@@ -177,10 +180,43 @@ class OutputTransaction:
 
     def __init__(self, overwrite: bool = True, keep_intact: Iterable[PathLike] = ()):
         self.overwrite = overwrite
-        self.keep_intact: Set[Path] = {resolved(p) for p in keep_intact}
+        self.keep_intact: Dict[Path, Path] = {resolved(p): Path(p) for p in keep_intact}  # resolved -> as given
         self._folders: Dict[Path, Path] = {}
         self._locks: Dict[Path, int] = {}
         self._targets: List[Path] = []
+
+    def check(self, outputs: Mapping[str, Optional[PathLike]]) -> None:
+        """Before any work, refuse the planned outputs (option name -> path) that could not be committed.
+
+        Refused: the wrong file type, an input, two outputs that are one file, a folder, a missing folder, an existing
+        file without overwrite, or a folder that takes no new files; the same rules stage() and commit() apply, asked
+        now rather than after a fit of many minutes.
+        """
+        from .image_io import image_extension  # image_io writes through this module
+
+        seen: Dict[Path, str] = {}
+        for option, path in outputs.items():
+            if path is None:
+                continue
+            flag = "--" + option.replace("_", "-")
+            if option in IMAGE_OUTPUTS:
+                image_extension(path)
+            if option in PNG_OUTPUTS and not Path(path).name.lower().endswith(".png"):
+                raise InputError(f"{flag} {str(path)!r} must be a .png file")
+            target = resolved(path)
+            if target in self.keep_intact:
+                raise InputError(f"{flag} {str(path)!r} is the input file {str(self.keep_intact[target])!r}; choose "
+                                 "another name (inputs are never modified)")
+            if target in seen:
+                raise InputError(f"{flag} and {seen[target]} are the same file {str(path)!r}; give each its own name")
+            seen[target] = flag
+            if target.is_dir():
+                raise InputError(f"{flag} {str(path)!r} is a folder; give a file name")
+            if not target.parent.is_dir():
+                raise InputError(f"the folder of {flag} {str(path)!r} does not exist; create it first")
+            if target.exists() and not self.overwrite:
+                raise InputError(f"{flag} {str(path)!r} already exists; remove it or pass --overwrite")
+        check_writable(outputs.values())
 
     def __enter__(self) -> "OutputTransaction":
         return self

@@ -6,9 +6,11 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
+
+from .outputs import resolved
 
 
 def sha256_file(path: Path) -> str:
@@ -27,6 +29,22 @@ def file_record(path: Path, companions: Iterable[Path] = ()) -> Dict[str, Any]:
     if companions:
         record["data_files"] = {str(p.resolve()): sha256_file(p) for p in companions}
     return record
+
+
+def command_report(command: str, findings: Mapping[str, Any], inputs: Any, outputs: Mapping[str, Optional[Path]],
+                   warnings: Sequence[str], **facts: Any) -> Dict[str, Any]:
+    """A command's report: what it found (the engine's report, or a fitted profile's), then its provenance.
+
+    Provenance: the command and version, the input records, the outputs written, every warning, and the
+    command's own `facts` (e.g. the study's description, its geometry).
+    """
+    from . import __version__
+
+    report = dict(findings)
+    report.update({"warnings": list(warnings), "command": command, "umed_protect_version": __version__,
+                   "inputs": inputs, **facts,
+                   "outputs": {role: str(resolved(path)) for role, path in outputs.items() if path is not None}})
+    return report
 
 
 def plain(value: Any) -> Any:

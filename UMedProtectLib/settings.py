@@ -1,17 +1,27 @@
-"""The settings of a protection run, with the presets the panel and the command line offer."""
+"""The settings of a protection run: one table that says, once, each setting's type, default, bounds and help.
+
+Every field of ProtectSettings is declared with `setting(...)`: its default, its bounds or choices, its help text
+and, for the options of the command line, its flag and how the flag's text reads and writes. From that table the
+settings are validated (__post_init__), the command line's protection options are generated (cli.py) and read back
+(`with_options`), and settings are written out as command-line arguments again (`to_args`, for the Slicer panel).
+No torch and no numpy here: the panel imports this module in Slicer's own process.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from numbers import Integral, Real
-from typing import Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .budget import FRACTION, ResolvedBudget, check_amount, parse_epsilon, parse_window, resolve_budget
+from .budget import (FRACTION, GREY_LEVELS, ROBUST, WINDOW_PRESETS, ResolvedBudget, check_amount, format_budget,
+                     parse_budget, parse_epsilon, parse_window, resolve_budget)
 from .designs import DESIGNS, Design
 from .errors import InputError
 
-__all__ = ["DESIGNS", "DEVICES", "PRESETS", "ProtectSettings", "parse_epsilon", "parse_labels"]
+__all__ = ["BUDGET_STEPS", "COMMAND_LINE", "DEFAULT_BUDGET_STEPS", "DESIGNS", "DEVICES", "OPTIONS", "PANEL_PRESETS",
+           "PRESETS", "Bounds", "Option", "ProtectSettings", "epsilon_of_steps", "panel_bounds", "parse_epsilon",
+           "parse_labels"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,121 @@ PRESETS = {
     "thorough": Preset(iterations=600),
     "paper": Preset(epochs=100, learning_rate=1e-4, stop_early=False),
 }
+# The presets that finish in minutes on one study: the ones the Slicer panel offers (the paper's takes hours).
+PANEL_PRESETS = tuple(name for name, preset in PRESETS.items() if preset.epochs is None)
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# Upper bounds of the integer settings, shared by the command line and profiles: a profile is someone else's file,
-# and an absurd value (e.g. generator_width 3000) would allocate tens of GB before anything else could fail.
-LIMITS = {"carrier_period": (2, 64), "band_width": (1, 16), "iterations": (0, 100_000), "epochs": (0, 10_000),
-          "surrogate_every": (1, 10_000), "batch_size": (1, 256), "patch_size": (16, 512), "margin": (0, 64),
-          "generator_width": (4, 128), "surrogate_width": (4, 128), "seed": (0, 2**63 - 1)}
+# The intensities between these percentiles of a study are its robust range, the window epsilon is a fraction of.
+PERCENTILES = (0.5, 99.5)
+INT64_MAX = 2**63 - 1  # the largest seed and label value
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a number setting takes: from low to high (an end open when said), whole numbers if `whole`."""
+
+    low: float
+    high: float = math.inf
+    whole: bool = False
+    open_low: bool = False
+    open_high: bool = False
+    step: int = 1  # whole numbers only: the value must be a multiple of it
+
+    def admits(self, value: Any) -> bool:
+        """Whether the value is a number of the right kind within the bounds."""
+        if self.whole and (not isinstance(value, Integral) or isinstance(value, bool)):
+            return False
+        if not self.whole and not (isinstance(value, Real) and math.isfinite(value)):
+            return False
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below and (not self.whole or value % self.step == 0)
+
+    def describe(self) -> str:
+        """The rule in words, for refusals."""
+        if self.whole:
+            return f"a whole number from {self.low} to {self.high}" + (f", a multiple of {self.step}"
+                                                                        if self.step > 1 else "")
+        if self.high == math.inf:
+            return f"a finite number {'above' if self.open_low else 'at least'} {self.low:g}"
+        return (f"a finite number in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.open_high else ']'}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: default, allowed values and help, and whether and how the command line gives it."""
+
+    default: Any
+    help: str
+    bounds: Optional[Bounds] = None
+    choices: Tuple[str, ...] = ()
+    check: Optional[Callable[[Any], Any]] = None  # raises InputError for a value bounds and choices cannot describe
+    optional: bool = False  # None is allowed and means "not given" (the preset's, every label, the robust range)
+    flag: bool = False  # an option of the command line, --name-with-dashes
+    metavar: Optional[str] = None
+    read: Optional[Callable[[str], Any]] = None  # the flag's text -> the value (whole numbers: argparse's int)
+    write: Callable[[Any], str] = str  # the value -> the flag's text
+    also: Tuple[str, ...] = ()  # further fields the flag sets together with this one (epsilon's unit)
+    signed: bool = False  # the text may start with '-': written as one token, --flag=text
+    exclusive: Optional[str] = None  # options of one group exclude each other
+    default_text: Optional[str] = None  # the default as help shows it, where the default value would not say it
+    name: str = ""  # the field's name, filled in by the table
+
+    @property
+    def fields(self) -> Tuple[str, ...]:
+        """The settings fields this option sets."""
+        return (self.name, *self.also)
+
+    @property
+    def flag_name(self) -> str:
+        """E.g. --band-width."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        """E.g. "band width", for messages."""
+        return self.name.replace("_", " ")
+
+    @property
+    def argument_type(self) -> Optional[Callable[[str], Any]]:
+        """What argparse converts the text with: int for whole numbers, else nothing (read by `value_of`)."""
+        return int if self.bounds is not None and self.bounds.whole else None
+
+    def help_text(self) -> str:
+        """The help with its default in brackets, as the command line shows it."""
+        shown = self.default_text if self.default is None else self.write(self.value_from(self.default))
+        return f"{self.help} [{shown}]" if shown is not None else self.help
+
+    def value_from(self, default: Any) -> Any:
+        """The option's value when its fields hold their defaults (epsilon's value is its pair with the unit)."""
+        return (default, *(OPTIONS[name].default for name in self.also)) if self.also else default
+
+    def value(self, settings: "ProtectSettings") -> Any:
+        """The option's value in these settings (a tuple when it sets several fields)."""
+        values = tuple(getattr(settings, name) for name in self.fields)
+        return values if self.also else values[0]
+
+    def changes(self, given: Any) -> Dict[str, Any]:
+        """The field changes a given command-line value makes."""
+        read = self.read or self.argument_type
+        value = read(given) if read is not None and isinstance(given, str) else given
+        return dict(zip(self.fields, value)) if self.also else {self.name: value}
+
+    def validate(self, value: Any) -> None:
+        """Refuse a value outside the option's choices, bounds or check, in one sentence."""
+        if value is None and self.optional:
+            return
+        if self.choices and value not in self.choices:
+            raise InputError(f"{self.label} {value!r} is unknown; choose one of {', '.join(self.choices)}")
+        if self.bounds is not None and not self.bounds.admits(value):
+            raise InputError(f"{self.label} {value!r} must be {self.bounds.describe()}")
+        if self.check is not None:
+            self.check(value)
+
+
+def setting(default: Any, help: str, **rules: Any) -> Any:
+    """A field of ProtectSettings with its row of the settings table (see Option)."""
+    return field(default=default, metadata={"option": Option(default, help, **rules)})
 
 
 def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
@@ -59,72 +178,101 @@ def parse_labels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
     return labels
 
 
+def _check_labels(labels: Tuple[int, ...]) -> None:
+    """Label values are whole numbers a label map can hold, above 0."""
+    if not all(isinstance(v, Integral) and 0 < v <= INT64_MAX for v in labels):
+        raise InputError(f"labels {labels!r} must be whole numbers from 1 to {INT64_MAX}")
+
+
+def _check_percentiles(percentiles: Tuple[float, float]) -> None:
+    """Two percentiles, low before high, within 0..100."""
+    low, high = percentiles
+    if not all(isinstance(v, Real) for v in percentiles) or not 0.0 <= low < high <= 100.0:
+        raise InputError(f"percentiles {percentiles} must satisfy 0 <= low < high <= 100")
+
+
+def _check_device(device: str) -> None:
+    """A device name torch knows: one of DEVICES or cuda:N."""
+    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+        raise InputError(f"device {device!r} is unknown; choose auto, cpu, cuda, cuda:N or mps")
+
+
+_EPSILON_HELP = ("largest change of a voxel: a fraction of the reading window (4/255 or 0.0157), or an amount in the "
+                 "image's units (10HU for CT, 2.5units otherwise)")
+_WINDOW_HELP = ("reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST)) + ": the "
+                "fraction in --epsilon is of its width, and the report states visibility in it")
+_DESIGN_HELP = "; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
+_PRESET_HELP = "training effort: " + "; ".join(f"{name} {preset.describe()}" for name, preset in PRESETS.items())
+
+
+def _whole(low: int, high: int, step: int = 1) -> Bounds:
+    """Bounds of a whole-number setting."""
+    return Bounds(low, high, whole=True, step=step)
+
+
 @dataclass(frozen=True)
 class ProtectSettings:
     """Everything that decides a protection run; stored in reports and profiles."""
 
     # The budget: a fraction of the reading window (the robust range unless `window` names another), or an
     # amount in native units when epsilon_unit is "HU" or "units" (budget.py); resolved per study by for_study.
-    epsilon: float = 4 / 255
-    epsilon_unit: str = FRACTION
-    window: Optional[str] = None
-    design: str = "published"
-    carrier_period: int = 8
-    band_width: int = 3
-    labels: Optional[Tuple[int, ...]] = None
-    preset: str = "balanced"
-    iterations: Optional[int] = None
-    epochs: Optional[int] = None
-    surrogate_every: int = 5
-    loss_threshold: float = 0.02
-    batch_size: int = 16
-    patch_size: int = 64
-    margin: int = 8
-    texture_floor: float = 0.25
-    cdc_theta: float = 0.7
-    generator_width: int = 16
-    surrogate_width: int = 8
-    learning_rate: Optional[float] = None  # None: the preset's
-    percentiles: Tuple[float, float] = field(default=(0.5, 99.5))
-    device: str = "auto"
-    seed: int = 0
+    epsilon: float = setting(
+        4 / 255, _EPSILON_HELP, check=lambda amount: check_amount(*amount), flag=True, metavar="E", read=parse_budget,
+        write=lambda amount: format_budget(*amount), also=("epsilon_unit",), signed=True)
+    epsilon_unit: str = setting(FRACTION, "what epsilon is in: a fraction of the reading window, HU or units")
+    window: Optional[str] = setting(None, _WINDOW_HELP, optional=True, flag=True, metavar="L,W", read=parse_window,
+                                    signed=True, default_text=f"{ROBUST}: the {PERCENTILES[0]:g}-{PERCENTILES[1]:g} "
+                                    "percentile range")
+    design: str = setting("published", _DESIGN_HELP, choices=tuple(DESIGNS), flag=True)
+    carrier_period: int = setting(8, "period in pixels of the carrier design's checker carrier", bounds=_whole(2, 64))
+    band_width: int = setting(3, "contour band radius in pixels", bounds=_whole(1, 16), flag=True, metavar="PX")
+    labels: Optional[Tuple[int, ...]] = setting(
+        None, "label values that form the region to protect", check=_check_labels, optional=True, flag=True,
+        metavar="1,2", read=parse_labels, write=lambda labels: ",".join(map(str, labels)),
+        default_text="every label > 0")
+    preset: str = setting("balanced", _PRESET_HELP, choices=tuple(PRESETS), flag=True)
+    iterations: Optional[int] = setting(
+        None, "training iterations (overrides --preset)", bounds=_whole(0, 100_000), optional=True, flag=True,
+        metavar="N", exclusive="schedule")
+    epochs: Optional[int] = setting(
+        None, "training epochs over the ROI slices (overrides --preset)", bounds=_whole(0, 10_000), optional=True,
+        flag=True, metavar="N", exclusive="schedule")
+    surrogate_every: int = setting(5, "fitting iterations per surrogate update (a design may set its own)",
+                                   bounds=_whole(1, 10_000))
+    loss_threshold: float = setting(0.02, "a preset that stops early does so once the surrogate's loss stays below it",
+                                    bounds=Bounds(0.0))
+    # Upper bounds of the sizes: a profile is someone else's file, and an absurd value (e.g. generator_width 3000)
+    # would allocate tens of GB before anything else could fail.
+    batch_size: int = setting(16, "ROI slices per fitting step", bounds=_whole(1, 256))
+    patch_size: int = setting(64, "side in pixels of the patches the networks are fitted on",
+                              bounds=_whole(16, 512, step=8))
+    margin: int = setting(8, "pixels of context kept around the ROI and its band in each slice window",
+                          bounds=_whole(0, 64))
+    texture_floor: float = setting(0.25, "smallest share of the budget the texture bound leaves a smooth region",
+                                   bounds=Bounds(0.0, 1.0, open_low=True))
+    cdc_theta: float = setting(0.7, "weight of the central difference in the contour generator's convolutions",
+                               bounds=Bounds(0.0, 1.0))
+    generator_width: int = setting(16, "channels of the generators' first layer", bounds=_whole(4, 128))
+    surrogate_width: int = setting(8, "channels of the surrogate U-Net's first layer", bounds=_whole(4, 128))
+    learning_rate: Optional[float] = setting(
+        None, "Adam's learning rate of the fitting", bounds=Bounds(0.0, 1.0, open_low=True, open_high=True),
+        optional=True, default_text="the preset's")
+    percentiles: Tuple[float, float] = setting(PERCENTILES, "the percentiles that bound a study's robust range",
+                                               check=_check_percentiles)
+    device: str = setting("auto", f"{', '.join(DEVICES)} or cuda:N", check=_check_device, flag=True, metavar="DEV")
+    seed: int = setting(0, "random seed; same seed, same output on CPU", bounds=_whole(0, INT64_MAX), flag=True,
+                        metavar="S")
 
     def __post_init__(self) -> None:
-        check_amount(self.epsilon, self.epsilon_unit)
         if self.window is not None:  # stored in its usual form, so that equal windows compare equal
             object.__setattr__(self, "window", parse_window(self.window))
-        if self.preset not in PRESETS:
-            raise InputError(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-        if self.design not in DESIGNS:
-            raise InputError(f"design {self.design!r} is unknown; choose one of {', '.join(DESIGNS)}")
-        for name, (low, high) in LIMITS.items():
-            value = getattr(self, name)
-            if value is None and name in ("iterations", "epochs"):
-                continue
-            if not isinstance(value, Integral) or isinstance(value, bool) or not low <= value <= high:
-                raise InputError(f"{name.replace('_', ' ')} {value!r} must be a whole number from {low} to {high}")
-        for name in ("loss_threshold", "texture_floor", "cdc_theta", "learning_rate"):
-            value = getattr(self, name)
-            optional = value is None and name == "learning_rate"  # None: the preset's
-            if not optional and not (isinstance(value, Real) and math.isfinite(value)):
-                raise InputError(f"{name.replace('_', ' ')} {value!r} must be a finite number")
-        if not 0.0 <= self.cdc_theta <= 1.0 or self.loss_threshold < 0:
-            raise InputError("cdc theta must be in [0, 1] and loss threshold at least 0")
-        if self.iterations is not None and self.epochs is not None:
-            raise InputError("give either iterations or epochs, not both")
-        if self.learning_rate is not None and not 0.0 < self.learning_rate < 1.0:
-            raise InputError(f"learning rate {self.learning_rate:g} must be in (0, 1)")
-        if self.patch_size < 16 or self.patch_size % 8:
-            raise InputError(f"patch size {self.patch_size} must be a multiple of 8, at least 16")
-        if not 0.0 < self.texture_floor <= 1.0:
-            raise InputError(f"texture floor {self.texture_floor} must be in (0, 1]")
-        lo, hi = self.percentiles
-        if not all(isinstance(v, Real) for v in self.percentiles) or not 0.0 <= lo < hi <= 100.0:
-            raise InputError(f"percentiles {self.percentiles} must satisfy 0 <= low < high <= 100")
-        if self.labels is not None and not all(isinstance(v, Integral) and 0 < v < 2**63 for v in self.labels):
-            raise InputError(f"labels {self.labels!r} must be whole numbers from 1 to {2**63 - 1}")
-        if not isinstance(self.device, str) or not (self.device in DEVICES or self.device.startswith("cuda:")):
-            raise InputError(f"device {self.device!r} is unknown; choose auto, cpu, cuda, cuda:N or mps")
+        for option in OPTIONS.values():
+            option.validate(option.value(self))
+        for group in {option.exclusive for option in COMMAND_LINE if option.exclusive}:
+            given = [option.name for option in COMMAND_LINE if option.exclusive == group
+                     and getattr(self, option.name) is not None]
+            if len(given) > 1:
+                raise InputError(f"give either {' or '.join(given)}, not both")
 
     @property
     def design_spec(self) -> Design:
@@ -159,6 +307,29 @@ class ProtectSettings:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
+    def with_options(self, given: Mapping[str, Any]) -> "ProtectSettings":
+        """A copy with the command-line options given (text or argparse's value; None or absent: not given)."""
+        changes: Dict[str, Any] = {}
+        for option in COMMAND_LINE:
+            if given.get(option.name) is not None:
+                changes.update(option.changes(given[option.name]))
+        return self.with_changes(**changes)
+
+    def to_args(self) -> List[str]:
+        """The command-line options that give these settings (every option that is set; None ones are left out)."""
+        fixed = [name for name, option in OPTIONS.items()
+                 if name not in COMMAND_LINE_FIELDS and getattr(self, name) != option.default]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot be given on the command line; only in a profile or the API")
+        args: List[str] = []
+        for option in COMMAND_LINE:
+            value = option.value(self)
+            if value is None:
+                continue
+            text = option.write(value)
+            args += [f"{option.flag_name}={text}"] if option.signed else [option.flag_name, text]
+        return args
+
     def to_dict(self) -> dict:
         """Plain JSON-able form."""
         data = asdict(self)
@@ -175,3 +346,28 @@ class ProtectSettings:
         if "percentiles" in known:
             known["percentiles"] = tuple(known["percentiles"])
         return cls(**known)
+
+
+# The settings table, in field order, and the options of the command line among them.
+OPTIONS: Dict[str, Option] = {f.name: replace(f.metadata["option"], name=f.name) for f in fields(ProtectSettings)}
+COMMAND_LINE: Tuple[Option, ...] = tuple(option for option in OPTIONS.values() if option.flag)
+COMMAND_LINE_FIELDS = frozenset(name for option in COMMAND_LINE for name in option.fields)
+# The panel gives the budget in grey levels of an 8-bit display of the window (epsilon = steps/255): every fraction
+# on that grid that epsilon's (0, 1] allows, so the panel and the engine accept the same budgets.
+BUDGET_STEPS = (1, GREY_LEVELS)
+DEFAULT_BUDGET_STEPS = round(OPTIONS["epsilon"].default * GREY_LEVELS)
+
+
+# The panel's spin boxes hold a 32-bit int: its whole-number settings stop there where the engine's go further.
+SPIN_BOX_MAX = 2**31 - 1
+
+
+def panel_bounds(name: str) -> Tuple[int, int]:
+    """The lowest and highest value the panel offers for a whole-number setting: the engine's, within a spin box."""
+    bounds = OPTIONS[name].bounds
+    return int(bounds.low), int(min(bounds.high, SPIN_BOX_MAX))
+
+
+def epsilon_of_steps(steps: int) -> float:
+    """The budget, as a fraction of the window, of `steps` grey levels."""
+    return int(steps) / GREY_LEVELS

@@ -6,22 +6,22 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-# The engine scales intensities between these percentiles of the whole volume (ProtectSettings.percentiles).
-ENGINE_PERCENTILES = (0.5, 99.5)
+from .engine import engineSettings
+
 # Enough voxels for stable percentiles while keeping the panel responsive on 500-slice CTs.
 _SAMPLE_VOXELS = 2_000_000
 
 Window = Tuple[float, float]  # (level, width) in native units, as Slicer's window/level
 
 
-def intensitySpan(array: np.ndarray, percentiles: tuple = ENGINE_PERCENTILES) -> float:
-    """High minus low percentile of the volume (full range when they coincide), as the engine computes it."""
+def intensitySpan(array: np.ndarray) -> float:
+    """The width of the volume's robust range as the engine computes it, on a subsample of a large volume."""
+    from UMedProtectLib.intensity import robust_range  # importable since .engine ran; numpy-only, no torch
+
     flat = array.ravel()
     if flat.size > _SAMPLE_VOXELS:
         flat = flat[:: flat.size // _SAMPLE_VOXELS + 1]
-    low, high = (float(v) for v in np.percentile(flat, percentiles))
-    if high <= low:
-        low, high = float(flat.min()), float(flat.max())
+    low, high = robust_range(flat, engineSettings.ProtectSettings().percentiles)
     return max(high - low, 0.0)
 
 
@@ -40,7 +40,7 @@ def windowArgument(window: Optional[Window]) -> str:
 
 def nativeBudget(steps: int, span: float) -> float:
     """steps/255 of a span (a window's width or the intensity range): the largest change, in native units."""
-    return float(steps) / 255.0 * float(span)
+    return engineSettings.epsilon_of_steps(steps) * float(span)
 
 
 def describeBudget(steps: int, span: float, unit: str = "", window: Optional[Window] = None) -> str:
@@ -51,7 +51,7 @@ def describeBudget(steps: int, span: float, unit: str = "", window: Optional[Win
     if window is None:
         return f"about {nativeBudget(steps, span):.4g} {units}"
     native = nativeBudget(steps, window[1])
-    text = f"about {native:.4g} {units}, {100.0 * steps / 255.0:.2g}% of the display window " \
+    text = f"about {native:.4g} {units}, {100.0 * engineSettings.epsilon_of_steps(steps):.2g}% of the display window " \
            f"(L{window[0]:.4g} W{window[1]:.4g})"
     if native > span:
         text += ": more than the volume's intensity range, choose a smaller budget"

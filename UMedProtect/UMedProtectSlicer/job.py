@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .budget import displayWindow, windowArgument
+from .engine import engineSettings
 from .errors import UserFacingError
 from .export import writeVolumeNode
 from .labelmaps import labelmapNodeOnVolumeGrid
@@ -25,22 +26,35 @@ from .runner import ProtectCommand
 from .volumes import ijkToRasMatrix, readVolumeArray
 
 
+_DEFAULTS = engineSettings.ProtectSettings()
+
+
 @dataclass
 class ProtectRequest:
-    """What the user chose in the panel (or a script passed to the logic)."""
+    """What the user chose in the panel (or a script passed to the logic); defaults are the engine's."""
 
     volumeNode: object
     labelSourceNode: object
     segmentIds: Sequence[str] = ()
     labelValues: str = ""  # only for a label map source: "1,2" or "" for every label > 0
-    epsilonSteps: int = 4  # budget in 1/255 steps of the reading window
+    epsilonSteps: int = engineSettings.DEFAULT_BUDGET_STEPS  # budget in 1/255 steps of the reading window
     window: str = ""  # "" = the volume's display window; or "robust", a preset such as "soft-tissue", "level,width"
-    bandWidth: int = 3
-    preset: str = "balanced"
-    device: str = "auto"
-    seed: int = 0
+    bandWidth: int = _DEFAULTS.band_width
+    preset: str = _DEFAULTS.preset
+    device: str = _DEFAULTS.device
+    seed: int = _DEFAULTS.seed
     profilePath: Optional[Path] = None
     iterations: Optional[int] = None  # overrides the preset (scripts, self-test); the panel uses presets
+
+    def settings(self, window: Optional[str], labels: str) -> "engineSettings.ProtectSettings":
+        """The engine settings this request means, with the reading window and label values of the prepared files."""
+        try:
+            return engineSettings.ProtectSettings(
+                epsilon=engineSettings.epsilon_of_steps(self.epsilonSteps), window=window or None,
+                band_width=int(self.bandWidth), labels=engineSettings.parse_labels(labels), preset=self.preset,
+                device=self.device, seed=int(self.seed), iterations=self.iterations)
+        except ValueError as error:  # the engine's refusal (InputError), in the panel's words
+            raise UserFacingError(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
 
 
 @dataclass
@@ -64,8 +78,9 @@ def validateRequest(request: ProtectRequest) -> None:
         raise UserFacingError(f"'{volume.GetName()}' has colour or vector voxels; choose a scalar (grey-level) volume.")
     if request.labelSourceNode is None:
         raise UserFacingError("Choose the segmentation (or label map) that marks the region to protect.")
-    if not 1 <= int(request.epsilonSteps) <= 255:
-        raise UserFacingError(f"Budget {request.epsilonSteps}/255 is outside 1/255 to 255/255.")
+    low, high = engineSettings.BUDGET_STEPS
+    if not low <= int(request.epsilonSteps) <= high:
+        raise UserFacingError(f"Budget {request.epsilonSteps}/{high} is outside {low}/{high} to {high}/{high}.")
     if request.profilePath is not None and not Path(request.profilePath).is_file():
         raise UserFacingError(f"Protection profile '{request.profilePath}' does not exist; choose a file or untick it.")
 
@@ -97,11 +112,8 @@ class ProtectJob:
         return ProtectCommand(
             image=self.path("image.nrrd"), label=self.path("label.nrrd"), output=self.path("protected.nrrd"),
             difference=self.path("difference.nrrd"), report=self.path("report.json"),
-            epsilon=f"{int(request.epsilonSteps)}/255",
-            window=request.window or windowArgument(displayWindow(request.volumeNode)),
-            bandWidth=int(request.bandWidth), labels=labels,
-            preset=request.preset, device=request.device, seed=int(request.seed),
-            profile=Path(request.profilePath) if request.profilePath else None, iterations=request.iterations)
+            settings=request.settings(request.window or windowArgument(displayWindow(request.volumeNode)), labels),
+            profile=Path(request.profilePath) if request.profilePath else None)
 
     def loadResults(self) -> ProtectResults:
         """Create the result nodes from the engine's files; on any failure the scene is left as it was."""

@@ -8,7 +8,6 @@ MRML is only ever touched by the caller, on the main thread.
 from __future__ import annotations
 
 import codecs
-import importlib.util
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .engine import engineSearchPath, engineSettings
 from .errors import UserFacingError
 
 # Exit codes of the umed-protect command.
@@ -37,37 +37,23 @@ class ProgressEvent:
 
 @dataclass(frozen=True)
 class ProtectCommand:
-    """The arguments of one `umed-protect protect` run (files and settings)."""
+    """One `umed-protect protect` run: its files, and the settings it is to protect with."""
 
     image: Path
     label: Path
     output: Path
     difference: Path
     report: Path
-    epsilon: str = "4/255"
-    window: str = ""  # the reading window the epsilon is a fraction of; "" = the robust intensity range
-    bandWidth: int = 3
-    labels: str = ""
-    preset: str = "balanced"
-    device: str = "auto"
-    seed: int = 0
+    settings: engineSettings.ProtectSettings = engineSettings.ProtectSettings()
     profile: Optional[Path] = None
-    iterations: Optional[int] = None  # overrides the preset; scripts and tests use a tiny budget
 
     def arguments(self) -> list[str]:
-        """Command-line arguments after the program name."""
+        """Command-line arguments after the program name; the settings' options are written by the engine itself."""
         args = ["protect", "--image", str(self.image), "--label", str(self.label), "--output", str(self.output),
-                "--difference", str(self.difference), "--report", str(self.report), "--epsilon", self.epsilon,
-                "--band-width", str(self.bandWidth), "--preset", self.preset, "--device", self.device,
-                "--seed", str(self.seed), "--progress", "json", "--overwrite"]
-        if self.window:
-            args.append(f"--window={self.window}")  # one token: a negative level must not read as an option
-        if self.labels:
-            args += ["--labels", self.labels]
+                "--difference", str(self.difference), "--report", str(self.report), *self.settings.to_args(),
+                "--progress", "json", "--overwrite"]
         if self.profile is not None:
             args += ["--profile", str(self.profile)]
-        if self.iterations is not None:
-            args += ["--iterations", str(self.iterations)]
         return args
 
 
@@ -82,21 +68,6 @@ def pythonExecutable() -> str:
     if "python" in Path(sys.executable).name.lower():
         return sys.executable
     raise UserFacingError("Cannot find Slicer's Python interpreter (PythonSlicer) to run the engine; reinstall Slicer.")
-
-
-def engineSearchPath() -> Optional[str]:
-    """The folder that holds the UMedProtectLib package, found without importing it (torch stays unloaded).
-
-    Installed extension: the package sits beside the module, on Slicer's path. Source checkout added with
-    "Add module path": the package is in the checkout's root, one level above the module folder.
-    """
-    spec = importlib.util.find_spec("UMedProtectLib")
-    if spec is not None and spec.submodule_search_locations:
-        return str(Path(list(spec.submodule_search_locations)[0]).parent)
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "UMedProtectLib" / "__init__.py").is_file():
-        return str(checkout)
-    return None
 
 
 def engineEnvironment(base: Optional[dict] = None) -> dict:

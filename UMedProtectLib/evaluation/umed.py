@@ -32,7 +32,7 @@ def _training_log(result_report: Dict, profile) -> Dict:
     """The surrogate's loss on protected vs clean slices logged by the engine during generation."""
     training = result_report.get("training") if isinstance(result_report, dict) else None
     if not training and profile is not None:
-        training = getattr(profile, "training", None) or getattr(profile, "report", None)
+        training = profile.info.get("training")  # a Profile keeps its fitting log in info, not as an attribute
     return training if isinstance(training, dict) else {}
 
 
