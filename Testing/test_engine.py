@@ -263,15 +263,28 @@ def test_iterations_and_epochs_are_exclusive():
         ProtectSettings(iterations=5, epochs=2)
 
 
-def test_threat_model_counts_a_level_defeated_only_when_the_clean_twin_worked():
-    from UMedProtectLib.designs.evidence import Measurement, threat_model
+def evidence_row(level: str, clean: float, protected: float):
+    """A measured evidence row of a U-Net x 3 seeds at budget 4/255."""
+    from UMedProtectLib.designs.evidence import Measurement
 
-    def row(level, clean, protected):
-        return Measurement(level, "synthetic", 4, 0.5, "U-Net x 3 seeds", clean, protected, 48.0, "test")
+    return Measurement(level, "synthetic", 4, 0.5, "U-Net x 3 seeds", clean, protected, 48.0, "test")
+
+
+def test_threat_model_counts_a_level_defeated_only_when_the_clean_twin_worked():
+    from UMedProtectLib.designs.evidence import threat_model
 
     assert threat_model("x", [])["defeats_augmentation"] == []
-    assert threat_model("x", [row("none", 0.60, 0.05)])["defeats_augmentation"] == []  # clean twin failed
-    assert threat_model("x", [row("none", 0.90, 0.11), row("full", 0.9, 0.8)])["defeats_augmentation"] == []
-    model = threat_model("x", [row("flip", 0.90, 0.08), row("none", 0.90, 0.02), row("full", 0.9, 0.8)])
+    assert threat_model("x", [evidence_row("none", 0.60, 0.05)])["defeats_augmentation"] == []  # clean twin failed
+    assert threat_model("x", [evidence_row("none", 0.90, 0.11), evidence_row("full", 0.9, 0.8)])["defeats_augmentation"] == []
+    model = threat_model("x", [evidence_row("flip", 0.90, 0.08), evidence_row("none", 0.90, 0.02), evidence_row("full", 0.9, 0.8)])
     assert model["defeats_augmentation"] == ["none", "flip"]
     assert "none, flip" in model["summary"] and "full" in model["summary"]
+
+
+def test_threat_model_states_a_partial_effect_without_calling_it_protection():
+    from UMedProtectLib.designs.evidence import threat_model
+
+    partial = threat_model("x", [evidence_row("none", 0.84, 0.20), evidence_row("full", 0.9, 0.89)])
+    assert partial["defeats_augmentation"] == []
+    assert "0.84 -> 0.20" in partial["summary"] and "not demonstrated" in partial["summary"]
+    assert "->" not in threat_model("x", [evidence_row("full", 0.9, 0.89)])["summary"]  # seed noise is not an effect

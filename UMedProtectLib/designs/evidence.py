@@ -42,8 +42,14 @@ def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:
                     f"{', '.join(defeated)} ({'; '.join(where)}); it is not demonstrated for other victims or "
                     f"targets" + (f", nor at augmentation {others}." if others else "."))
     elif tried:
+        # A partial effect is worth stating, but never as protection.
+        strongest = max((m for m in measurements if m.clean_dsc >= CLEAN_DSC),
+                        key=lambda m: m.clean_dsc - m.protected_dsc, default=None)
+        effect = (f"; its largest measured effect: Dice {strongest.clean_dsc:.2f} -> {strongest.protected_dsc:.2f} "
+                  f"({strongest.victims}, {strongest.corpus}, augmentation {strongest.augmentation})"
+                  if strongest is not None and strongest.clean_dsc - strongest.protected_dsc >= 0.05 else "")
         sentence = (f"Design '{design_name}' has not been measured to defeat any victim (tried: augmentation "
-                    f"{', '.join(tried)}); treat the protection as not demonstrated.")
+                    f"{', '.join(tried)}){effect}; treat the protection as not demonstrated.")
     else:
         sentence = f"Design '{design_name}' has not been evaluated against victims; treat the protection as unproven."
     return {"design": design_name, "defeats_augmentation": defeated, "criterion":
