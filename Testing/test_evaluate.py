@@ -12,7 +12,7 @@ from UMedProtectLib.evaluation.augmentation import augment
 from UMedProtectLib.evaluation.baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
-from UMedProtectLib.evaluation.region import roi_and_band
+from UMedProtectLib.masks import roi_and_band
 from UMedProtectLib.evaluation.split import min_distance, slab_split
 from UMedProtectLib.evaluation.synthetic import synthetic_corpus
 from UMedProtectLib.evaluation.victims import VICTIMS, make_victim
@@ -112,7 +112,7 @@ def _check_bound_and_region(images, labels, protected, epsilon, band_width):
     difference = protected.astype(np.float64) - images
     assert np.abs(difference).max() <= epsilon + 1e-6
     assert np.abs(difference).max() > epsilon / 2  # it did perturb
-    outside = ~roi_and_band(labels, band_width)
+    outside = ~roi_and_band(labels > 0, band_width)
     assert (difference[outside] == 0).all()
     assert protected.min() >= 0 and protected.max() <= 1
 
@@ -139,7 +139,7 @@ def test_lsp_is_one_patch_pattern_per_class_inside_the_region():
     _check_bound_and_region(images, labels, protected, 8 / 255, 3)
     change = protected.astype(np.float64) - images
     assert np.abs(change).max() == pytest.approx(8 / 255, abs=1e-6)  # scaled to the budget
-    inside, band = labels > 0, roi_and_band(labels, 3) & (labels == 0)
+    inside, band = labels > 0, roi_and_band(labels > 0, 3) & (labels == 0)
     # The same pattern on every slice, constant on each patch, and a different pattern for each class.
     for mask in (inside, band):
         np.testing.assert_allclose(change[0][mask[0]], change[3][mask[3]], atol=1e-6)
@@ -342,5 +342,5 @@ def test_umed_modes_protect_every_training_study_within_the_budget(mode):
         difference = image.astype(np.float64) - study.image
         assert image.shape == study.image.shape
         assert np.abs(difference).max() <= 8 / 255 + 1e-5
-        outside = ~roi_and_band(study.label, settings.band_width)
+        outside = ~roi_and_band(study.label > 0, settings.band_width)
         assert (difference[outside] == 0).all()
