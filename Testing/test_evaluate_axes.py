@@ -44,7 +44,10 @@ def axis_run(tmp_path_factory):
                      "--methods", "lsp", "--epsilon", "4/255", "--steps", "3", "-o", str(output), "--progress", "none",
                      "--threads", "1"))
     assert code == 0
-    return output, json.loads((output / "evaluation.json").read_text()), data.name
+    # Strict JSON, the engine's report rule: a non-finite number would be null, never NaN or Infinity.
+    strict = json.loads((output / "evaluation.json").read_text(),
+                        parse_constant=lambda name: pytest.fail(f"evaluation.json holds {name}"))
+    return output, strict, data.name
 
 
 def test_every_level_has_its_own_clean_twins_and_entries(axis_run):
@@ -65,6 +68,8 @@ def test_every_level_has_its_own_clean_twins_and_entries(axis_run):
     none, flip = (data["corpora"]["synth-contrast"]["augmentation"][level]["methods"][0] for level in ("none", "flip"))
     assert none["stats"] == flip["stats"]
     assert (output / "evaluation.png").stat().st_size > 10_000
+    # Written as one transaction: the three files and no staging folder left behind.
+    assert sorted(p.name for p in output.iterdir()) == ["evaluation.json", "evaluation.md", "evaluation.png"]
 
 
 def test_contrast_groups_are_scored_and_tabulated(axis_run):
