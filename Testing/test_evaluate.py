@@ -260,6 +260,14 @@ def test_config_from_args_applies_options():
     assert config.sweep == pytest.approx((2 / 255, 4 / 255))
 
 
+def test_output_folder_is_output_dir_as_in_the_other_commands_with_the_old_spellings_kept():
+    for spelling in ("--output-dir", "--output", "-o"):
+        assert _args(spelling, "results").output_dir == "results"
+    assert _args().output_dir == "umed-evaluation"
+    with pytest.raises(SystemExit):  # --yes was accepted and ignored; it is gone
+        _args("--yes")
+
+
 def test_bad_options_exit_with_code_2(tmp_path, capsys):
     assert run(_args("--victims", "resnet", "-o", str(tmp_path))) == 2
     assert "unknown victim" in capsys.readouterr().err
