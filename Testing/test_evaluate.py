@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from UMedProtectLib.errors import InputError
 from UMedProtectLib.evaluation.augmentation import augment
 from UMedProtectLib.evaluation.baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
-from UMedProtectLib.masks import roi_and_band
-from UMedProtectLib.evaluation.split import min_distance, slab_split
+from UMedProtectLib.evaluation.split import slab_split
 from UMedProtectLib.evaluation.synthetic import synthetic_corpus
 from UMedProtectLib.evaluation.victims import VICTIMS, make_victim
+from UMedProtectLib.masks import roi_and_band
+
+from evaluation_testing import min_distance, split_gap, stardist_or_skip
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -41,9 +42,7 @@ def test_mni_corpus_split_by_slab_with_no_neighbouring_slices():
     from UMedProtectLib.evaluation.mni import mni_corpus
 
     corpus = mni_corpus("wm")
-    train = [s.source_slices for s in corpus.train]
-    test = [s.source_slices for s in corpus.test]
-    assert min_distance(train, test) >= 5  # 2-slice guards on both sides
+    assert split_gap(corpus) >= 5  # 2-slice guards on both sides
     images, labels = corpus.slices("train")
     assert images.shape[0] >= 60 and images.min() >= 0 and images.max() <= 1
     assert set(np.unique(labels)) == {0, 1}
@@ -51,16 +50,10 @@ def test_mni_corpus_split_by_slab_with_no_neighbouring_slices():
 
 
 def test_nuclei_corpus_tiles_never_touch_across_the_split():
-    pytest.importorskip("tifffile")
     from UMedProtectLib.evaluation.nuclei import nuclei_corpus
 
-    try:
-        corpus = nuclei_corpus()
-    except InputError:
-        pytest.skip("stardist (which ships the image) is not installed")
-    train = [s.source_slices for s in corpus.train]
-    test = [s.source_slices for s in corpus.test]
-    assert min_distance(train, test) >= 8
+    corpus = stardist_or_skip(nuclei_corpus)
+    assert split_gap(corpus) >= 8
     assert corpus.summary()["train_slices"] >= 32 and corpus.summary()["test_slices"] >= 16
 
 
@@ -68,7 +61,7 @@ def test_synthetic_corpus_splits_by_patient_and_is_reproducible():
     first = synthetic_corpus("lesion", train_studies=3, test_studies=2, slices=4, size=64)
     again = synthetic_corpus("lesion", train_studies=3, test_studies=2, slices=4, size=64)
     assert not {s.name for s in first.train} & {s.name for s in first.test}
-    assert min_distance([s.source_slices for s in first.train], [s.source_slices for s in first.test]) >= 1
+    assert split_gap(first) >= 1
     np.testing.assert_array_equal(first.train[0].image, again.train[0].image)
     organ = synthetic_corpus("organ", train_studies=3, test_studies=2, slices=4, size=64)
     # Lesions lie inside the organ, so the lesion task's foreground is a strict subset of the organ task's.
@@ -282,10 +275,7 @@ def quick_run(tmp_path_factory):
     pytest.importorskip("UMedProtectLib.engine")
     from UMedProtectLib.evaluation.nuclei import stardist_data_folder
 
-    try:
-        stardist_data_folder()
-    except InputError:
-        pytest.skip("stardist (which ships the quick corpus) is not installed")
+    stardist_or_skip(stardist_data_folder)  # the quick corpus is the nuclei image
     output = tmp_path_factory.mktemp("quick")
     assert run(_args("--quick", "-o", str(output), "--progress", "none")) == 0
     return output, json.loads((output / "evaluation.json").read_text())

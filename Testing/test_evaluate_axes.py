@@ -10,7 +10,8 @@ import SimpleITK as sitk
 
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.contrast import GROUPS
-from UMedProtectLib.evaluation.curve import curve_points
+
+from evaluation_testing import curve_points
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -81,5 +82,5 @@ def test_contrast_groups_are_scored_and_tabulated(axis_run):
     assert set(result["methods"][0]["groups"]) == set(GROUPS)
     markdown = (output / "evaluation.md").read_text()
     assert "**synth-contrast, augmentation none**: DSC per test group" in markdown and "| 8x large DSC |" in markdown
-    points = curve_points(output / "evaluation.json", method="lsp", corpus="synth-contrast", augmentation="flip")
+    points = curve_points(data, method="lsp", corpus="synth-contrast", augmentation="flip")
     assert len(points) == 1 and points[0]["augmentation"] == "flip"
