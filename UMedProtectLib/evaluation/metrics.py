@@ -7,6 +7,7 @@ from typing import Dict, Tuple
 import numpy as np
 from scipy import ndimage
 
+from ..metrics import psnr_db, unit_ssim
 from ..study_stats import noise_std as slice_noise_std
 
 
@@ -19,18 +20,15 @@ def dice(prediction: np.ndarray, target: np.ndarray) -> float:
     return 2.0 * int((prediction & target).sum()) / total
 
 
-def psnr(original: np.ndarray, perturbed: np.ndarray, data_range: float = 1.0) -> float:
-    """Whole-image PSNR in dB (inf when identical)."""
-    mse = float(np.mean((original.astype(np.float64) - perturbed.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+def psnr(original: np.ndarray, perturbed: np.ndarray) -> float:
+    """Whole-image PSNR in dB on the [0, 1] scale, by the engine's psnr_db (inf when identical)."""
+    value = psnr_db(perturbed.astype(np.float64) - original.astype(np.float64), 1.0)
+    return float("inf") if value is None else value
 
 
 def ssim(original: np.ndarray, perturbed: np.ndarray) -> float:
-    """Mean SSIM over axial slices (data range 1)."""
-    from skimage.metrics import structural_similarity
-
-    values = [structural_similarity(o, p, data_range=1.0) for o, p in zip(original, perturbed)]
-    return float(np.mean(values))
+    """Mean over axial slices of the engine's SSIM on the [0, 1] scale."""
+    return float(np.mean([unit_ssim(o, p) for o, p in zip(original, perturbed)]))
 
 
 def noise_std(image: np.ndarray) -> float:
