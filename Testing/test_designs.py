@@ -73,7 +73,7 @@ def test_quiet_design_protects_faint_lesions_against_an_unaugmented_victim():
     quiet 0.020 at 45.6 dB.
     """
     from UMedProtectLib import fit_profile
-    from UMedProtectLib.evaluation.faint import faint_corpus
+    from evaluation_testing import faint_corpus
     from UMedProtectLib.evaluation.metrics import dice
     from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
 

@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from UMedProtectLib.errors import InputError
 from UMedProtectLib.evaluation.augmentation import augment
 from UMedProtectLib.evaluation.baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
-from UMedProtectLib.evaluation.region import roi_and_band
-from UMedProtectLib.evaluation.split import min_distance, slab_split
+from UMedProtectLib.evaluation.split import slab_split
 from UMedProtectLib.evaluation.synthetic import synthetic_corpus
 from UMedProtectLib.evaluation.victims import VICTIMS, make_victim
+from UMedProtectLib.masks import roi_and_band
+
+from evaluation_testing import min_distance, split_gap, stardist_or_skip
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -41,9 +42,7 @@ def test_mni_corpus_split_by_slab_with_no_neighbouring_slices():
     from UMedProtectLib.evaluation.mni import mni_corpus
 
     corpus = mni_corpus("wm")
-    train = [s.source_slices for s in corpus.train]
-    test = [s.source_slices for s in corpus.test]
-    assert min_distance(train, test) >= 5  # 2-slice guards on both sides
+    assert split_gap(corpus) >= 5  # 2-slice guards on both sides
     images, labels = corpus.slices("train")
     assert images.shape[0] >= 60 and images.min() >= 0 and images.max() <= 1
     assert set(np.unique(labels)) == {0, 1}
@@ -51,16 +50,10 @@ def test_mni_corpus_split_by_slab_with_no_neighbouring_slices():
 
 
 def test_nuclei_corpus_tiles_never_touch_across_the_split():
-    pytest.importorskip("tifffile")
     from UMedProtectLib.evaluation.nuclei import nuclei_corpus
 
-    try:
-        corpus = nuclei_corpus()
-    except InputError:
-        pytest.skip("stardist (which ships the image) is not installed")
-    train = [s.source_slices for s in corpus.train]
-    test = [s.source_slices for s in corpus.test]
-    assert min_distance(train, test) >= 8
+    corpus = stardist_or_skip(nuclei_corpus)
+    assert split_gap(corpus) >= 8
     assert corpus.summary()["train_slices"] >= 32 and corpus.summary()["test_slices"] >= 16
 
 
@@ -68,7 +61,7 @@ def test_synthetic_corpus_splits_by_patient_and_is_reproducible():
     first = synthetic_corpus("lesion", train_studies=3, test_studies=2, slices=4, size=64)
     again = synthetic_corpus("lesion", train_studies=3, test_studies=2, slices=4, size=64)
     assert not {s.name for s in first.train} & {s.name for s in first.test}
-    assert min_distance([s.source_slices for s in first.train], [s.source_slices for s in first.test]) >= 1
+    assert split_gap(first) >= 1
     np.testing.assert_array_equal(first.train[0].image, again.train[0].image)
     organ = synthetic_corpus("organ", train_studies=3, test_studies=2, slices=4, size=64)
     # Lesions lie inside the organ, so the lesion task's foreground is a strict subset of the organ task's.
@@ -112,7 +105,7 @@ def _check_bound_and_region(images, labels, protected, epsilon, band_width):
     difference = protected.astype(np.float64) - images
     assert np.abs(difference).max() <= epsilon + 1e-6
     assert np.abs(difference).max() > epsilon / 2  # it did perturb
-    outside = ~roi_and_band(labels, band_width)
+    outside = ~roi_and_band(labels > 0, band_width)
     assert (difference[outside] == 0).all()
     assert protected.min() >= 0 and protected.max() <= 1
 
@@ -139,7 +132,7 @@ def test_lsp_is_one_patch_pattern_per_class_inside_the_region():
     _check_bound_and_region(images, labels, protected, 8 / 255, 3)
     change = protected.astype(np.float64) - images
     assert np.abs(change).max() == pytest.approx(8 / 255, abs=1e-6)  # scaled to the budget
-    inside, band = labels > 0, roi_and_band(labels, 3) & (labels == 0)
+    inside, band = labels > 0, roi_and_band(labels > 0, 3) & (labels == 0)
     # The same pattern on every slice, constant on each patch, and a different pattern for each class.
     for mask in (inside, band):
         np.testing.assert_allclose(change[0][mask[0]], change[3][mask[3]], atol=1e-6)
@@ -260,6 +253,14 @@ def test_config_from_args_applies_options():
     assert config.sweep == pytest.approx((2 / 255, 4 / 255))
 
 
+def test_output_folder_is_output_dir_as_in_the_other_commands_with_the_old_spellings_kept():
+    for spelling in ("--output-dir", "--output", "-o"):
+        assert _args(spelling, "results").output_dir == "results"
+    assert _args().output_dir == "umed-evaluation"
+    with pytest.raises(SystemExit):  # --yes was accepted and ignored; it is gone
+        _args("--yes")
+
+
 def test_bad_options_exit_with_code_2(tmp_path, capsys):
     assert run(_args("--victims", "resnet", "-o", str(tmp_path))) == 2
     assert "unknown victim" in capsys.readouterr().err
@@ -274,10 +275,7 @@ def quick_run(tmp_path_factory):
     pytest.importorskip("UMedProtectLib.engine")
     from UMedProtectLib.evaluation.nuclei import stardist_data_folder
 
-    try:
-        stardist_data_folder()
-    except InputError:
-        pytest.skip("stardist (which ships the quick corpus) is not installed")
+    stardist_or_skip(stardist_data_folder)  # the quick corpus is the nuclei image
     output = tmp_path_factory.mktemp("quick")
     assert run(_args("--quick", "-o", str(output), "--progress", "none")) == 0
     return output, json.loads((output / "evaluation.json").read_text())
@@ -342,5 +340,5 @@ def test_umed_modes_protect_every_training_study_within_the_budget(mode):
         difference = image.astype(np.float64) - study.image
         assert image.shape == study.image.shape
         assert np.abs(difference).max() <= 8 / 255 + 1e-5
-        outside = ~roi_and_band(study.label, settings.band_width)
+        outside = ~roi_and_band(study.label > 0, settings.band_width)
         assert (difference[outside] == 0).all()

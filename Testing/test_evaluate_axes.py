@@ -10,7 +10,8 @@ import SimpleITK as sitk
 
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.contrast import GROUPS
-from UMedProtectLib.evaluation.curve import curve_points
+
+from evaluation_testing import curve_points
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -41,10 +42,13 @@ def axis_run(tmp_path_factory):
         sitk.WriteImage(sitk.GetImageFromArray(label), str(data / f"case{index}_label.nrrd"))
     output = tmp_path_factory.mktemp("axis")
     code = run(_args("--quick", "--corpora", "synth-contrast", "--dataset", str(data), "--augmentation", "none,flip",
-                     "--methods", "lsp", "--epsilon", "4/255", "--steps", "3", "-o", str(output), "--progress", "none",
+                     "--methods", "lsp", "--epsilon", "4/255", "--steps", "3", "--output-dir", str(output), "--progress", "none",
                      "--threads", "1"))
     assert code == 0
-    return output, json.loads((output / "evaluation.json").read_text()), data.name
+    # Strict JSON, the engine's report rule: a non-finite number would be null, never NaN or Infinity.
+    strict = json.loads((output / "evaluation.json").read_text(),
+                        parse_constant=lambda name: pytest.fail(f"evaluation.json holds {name}"))
+    return output, strict, data.name
 
 
 def test_every_level_has_its_own_clean_twins_and_entries(axis_run):
@@ -65,6 +69,8 @@ def test_every_level_has_its_own_clean_twins_and_entries(axis_run):
     none, flip = (data["corpora"]["synth-contrast"]["augmentation"][level]["methods"][0] for level in ("none", "flip"))
     assert none["stats"] == flip["stats"]
     assert (output / "evaluation.png").stat().st_size > 10_000
+    # Written as one transaction: the three files and no staging folder left behind.
+    assert sorted(p.name for p in output.iterdir()) == ["evaluation.json", "evaluation.md", "evaluation.png"]
 
 
 def test_contrast_groups_are_scored_and_tabulated(axis_run):
@@ -76,5 +82,5 @@ def test_contrast_groups_are_scored_and_tabulated(axis_run):
     assert set(result["methods"][0]["groups"]) == set(GROUPS)
     markdown = (output / "evaluation.md").read_text()
     assert "**synth-contrast, augmentation none**: DSC per test group" in markdown and "| 8x large DSC |" in markdown
-    points = curve_points(output / "evaluation.json", method="lsp", corpus="synth-contrast", augmentation="flip")
+    points = curve_points(data, method="lsp", corpus="synth-contrast", augmentation="flip")
     assert len(points) == 1 and points[0]["augmentation"] == "flip"

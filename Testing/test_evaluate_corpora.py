@@ -10,7 +10,8 @@ from UMedProtectLib.evaluation.contrast import GROUPS, MULTIPLES, contrast_corpu
 from UMedProtectLib.evaluation.corpus import normalise_percentiles
 from UMedProtectLib.evaluation.metrics import roi_contrast
 from UMedProtectLib.evaluation.owner import dataset_corpus
-from UMedProtectLib.evaluation.split import min_distance
+
+from evaluation_testing import split_gap, stardist_or_skip
 
 
 def test_contrast_corpus_has_its_lesion_contrast_at_multiples_of_epsilon():
@@ -41,16 +42,10 @@ def test_contrast_corpus_noise_is_controlled_and_reproducible():
 
 
 def test_nuclei_3d_corpus_split_by_slab_with_guards():
-    pytest.importorskip("tifffile")
     from UMedProtectLib.evaluation.nuclei import nuclei_3d_corpus
 
-    try:
-        corpus = nuclei_3d_corpus()
-    except InputError:
-        pytest.skip("stardist (which ships the volume) is not installed")
-    train = [s.source_slices for s in corpus.train]
-    test = [s.source_slices for s in corpus.test]
-    assert min_distance(train, test) >= 3  # one guard slice on each side
+    corpus = stardist_or_skip(nuclei_3d_corpus)
+    assert split_gap(corpus) >= 3  # one guard slice on each side
     images, labels = corpus.slices("train")
     assert images.shape[1:] == (61, 57) and images.shape[0] >= 12 and corpus.summary()["test_slices"] >= 4
     assert 0.05 < labels.mean() < 0.8 and images.min() >= 0 and images.max() <= 1

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from conftest import OBLIQUE, blob_study, sha256, sitk_image
 
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.image_io import IMAGE_EXTENSIONS, data_files, from_sitk, read_image, write_image, write_outputs
+from UMedProtectLib.image_io import IMAGE_EXTENSIONS, data_files, from_sitk, read_image, write_outputs
 from UMedProtectLib.outputs import OutputTransaction
 
 SPACING, ORIGIN = (0.8, 0.9, 2.5), (-12.5, 30.0, 7.25)
@@ -38,7 +38,7 @@ def test_round_trip_is_what_an_independent_reader_reads(tmp_path, extension, dty
     ref = reference(dtype)
     changed = (ref.array + 1).astype(dtype)
     path = tmp_path / f"out{extension}"
-    write_image(changed, ref, path)
+    write_outputs([(changed, ref, path)], overwrite=True)
     expected_affine = itk_affine(SPACING, ORIGIN, OBLIQUE)
     if extension in (".nrrd", ".nhdr"):
         data, header = nrrd.read(str(path))  # pynrrd: (x, y, z) index order, LPS space
@@ -72,11 +72,11 @@ def test_round_trip_is_what_an_independent_reader_reads(tmp_path, extension, dty
 def test_nifti_description_survives_writes(tmp_path):
     ref = reference()
     ref.metadata["ITK_FileNotes"] = "UMed test description"  # ITK's name for the NIfTI descrip field
-    write_image(ref.array, ref, tmp_path / "a.nii.gz")
+    write_outputs([(ref.array, ref, tmp_path / "a.nii.gz")], overwrite=True)
     assert bytes(nibabel.load(str(tmp_path / "a.nii.gz")).header["descrip"]).rstrip(b"\0") == b"UMed test description"
     # Reading a written file and writing it again keeps it.
     again = read_image(tmp_path / "a.nii.gz")
-    write_image(again.array, again, tmp_path / "b.nii.gz")
+    write_outputs([(again.array, again, tmp_path / "b.nii.gz")], overwrite=True)
     assert read_image(tmp_path / "b.nii.gz").metadata["descrip"] == "UMed test description"
 
 
@@ -86,7 +86,7 @@ def test_two_dimensional_image_is_one_slice_and_written_back_2d(tmp_path):
     image = read_image(tmp_path / "plane.nrrd")
     assert image.array.shape == (1, 30, 20)
     assert image.spacing_xyz == (0.5, 0.25, 1.0)
-    write_image(image.array * 2, image, tmp_path / "out.nrrd")
+    write_outputs([(image.array * 2, image, tmp_path / "out.nrrd")], overwrite=True)
     data, header = nrrd.read(str(tmp_path / "out.nrrd"))
     assert header["dimension"] == 2
     np.testing.assert_array_equal(data.T, plane * 2)
@@ -124,7 +124,7 @@ def test_unreadable_inputs_give_one_line_errors(tmp_path, make, message):
 
 
 def test_header_without_its_data_file_is_refused(tmp_path):
-    write_image(reference().array, reference(), tmp_path / "split.mhd")
+    write_outputs([(reference().array, reference(), tmp_path / "split.mhd")], overwrite=True)
     (data,) = data_files(tmp_path / "split.mhd")
     data.unlink()
     with pytest.raises(InputError, match="names data file"):
@@ -182,7 +182,7 @@ def test_existing_output_needs_overwrite_and_inputs_are_never_replaced(tmp_path)
 
 def test_data_file_of_an_output_may_not_replace_an_input(tmp_path):
     ref = reference()
-    write_image(ref.array, ref, tmp_path / "input.mhd")
+    write_outputs([(ref.array, ref, tmp_path / "input.mhd")], overwrite=True)
     (data,) = data_files(tmp_path / "input.mhd")
     before = sha256(data)
     # "input.nhdr" would write its data as input.raw.gz; "input.mhd" is taken, so aim an .mhd at the same data name.

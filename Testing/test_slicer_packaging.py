@@ -1,10 +1,15 @@
 """The extension build files follow Slicer's templates and list every file; the dependency list matches the engine."""
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
@@ -15,6 +20,19 @@ from UMedProtectSlicer.install import InstallPlan, ensureDependencies, planInsta
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "UMedProtect"
+ENGINE = ROOT / "UMedProtectLib"
+# Configures the engine's CMake file with a stand-in for Slicer's install macro that records what it would install.
+RECORDING_PROJECT = """cmake_minimum_required(VERSION 3.16)
+project(EnginePackaging NONE)
+function(slicerMacroBuildScriptedModule)
+  cmake_parse_arguments(BUILD "WITH_SUBDIR" "NAME" "SCRIPTS;RESOURCES" ${ARGN})
+  foreach(kind SCRIPTS RESOURCES)
+    string(REPLACE ";" "\\n" listed "${BUILD_${kind}}")
+    file(WRITE ${CMAKE_BINARY_DIR}/${kind}.txt "${listed}\\n")
+  endforeach()
+endfunction()
+add_subdirectory(${ENGINE} engine)
+"""
 
 
 def cmake_list(text: str, variable: str) -> list:
@@ -43,6 +61,38 @@ def test_engine_is_packaged_beside_the_module_as_a_plain_package():
     assert "WITH_SUBDIR" in text and (ROOT / "UMedProtectLib" / "__init__.py").is_file()
     assert "GLOB_RECURSE MODULE_PYTHON_SCRIPTS" in text and "sample_data/*" in text
     assert "WITH_GENERIC_TESTS" not in text  # it is a package, not a module with a widget
+
+
+def test_extension_installs_the_engine_without_the_evaluation(tmp_path):
+    """Every engine file but none of evaluation/ (a research harness with its own dependencies); the engine so
+    installed runs, and its `evaluate` says in one line that the evaluation is not installed."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("cmake is not installed")
+    (tmp_path / "CMakeLists.txt").write_text(RECORDING_PROJECT)
+    subprocess.run([cmake, "-S", str(tmp_path), "-B", str(tmp_path / "build"), f"-DENGINE={ENGINE}"], check=True,
+                   capture_output=True)
+    installed = {kind: (tmp_path / "build" / f"{kind}.txt").read_text().split() for kind in ("SCRIPTS", "RESOURCES")}
+    on_disk = {str(p.relative_to(ENGINE)) for p in ENGINE.rglob("*.py") if "__pycache__" not in p.parts}
+    assert any(name.startswith("evaluation/") for name in on_disk)
+    assert set(installed["SCRIPTS"]) == {name for name in on_disk if not name.startswith("evaluation/")}
+    # Lay the files out as Slicer installs them (WITH_SUBDIR: a folder named UMedProtectLib) and run that copy.
+    site = tmp_path / "site"
+    for name in installed["SCRIPTS"] + installed["RESOURCES"]:
+        (site / "UMedProtectLib" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ENGINE / name, site / "UMedProtectLib" / name)
+    # A development install (pip install -e) hooks the checkout's files in; Slicer's Python has no such hook.
+    script = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if not f.__module__.startswith('__editable__')]; "
+              "import UMedProtectLib; from UMedProtectLib.cli import main; print(UMedProtectLib.__file__); "
+              "sys.exit(main(sys.argv[1:]))")
+    environment = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run([sys.executable, "-c", script, "evaluate", "--help"], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith(str(site / "UMedProtectLib"))
+    assert done.returncode == 2 and "evaluation" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = subprocess.run([sys.executable, "-c", script, "protect", "--help"], cwd=tmp_path, env=environment,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "--epsilon" in done.stdout
 
 
 def test_extension_cmake_follows_the_template():

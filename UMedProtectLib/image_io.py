@@ -205,14 +205,6 @@ def stage_image(transaction: OutputTransaction, array: np.ndarray, reference: Im
         raise InputError(f"could not write {str(path)!r}: {first}") from None
 
 
-def write_image(array: np.ndarray, reference: ImageData, path: PathLike, overwrite: bool = True,
-                keep_intact: Iterable[PathLike] = ()) -> None:
-    """Write one image atomically, keeping the reference's geometry and metadata; nothing is left on failure."""
-    with OutputTransaction(overwrite, keep_intact) as transaction:
-        stage_image(transaction, array, reference, path)
-        transaction.commit()
-
-
 def write_outputs(images: Sequence[Tuple[np.ndarray, ImageData, PathLike]] = (),
                   files: Optional[Mapping[PathLike, bytes]] = None, overwrite: bool = False,
                   keep_intact: Iterable[PathLike] = ()) -> List[Path]:

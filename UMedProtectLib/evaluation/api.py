@@ -1,15 +1,17 @@
-"""Python API: run an evaluation and write its JSON, Markdown table and PNG figure (atomically) into a folder."""
+"""Python API: run an evaluation and write its JSON, Markdown table and PNG figure into a folder, all or nothing.
+
+The JSON is written by the engine's report writer: strict JSON, where a non-finite number (an infinite PSNR, a
+ratio to a zero noise level) is null.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+from ..outputs import OutputTransaction
 from ..progress import CancelFlag, ProgressCallback
+from ..reports import report_json
 from .config import EvaluationConfig
 from .figure import save_figure
 from .harness import evaluate
@@ -18,37 +20,17 @@ from .table import markdown_report
 OUTPUT_NAMES = {"json": "evaluation.json", "markdown": "evaluation.md", "figure": "evaluation.png"}
 
 
-def _jsonable(value):
-    """Drop the figure arrays and turn non-finite floats into strings that JSON readers accept."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items() if not str(k).startswith("_")}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        return _jsonable(value.item())
-    return value
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        # mkstemp creates the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _drop_figure_arrays(results: Dict) -> None:
+    """Remove the arrays the figure was drawn from (each level's "_figure"); the numbers stay."""
+    for by_level in results["corpora"].values():
+        for result in by_level["augmentation"].values():
+            del result["_figure"]
 
 
 def run_evaluation(config: EvaluationConfig, output: Path, progress: Optional[ProgressCallback] = None,
                    cancel: CancelFlag = None, on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
-    """Evaluate, then write evaluation.json / .md / .png into `output`; returns the results with "outputs" added."""
+    """Evaluate, then write evaluation.json / .md / .png into `output`; returns the results (without the figure's
+    arrays) with "outputs" and "table_markdown" added."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     results = evaluate(config, progress, cancel, on_estimate)
@@ -56,7 +38,10 @@ def run_evaluation(config: EvaluationConfig, output: Path, progress: Optional[Pr
     results["outputs"] = {key: str(path) for key, path in paths.items()}
     markdown = markdown_report(results)
     results["table_markdown"] = markdown
-    _write_atomically(paths["figure"], lambda p: save_figure(results, p))
-    _write_atomically(paths["markdown"], lambda p: p.write_text(markdown + "\n"))
-    _write_atomically(paths["json"], lambda p: p.write_text(json.dumps(_jsonable(results), indent=1) + "\n"))
+    with OutputTransaction() as transaction:
+        save_figure(results, transaction.stage(paths["figure"]))
+        _drop_figure_arrays(results)
+        transaction.stage(paths["markdown"]).write_text(markdown + "\n")
+        transaction.stage(paths["json"]).write_bytes(report_json(results))
+        transaction.commit()
     return results

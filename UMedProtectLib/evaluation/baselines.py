@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from scipy.signal import lfilter
 
+from ..masks import roi_and_band
 from ..progress import CancelFlag, check_cancel
-from .region import roi_and_band
 from .training import victim_loss
 from .victims import UNet, _PadToMultiple
 
@@ -28,7 +28,7 @@ def gaussian_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, band
                     seed: int) -> Tuple[np.ndarray, Dict]:
     """x + clip(N(0, epsilon^2), -epsilon, epsilon) inside ROI + band, kept in [0, 1]."""
     rng = np.random.default_rng(seed)
-    region = roi_and_band(labels, band_width)
+    region = roi_and_band(labels > 0, band_width)
     noise = np.clip(rng.normal(0.0, epsilon, images.shape), -epsilon, epsilon) * region
     return np.clip(images + noise, 0.0, 1.0).astype(np.float32), {}
 
@@ -48,7 +48,7 @@ def checker_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, perio
 def _class_wise(images: np.ndarray, labels: np.ndarray, patterns: np.ndarray, epsilon: float,
                 band_width: int) -> np.ndarray:
     """x + epsilon * (class 1's pattern on the ROI, class 0's on the band), patterns (2, N, H, W) in [-1, 1]."""
-    region = roi_and_band(labels, band_width)
+    region = roi_and_band(labels > 0, band_width)
     delta = epsilon * np.where(labels > 0, patterns[1], patterns[0]) * region
     return np.clip(images + delta, 0.0, 1.0).astype(np.float32)
 
@@ -114,7 +114,7 @@ def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: i
     optimiser = torch.optim.Adam(surrogate.parameters(), lr=1e-3)
     x = torch.from_numpy(images.astype(np.float32))[:, None].to(device)
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
-    region = torch.from_numpy(roi_and_band(labels, band_width)).float()[:, None].to(device)
+    region = torch.from_numpy(roi_and_band(labels > 0, band_width)).float()[:, None].to(device)
     delta = torch.zeros_like(x)
     step = epsilon / 4
     history = []

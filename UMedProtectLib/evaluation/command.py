@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `umed-protect evaluate`."""
     parser.add_argument("--quick", action="store_true",
                         help="reduced run for CI (one corpus, one victim, one seed; under 5 min on 2 CPU cores)")
-    parser.add_argument("--output", "-o", default="umed-evaluation",
-                        help="folder for evaluation.json, evaluation.md and evaluation.png (default ./umed-evaluation)")
+    # --output-dir as in demo and protect-dataset; --output and -o are the spellings of earlier versions.
+    parser.add_argument("--output-dir", "--output", "-o", default="umed-evaluation", metavar="DIR",
+                        help="folder for evaluation.json, evaluation.md and evaluation.png (created if missing) "
+                        "[./umed-evaluation]")
     parser.add_argument("--corpora", help=f"comma-separated corpora from: {', '.join(CORPORA)}")
     parser.add_argument("--dataset", metavar="DIR_OR_CSV",
                         help="also evaluate on your own studies: a CSV with columns image,label, a folder with images/ "
@@ -52,7 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                         help="progress on stderr as a bar, as JSON lines on stdout, or none")
-    parser.add_argument("--yes", action="store_true", help="accepted for scripts; the run never asks")
 
 
 def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         reporter: Optional[object] = {"bar": BarReporter(), "json": JsonLinesReporter(), "none": None}[args.progress]
-        results = run_evaluation(config, Path(args.output), progress=reporter, on_estimate=_print_estimate)
+        results = run_evaluation(config, Path(args.output_dir), progress=reporter, on_estimate=_print_estimate)
     except InputError as error:
         print(f"umed-protect evaluate: error: {error}", file=sys.stderr)
         return 2

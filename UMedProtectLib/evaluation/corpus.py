@@ -7,6 +7,9 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..intensity import IntensityScale
+from ..settings import ProtectSettings
+
 
 @dataclass
 class Study:
@@ -52,14 +55,9 @@ class Corpus:
         }
 
 
-def normalise_percentiles(volume: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
-    """Scale to [0, 1] with the volume's percentiles, as the engine does, so that epsilon means the same for both."""
-    lo, hi = np.percentile(volume, (low, high))
-    if hi <= lo:
-        lo, hi = float(volume.min()), float(volume.max())
-    # float32 scalars: a float64 percentile would silently promote the whole volume to float64.
-    scaled = (volume.astype(np.float32) - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
-    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+def normalise_percentiles(volume: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] with the engine's own scaler and default percentiles, so that epsilon means the same to both."""
+    return IntensityScale.from_image(volume, ProtectSettings().percentiles).normalise(volume)
 
 
 def centre_crop_or_pad(volume: np.ndarray, height: int, width: int) -> np.ndarray:

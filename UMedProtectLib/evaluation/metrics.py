@@ -7,6 +7,9 @@ from typing import Dict, Tuple
 import numpy as np
 from scipy import ndimage
 
+from ..metrics import psnr_db, unit_ssim
+from ..study_stats import noise_std as slice_noise_std
+
 
 def dice(prediction: np.ndarray, target: np.ndarray) -> float:
     """Pooled Dice of two binary arrays over all their voxels; 1.0 when both are empty (nothing to find, none found)."""
@@ -17,29 +20,21 @@ def dice(prediction: np.ndarray, target: np.ndarray) -> float:
     return 2.0 * int((prediction & target).sum()) / total
 
 
-def psnr(original: np.ndarray, perturbed: np.ndarray, data_range: float = 1.0) -> float:
-    """Whole-image PSNR in dB (inf when identical)."""
-    mse = float(np.mean((original.astype(np.float64) - perturbed.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+def psnr(original: np.ndarray, perturbed: np.ndarray) -> float:
+    """Whole-image PSNR in dB on the [0, 1] scale, by the engine's psnr_db (inf when identical)."""
+    value = psnr_db(perturbed.astype(np.float64) - original.astype(np.float64), 1.0)
+    return float("inf") if value is None else value
 
 
 def ssim(original: np.ndarray, perturbed: np.ndarray) -> float:
-    """Mean SSIM over axial slices (data range 1)."""
-    from skimage.metrics import structural_similarity
-
-    values = [structural_similarity(o, p, data_range=1.0) for o, p in zip(original, perturbed)]
-    return float(np.mean(values))
+    """Mean over axial slices of the engine's SSIM on the [0, 1] scale."""
+    return float(np.mean([unit_ssim(o, p) for o, p in zip(original, perturbed)]))
 
 
 def noise_std(image: np.ndarray) -> float:
-    """The image's own noise level: Immerkaer's (1996) Laplacian-difference estimate per slice, median over slices."""
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
-    values = []
-    for s in image.astype(np.float64):
-        if min(s.shape) < 3:
-            continue
-        response = np.abs(ndimage.convolve(s, kernel))[1:-1, 1:-1]
-        values.append(np.sqrt(np.pi / 2) * response.mean() / 6.0)
+    """The image's own noise level: the engine's per-slice estimate (Immerkaer 1996), median over the slices."""
+    # Slices under 3 pixels have no estimate; left out rather than counted as noiseless.
+    values = [slice_noise_std(s) for s in image if min(s.shape) >= 3]
     return float(np.median(values)) if values else 0.0
 
 

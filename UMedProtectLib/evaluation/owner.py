@@ -11,7 +11,7 @@ deterministic: the studies sorted by image path, every 4th (the 4th, 8th, ...) i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Union
+from typing import Union
 
 import numpy as np
 

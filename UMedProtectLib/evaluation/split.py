@@ -30,11 +30,3 @@ def slab_split(num_slices: int, slab: int, test_every: int, guard: int,
             (test if is_test[index] else train).append(indices)
     return train, test
 
-
-def min_distance(train: List[List[int]], test: List[List[int]]) -> int:
-    """The smallest |i - j| between a training slice i and a test slice j (a large number if one side is empty)."""
-    train_indices = sorted(i for slab in train for i in slab)
-    test_indices = sorted(j for slab in test for j in slab)
-    if not train_indices or not test_indices:
-        return 10 ** 9
-    return min(abs(i - j) for i in train_indices for j in test_indices)

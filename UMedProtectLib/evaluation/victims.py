@@ -25,6 +25,20 @@ def _double(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(_conv_bn(in_channels, out_channels), _conv_bn(out_channels, out_channels))
 
 
+def _encoder(widths: List[int]) -> nn.ModuleList:
+    """A U-Net's contracting path: double convolutions from one channel through `widths`."""
+    return nn.ModuleList(_double(c_in, c_out) for c_in, c_out in zip([1] + widths[:-1], widths))
+
+
+def _encode(encoder: nn.ModuleList, x: torch.Tensor) -> List[torch.Tensor]:
+    """The features of every level of the contracting path, finest first (a 2x2 max-pool before each but the first)."""
+    skips: List[torch.Tensor] = []
+    for index, block in enumerate(encoder):
+        x = block(x if index == 0 else F.max_pool2d(x, 2))
+        skips.append(x)
+    return skips
+
+
 class _PadToMultiple(nn.Module):
     """Pads the input to a multiple of the network's stride and crops the output back, so any slice size works."""
 
@@ -47,16 +61,13 @@ class UNet(nn.Module):
     def __init__(self, classes: int, width: int = 16, depth: int = 4):
         super().__init__()
         widths = [width * 2 ** level for level in range(depth + 1)]
-        self.down = nn.ModuleList(_double(c_in, c_out) for c_in, c_out in zip([1] + widths[:-1], widths))
+        self.down = _encoder(widths)
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
         self.merge = nn.ModuleList(_double(2 * widths[i], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(width, classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips: List[torch.Tensor] = []
-        for index, block in enumerate(self.down):
-            x = block(x if index == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
+        skips = _encode(self.down, x)
         x = skips.pop()
         for up, merge in zip(self.up, self.merge):
             x = merge(torch.cat([up(x), skips.pop()], dim=1))
@@ -82,7 +93,7 @@ class AttentionUNet(nn.Module):
     def __init__(self, classes: int, width: int = 12, depth: int = 3):
         super().__init__()
         widths = [width * 2 ** level for level in range(depth + 1)]
-        self.down = nn.ModuleList(_double(c_in, c_out) for c_in, c_out in zip([1] + widths[:-1], widths))
+        self.down = _encoder(widths)
         self.up = nn.ModuleList(nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                                               _conv_bn(widths[i + 1], widths[i])) for i in reversed(range(depth)))
         self.gates = nn.ModuleList(_AttentionGate(widths[i], widths[i], max(widths[i] // 2, 4))
@@ -91,10 +102,7 @@ class AttentionUNet(nn.Module):
         self.head = nn.Conv2d(width, classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips: List[torch.Tensor] = []
-        for index, block in enumerate(self.down):
-            x = block(x if index == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
+        skips = _encode(self.down, x)
         x = skips.pop()
         for up, gate, merge in zip(self.up, self.gates, self.merge):
             x = up(x)
