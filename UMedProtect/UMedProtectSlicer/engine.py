@@ -33,6 +33,7 @@ def makeEngineImportable() -> None:
 
 makeEngineImportable()
 
-import UMedProtectLib.settings as engineSettings  # noqa: E402  (importable only now)
+import UMedProtectLib.reports as engineReports  # noqa: E402  (importable only now; torch-free, like the settings)
+import UMedProtectLib.settings as engineSettings  # noqa: E402
 
-__all__ = ["engineSearchPath", "engineSettings", "makeEngineImportable"]
+__all__ = ["engineReports", "engineSearchPath", "engineSettings", "makeEngineImportable"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -13,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import slicer
 
+from .engine import engineReports
 from .errors import UserFacingError
 from .labelmaps import exportSegmentsToLabelmapNode
 from .metrics import METRIC_ROWS
@@ -35,15 +35,6 @@ def safeBaseName(name: str) -> str:
     """A file name stem from a node name: letters, digits, '-', '_' and '.' only."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._")
     return cleaned or "volume"
-
-
-def sha256Of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _partialPath(path: Path) -> Path:
@@ -144,7 +135,7 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         "visibility": report.get("visibility"),
         "warnings": list(report.get("warnings", []) or []),
         "versions": collectVersions(extraVersions),
-        "files": {role: {"file": path.name, "sha256": sha256Of(path)} for role, path in exported.files.items()},
+        "files": {role: {"file": path.name, "sha256": engineReports.sha256_file(path)} for role, path in exported.files.items()},
     }
     _writeJson(paths["sidecar"], sidecar)
     exported.sidecar = paths["sidecar"]
