@@ -1,4 +1,4 @@
-"""Random flips, small rotation and scaling, intensity jitter: a victim's augmentation, also used by the engine's fit."""
+"""Flips, small rotation and scaling, intensity jitter: what the carrier design is fitted through (victims have their own)."""
 
 from __future__ import annotations
 
