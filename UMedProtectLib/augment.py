@@ -1,4 +1,4 @@
-"""Flips, small rotation and scaling, intensity jitter: what the carrier design is fitted through (victims have their own)."""
+"""Flips, small rotation and scaling, intensity jitter: what the carrier design is fitted through (not the victims)."""
 
 from __future__ import annotations
 
