@@ -213,3 +213,12 @@ def test_spin_box_ranges_and_values_are_the_engine_settings(ui_tree):
         assert (numbers["minimum"], numbers["maximum"]) == (low, high), parameter
         assert numbers.get("value", 0) == default, parameter
     assert not expected, f"no spin box bound to {sorted(expected)}"
+
+
+def test_the_ui_copies_no_preset_cost(ui_tree):
+    """Preset costs live in the engine's settings; the panel sets the combo box's tooltip from them."""
+    combo = next(w for w in ui_tree.iter("widget") if w.get("name") == "presetComboBox")
+    tooltip = combo.find("./property[@name='toolTip']/string").text
+    from UMedProtectLib.settings import PRESETS
+
+    assert not any(str(p.iterations) in tooltip for p in PRESETS.values() if p.iterations)

@@ -136,6 +136,9 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.setVisible(False)
         self.ui.metricsTableView.setVisible(False)
         self._populateDevices()
+        self.ui.presetComboBox.toolTip = ("Training budget of the generators: " + "; ".join(
+            f"{name}: {engineSettings.PRESETS[name].describe()}" for name in engineSettings.PANEL_PRESETS)
+            + ". Longer runs fit the study better and take longer.")
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
