@@ -7,6 +7,7 @@ with "Add module path" it is one level above the module folder, and is put on sy
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -33,7 +34,12 @@ def makeEngineImportable() -> None:
 
 makeEngineImportable()
 
-import UMedProtectLib.reports as engineReports  # noqa: E402  (importable only now; torch-free, like the settings)
-import UMedProtectLib.settings as engineSettings  # noqa: E402
+import UMedProtectLib.settings as engineSettings  # noqa: E402  (importable only now)
 
-__all__ = ["engineReports", "engineSearchPath", "engineSettings", "makeEngineImportable"]
+
+def engineModule(name: str):
+    """A torch-free engine module imported on first use (e.g. "reports", which needs numpy)."""
+    return importlib.import_module(f"UMedProtectLib.{name}")
+
+
+__all__ = ["engineModule", "engineSearchPath", "engineSettings", "makeEngineImportable"]

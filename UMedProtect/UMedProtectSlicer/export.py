@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import slicer
 
-from .engine import engineReports
+from .engine import engineModule
 from .errors import UserFacingError
 from .labelmaps import exportSegmentsToLabelmapNode
 from .metrics import METRIC_ROWS
@@ -117,6 +117,7 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         else:
             exported.files["label"] = writeVolumeNode(labelSourceNode, paths["label"])
 
+    sha256 = engineModule("reports").sha256_file
     sidecar = {
         "description": "Volume protected with UMed unlearnable perturbations (UMedProtect for 3D Slicer).",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -135,7 +136,7 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         "visibility": report.get("visibility"),
         "warnings": list(report.get("warnings", []) or []),
         "versions": collectVersions(extraVersions),
-        "files": {role: {"file": path.name, "sha256": engineReports.sha256_file(path)} for role, path in exported.files.items()},
+        "files": {role: {"file": path.name, "sha256": sha256(path)} for role, path in exported.files.items()},
     }
     _writeJson(paths["sidecar"], sidecar)
     exported.sidecar = paths["sidecar"]
