@@ -20,7 +20,7 @@ PUBLISHED = Design(
         Measurement("full", "mni-wm", 4, 0.08, "U-Net x 3 seeds", 0.944, 0.940, 43.8,
                     "README, Measured: MNI152 white matter"),
         Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
-                    "U-Net x 2 seeds, balanced preset", 0.839, 0.122, 45.2,
+                    "U-Net x 3 seeds, balanced preset", 0.843, 0.218, 45.2,
                     "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"),
         Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
                     "U-Net x 1 seed, paper preset", 0.839, 0.309, 45.2,
