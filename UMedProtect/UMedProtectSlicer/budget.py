@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .engine import engineSettings
+from .engine import engineModule, engineSettings
 
 # Enough voxels for stable percentiles while keeping the panel responsive on 500-slice CTs.
 _SAMPLE_VOXELS = 2_000_000
@@ -16,12 +16,10 @@ Window = Tuple[float, float]  # (level, width) in native units, as Slicer's wind
 
 def intensitySpan(array: np.ndarray) -> float:
     """The width of the volume's robust range as the engine computes it, on a subsample of a large volume."""
-    from UMedProtectLib.intensity import robust_range  # importable since .engine ran; numpy-only, no torch
-
     flat = array.ravel()
     if flat.size > _SAMPLE_VOXELS:
         flat = flat[:: flat.size // _SAMPLE_VOXELS + 1]
-    low, high = robust_range(flat, engineSettings.ProtectSettings().percentiles)
+    low, high = engineModule("intensity").robust_range(flat, engineSettings.PERCENTILES)
     return max(high - low, 0.0)
 
 

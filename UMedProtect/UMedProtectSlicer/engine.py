@@ -38,7 +38,7 @@ import UMedProtectLib.settings as engineSettings  # noqa: E402  (importable only
 
 
 def engineModule(name: str):
-    """A torch-free engine module imported on first use (e.g. "reports", which needs numpy)."""
+    """A torch-free engine module imported on first use (e.g. "intensity" or "reports", which need numpy)."""
     return importlib.import_module(f"UMedProtectLib.{name}")
 
 
