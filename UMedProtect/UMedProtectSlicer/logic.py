@@ -18,7 +18,7 @@ from .errors import UserFacingError
 from .export import ExportedFiles, exportResults
 from .job import ProtectJob, ProtectRequest, ProtectResults
 from .outputs import SOURCE_ATTRIBUTE, reportOf
-from .runner import EngineProcess, ProgressEvent, ProtectCommand, engineSearchPath
+from .runner import EngineProcess, ProgressEvent, ProtectCommand
 
 # How often the engine's progress is read; short enough to feel live, long enough to cost nothing.
 POLL_INTERVAL_S = 0.2
@@ -112,9 +112,6 @@ class ProtectionLogic:
         protectJob = ProtectJob(request, Path(tempfile.mkdtemp(prefix="UMedProtect-", dir=self.workRoot)))
         try:
             command = protectJob.prepare()
-            if engineSearchPath() is None:
-                raise UserFacingError("The UMedProtectLib engine is not installed next to this module; "
-                                      "reinstall the extension.")
             process = self.processFactory(command)
             logging.info("UMedProtect runs: " + " ".join(process.argv()))
             process.start()
