@@ -12,9 +12,9 @@ and is scored on the clean test slices. The seed also seeds the quiet design's f
 
 Probes: clean; cancel (the ROI moved by 4/255 towards its surroundings' mean: contrast lowered, noise kept);
 flatten (each ROI pixel moved towards the surroundings' mean, clamped: contrast and noise lowered); denoise
-(each ROI pixel moved towards its Gaussian-blurred value, clamped: the noise removed); quiet and published (the
-engine's `--design quiet` / `--design published`, one profile fitted on the training slices, `--preset`, default
-balanced; `paper` is the published generation budget).
+(each ROI pixel moved towards its Gaussian-blurred value, clamped: the noise removed); any engine design by its name,
+e.g. quiet or published (one profile fitted on the training slices, `--preset`, default balanced; `paper` is the
+published generation budget).
 """
 
 import argparse
@@ -55,8 +55,10 @@ def probe_images(images: np.ndarray, labels: np.ndarray, probe: str) -> np.ndarr
 def design_images(images: np.ndarray, labels: np.ndarray, design: str, preset: str, seed: int) -> np.ndarray:
     """An engine design (quiet, published): one profile fitted on the slices, budget 4/255 of their robust range."""
     from UMedProtectLib import ProtectSettings, fit_profile, protect
+    from UMedProtectLib.intensity import robust_range
+    from UMedProtectLib.settings import PERCENTILES
 
-    low, high = np.percentile(images, (0.5, 99.5))  # the engine's epsilon is relative to this range
+    low, high = robust_range(images, PERCENTILES)  # the engine's epsilon is relative to this range
     settings = ProtectSettings(design=design, preset=preset, device="cpu", epsilon=EPSILON / (high - low), seed=seed)
     profile = fit_profile([(images, labels)], settings)
     history = profile.info["training"]["history"]
@@ -70,6 +72,7 @@ def main() -> None:
     from UMedProtectLib.evaluation.faint import faint_slices
     from UMedProtectLib.evaluation.metrics import dice, psnr
     from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
+    from UMedProtectLib.designs import DESIGNS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contrast", type=float, default=2, help="lesion contrast in multiples of 4/255")
@@ -78,7 +81,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--victim", default="unet", help="unet, attention-unet or fpn")
     parser.add_argument("--preset", default="balanced", help="the engine designs' preset (e.g. paper)")
-    parser.add_argument("--seed", type=int, default=0, help="the victim's and the quiet design's seed")
+    parser.add_argument("--seed", type=int, default=0, help="the victim's and the engine design's seed")
     parser.add_argument("--probes", nargs="+", default=["clean", "denoise"])
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -89,7 +92,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for probe in args.probes:
         start = time.monotonic()
-        images = (design_images(*train, probe, args.preset, args.seed) if probe in ("quiet", "published")
+        images = (design_images(*train, probe, args.preset, args.seed) if probe in DESIGNS
                   else probe_images(*train, probe))
         model = train_victim(args.victim, images, train[1], Recipe(steps=args.steps), args.seed, device,
                              augmentation=args.augmentation).model
