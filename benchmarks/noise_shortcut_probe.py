@@ -3,7 +3,8 @@
 The slices are `faint_slices` (UMedProtectLib/evaluation/faint.py: 48x48, 1-2 lesions of contrast k x 4/255 in a
 flat organ, noise of 4/255; 160 training and 60 test slices from disjoint seeds). The probes change the training
 slices only; one victim of the evaluation (`--victim`, default U-Net) trains on them (150 steps, `--seed`, default 0)
-and is scored on the clean test slices. The seed also seeds the quiet design's fitting; the slices stay the same. The README's "quiet design" figures come from:
+and is scored on the clean test slices. The seed also seeds the design's fitting; the slices stay the same. The
+README's "faint lesions" figures come from:
 
     .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2 --probes clean flatten cancel denoise quiet
     .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 4 --probes clean denoise
@@ -97,8 +98,8 @@ def main() -> None:
         model = train_victim(args.victim, images, train[1], Recipe(steps=args.steps), args.seed, device,
                              augmentation=args.augmentation).model
         score = dice(predict(model, test[0], device), test[1])
-        print(f"| {args.contrast:g} x 4/255 | {args.augmentation} | {args.victim} | {args.seed} | {probe} | {score:.3f} | "
-              f"{psnr(train[0], images):.1f} | {time.monotonic() - start:.0f} |", flush=True)
+        print(f"| {args.contrast:g} x 4/255 | {args.augmentation} | {args.victim} | {args.seed} | {probe} | "
+              f"{score:.3f} | {psnr(train[0], images):.1f} | {time.monotonic() - start:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
