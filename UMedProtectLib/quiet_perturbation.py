@@ -1,10 +1,13 @@
-"""The quiet design's perturbation: the ROI's own noise removed within the budget, a fitted CDC contour part outside.
+"""The quiet designs' perturbation: the ROI's own noise removed within the budget; outside it, on the contour band,
+a fitted CDC contour part (quiet) or the band's own noise amplified (quiet-rim).
 
 A victim trained on such images can tell the target by its missing noise, a local-variance cue far stronger than a
-low contrast; on real (noisy) images that cue is absent and the victim misses the target (README, "Does it protect?").
+low contrast; a loud rim around the quiet ROI makes that cue stronger still. On real (noisy) images the cue is
+absent and the victim misses the target (README, "Does it protect?").
 """
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -29,15 +32,24 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class QuietPerturbation(nn.Module):
-    """delta = eps*tanh(G_c(x))*band + clamp(blur(x) - x, -eps, eps)*interior (interior = the whole ROI)."""
+    """delta = contour*band + clamp(blur(x) - x, -eps, eps)*interior (interior = the whole ROI).
 
-    def __init__(self, width: int = 16, cdc_theta: float = 0.7, sigma: float = 1.5):
+    contour = eps*tanh(G_c(x)), fitted; or, given rim_gain, clamp(rim_gain*(x - blur(x)), -eps, eps): the band's
+    noise amplified, with nothing to fit (the probes showed the fitted part cost 3 dB and did not help).
+    """
+
+    def __init__(self, width: int = 16, cdc_theta: float = 0.7, sigma: float = 1.5, rim_gain: Optional[float] = None):
         super().__init__()
-        self.contour = EncoderDecoder(1, 1, width=width, depth=2, encoder_conv=cdc_conv(cdc_theta))
+        self.contour = (None if rim_gain is not None
+                        else EncoderDecoder(1, 1, width=width, depth=2, encoder_conv=cdc_conv(cdc_theta)))
         self.sigma = sigma
+        self.rim_gain = rim_gain
 
     def forward(self, x: torch.Tensor, band: torch.Tensor, interior: torch.Tensor, epsilon: float) -> torch.Tensor:
         """The perturbation for images x (N,1,H,W) in [0,1]; zero outside band and interior."""
-        contour = epsilon * torch.tanh(self.contour(x)) * band
-        quiet = torch.clamp(gaussian_blur(x, self.sigma) - x, -epsilon, epsilon)
-        return contour + quiet * interior
+        noise = x - gaussian_blur(x, self.sigma)
+        if self.contour is None:
+            contour = torch.clamp(self.rim_gain * noise, -epsilon, epsilon)
+        else:
+            contour = epsilon * torch.tanh(self.contour(x))
+        return contour * band + torch.clamp(-noise, -epsilon, epsilon) * interior

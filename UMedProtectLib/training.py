@@ -65,12 +65,16 @@ def fit_perturbation(perturbation: torch.nn.Module, windows: List[Window], num_c
     if schedule.epochs is not None:  # an epoch is one pass over the slices, so a batch holds at most all of them
         batch_size = min(batch_size, len(windows))
     per_epoch = -(-len(windows) // batch_size)
-    iterations = settings.training_iterations(len(windows), batch_size)
+    # A hand-made design (quiet-rim) has no parameters: no iteration, no surrogate to train against.
+    fitted = any(parameter.requires_grad for parameter in perturbation.parameters())
+    iterations = settings.training_iterations(len(windows), batch_size) if fitted else 0
     sampler = PatchSampler(windows, settings.patch_size, device, rank_seed(settings.seed))
-    surrogate = data_parallel(make_surrogate(num_classes, settings).to(device))
-    generators = data_parallel(perturbation.to(device).train())  # under torchrun: DDP, gradients averaged
-    generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
-    surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
+    perturbation.to(device)
+    if fitted:
+        surrogate = data_parallel(make_surrogate(num_classes, settings).to(device))
+        generators = data_parallel(perturbation.train())  # under torchrun: DDP, gradients averaged
+        generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
+        surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
     design = settings.design_spec
     # Fitting through a victim's ordinary augmentations makes the fitted shortcut one that survives flips,
     # resampling and intensity jitter (expectation over them).

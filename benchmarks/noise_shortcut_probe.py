@@ -2,14 +2,11 @@
 
 The slices are `faint_slices` (UMedProtectLib/evaluation/faint.py: 48x48, 1-2 lesions of contrast k x 4/255 in a
 flat organ, noise of 4/255; 160 training and 60 test slices from disjoint seeds). The probes change the training
-slices only; one victim of the evaluation (`--victim`, default U-Net) trains on them (150 steps, `--seed`, default 0)
-and is scored on the clean test slices. The seed also seeds the design's fitting; the slices stay the same. The
-README's "faint lesions" figures come from:
-
-    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2 --probes clean flatten cancel denoise quiet
-    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 4 --probes clean denoise
-    .venv/bin/python benchmarks/noise_shortcut_probe.py --contrast 2.5 --steps 300 --augmentation flip \
-        --probes clean quiet
+slices only; victims of the evaluation train on them and are scored on the clean test slices. Every combination of
+`--probes`, `--seeds`, `--victims` and `--augmentations` is one row; a seed seeds the victim and the engine design's
+fit, the slices stay the same. `--workers` runs rows side by side (one thread each; `--device cuda` on a GPU), so
+the faint-lesion ladder is one command; it prints every row, then per probe, victim and level the DSC of each seed,
+the mean and the best (the largest: what an attacker keeps). The README's "faint lesions" figures come from it.
 
 Probes: clean; cancel (the ROI moved by 4/255 towards its surroundings' mean: contrast lowered, noise kept);
 flatten (each ROI pixel moved towards the surroundings' mean, clamped: contrast and noise lowered); denoise
@@ -19,6 +16,8 @@ published generation budget).
 """
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import time
 
 import numpy as np
@@ -69,37 +68,88 @@ def design_images(images: np.ndarray, labels: np.ndarray, design: str, preset: s
     return protect(images, labels, settings=settings, profile=profile).protected.astype(np.float32)
 
 
-def main() -> None:
+def _fit(job: tuple) -> tuple:
+    """(probe, seed, preset) -> the probe's training slices; a worker's task, so fits run side by side."""
+    probe, seed, preset, contrast = job
+    from UMedProtectLib.designs import DESIGNS
+    from UMedProtectLib.evaluation.faint import faint_slices
+
+    torch.set_num_threads(1)
+    train = faint_slices(160, contrast, EPSILON, seed=1)
+    return (design_images(*train, probe, preset, seed) if probe in DESIGNS else probe_images(*train, probe))
+
+
+def _train(job: tuple) -> dict:
+    """One victim on one probe's slices at one augmentation level, scored on the clean test slices."""
+    probe, seed, victim, level, images, contrast, steps, device = job
     from UMedProtectLib.evaluation.faint import faint_slices
     from UMedProtectLib.evaluation.metrics import dice, psnr
     from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
+
+    torch.set_num_threads(1)
+    start = time.monotonic()
+    train = faint_slices(160, contrast, EPSILON, seed=1)
+    test = faint_slices(60, contrast, EPSILON, seed=2)
+    model = train_victim(victim, images, train[1], Recipe(steps=steps), seed, torch.device(device),
+                         augmentation=level).model
+    return {"probe": probe, "seed": seed, "victim": victim, "augmentation": level,
+            "dice": round(dice(predict(model, test[0], torch.device(device)), test[1]), 4),
+            "psnr_db": round(psnr(train[0], images), 2), "seconds": round(time.monotonic() - start)}
+
+
+def _summary(rows: list) -> str:
+    """Per probe, victim and level: DSC per seed, mean and the victims' best (the largest: what an attacker keeps)."""
+    lines = ["| probe | augmentation | victim | DSC per seed | mean | best | PSNR dB |", "|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["probe"], r["augmentation"], r["victim"]) for r in rows})
+    for probe, level, victim in keys:
+        group = sorted((r for r in rows if (r["probe"], r["augmentation"], r["victim"]) == (probe, level, victim)),
+                       key=lambda r: r["seed"])
+        scores = [r["dice"] for r in group]
+        lines.append(f"| {probe} | {level} | {victim} | {' / '.join(f'{s:.3f}' for s in scores)} | "
+                     f"{np.mean(scores):.3f} | {max(scores):.3f} | {min(r['psnr_db'] for r in group):.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
     from UMedProtectLib.designs import DESIGNS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contrast", type=float, default=2, help="lesion contrast in multiples of 4/255")
-    parser.add_argument("--augmentation", choices=["none", "flip", "full"], default="none",
-                        help="the victim's augmentation level (the evaluation's own code)")
+    parser.add_argument("--augmentations", "--augmentation", nargs="+", choices=["none", "flip", "full"],
+                        default=["none"], help="the victims' augmentation levels (the evaluation's own code)")
     parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--victim", default="unet", help="unet, attention-unet or fpn")
+    parser.add_argument("--victims", "--victim", nargs="+", default=["unet"], help="unet, attention-unet, fpn")
     parser.add_argument("--preset", default="balanced", help="the engine designs' preset (e.g. paper)")
-    parser.add_argument("--seed", type=int, default=0, help="the victim's and the engine design's seed")
+    parser.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0],
+                        help="each seeds a victim and the engine design's fit")
     parser.add_argument("--probes", nargs="+", default=["clean", "denoise"])
+    parser.add_argument("--workers", type=int, default=1, help="processes side by side, one thread each")
+    parser.add_argument("--device", default="cpu", help="the victims' device (cpu, cuda)")
+    parser.add_argument("--json", help="write every row to this JSON file")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    train = faint_slices(160, args.contrast, EPSILON, seed=1)
-    test = faint_slices(60, args.contrast, EPSILON, seed=2)
-    device = torch.device("cpu")
-    print("| contrast | augmentation | victim | seed | probe | test DSC | PSNR dB | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
-    for probe in args.probes:
-        start = time.monotonic()
-        images = (design_images(*train, probe, args.preset, args.seed) if probe in DESIGNS
-                  else probe_images(*train, probe))
-        model = train_victim(args.victim, images, train[1], Recipe(steps=args.steps), args.seed, device,
-                             augmentation=args.augmentation).model
-        score = dice(predict(model, test[0], device), test[1])
-        print(f"| {args.contrast:g} x 4/255 | {args.augmentation} | {args.victim} | {args.seed} | {probe} | "
-              f"{score:.3f} | {psnr(train[0], images):.1f} | {time.monotonic() - start:.0f} |", flush=True)
+    # A hand-made probe is the same for every seed: fit it once.
+    fits = sorted({(p, s if p in DESIGNS else 0, args.preset, args.contrast) for p in args.probes for s in args.seeds})
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        slices = dict(zip(fits, pool.map(_fit, fits)))
+        jobs = [(p, s, v, level, slices[(p, s if p in DESIGNS else 0, args.preset, args.contrast)], args.contrast,
+                 args.steps, args.device)
+                for p in args.probes for s in args.seeds for v in args.victims for level in args.augmentations]
+        print("| contrast | augmentation | victim | seed | probe | test DSC | PSNR dB | seconds |")
+        print("|---|---|---|---|---|---|---|---|", flush=True)
+        rows = []
+        for row in pool.map(_train, jobs):
+            rows.append(row)
+            print(f"| {args.contrast:g} x 4/255 | {row['augmentation']} | {row['victim']} | {row['seed']} | "
+                  f"{row['probe']} | {row['dice']:.3f} | {row['psnr_db']:.1f} | {row['seconds']} |", flush=True)
+    print()
+    print(_summary(rows))
+    if args.json:  # the engine's JSON rule: strict, an infinite PSNR (clean rows) is null
+        from UMedProtectLib.reports import report_json
+
+        with open(args.json, "wb") as handle:
+            handle.write(report_json({"contrast": args.contrast, "steps": args.steps, "preset": args.preset,
+                                      "rows": rows}))
 
 
 if __name__ == "__main__":
