@@ -1,4 +1,5 @@
-"""The design registry and the quiet design's promise: the ROI loses its noise, within the budget, nothing else."""
+"""The design registry and the quiet designs' promise: the ROI loses its noise (quiet-rim: inside a louder band),
+within the budget, nothing else."""
 
 import numpy as np
 import pytest
@@ -40,10 +41,11 @@ def test_gaussian_blur_keeps_constants_and_sums():
     assert gaussian_blur(tiny, 1.5).shape == tiny.shape
 
 
-def test_quiet_design_removes_the_rois_noise_within_the_budget_and_nothing_else():
+@pytest.mark.parametrize("design", ["quiet", "quiet-rim"])
+def test_quiet_designs_remove_the_rois_noise_within_the_budget_and_nothing_else(design):
     noise = 6.0
     image, label = noisy_square_study(noise)
-    settings = ProtectSettings(design="quiet", iterations=3, batch_size=2, patch_size=32)
+    settings = ProtectSettings(design=design, iterations=3, batch_size=2, patch_size=32)
     result = protect(image, label, settings=settings)
     epsilon_native = result.report["epsilon_native"]
     assert epsilon_native > noise  # the regime where the noise can be taken out
@@ -55,7 +57,21 @@ def test_quiet_design_removes_the_rois_noise_within_the_budget_and_nothing_else(
     region = perturbable_region(label, [1], settings.band_width)
     assert np.array_equal(protected[~region], image[~region])
     assert np.abs(protected - image).max() <= epsilon_native * (1 + 1e-5)
-    assert result.report["settings"]["design"] == "quiet"
+    assert result.report["settings"]["design"] == design
+
+
+def test_quiet_rim_amplifies_the_bands_noise_and_fits_nothing(tmp_path):
+    from UMedProtectLib.profile import load_profile, save_profile
+
+    image, label = noisy_square_study(6.0)
+    result = protect(image, label, settings=ProtectSettings(design="quiet-rim", batch_size=2, patch_size=32))
+    rim = perturbable_region(label, [1], 3) & (label == 0)
+    assert result.protected[rim].std() > 1.5 * image[rim].std(), (image[rim].std(), result.protected[rim].std())
+    # Hand-made: no iteration, no weights, yet a profile that is saved and applied like any other.
+    assert result.report["training"]["iterations_run"] == 0 and result.profile.state == {}
+    save_profile(result.profile, tmp_path / "rim.pt")
+    again = protect(image, label, settings=ProtectSettings(design="quiet-rim"), profile=load_profile(tmp_path / "rim.pt"))
+    np.testing.assert_array_equal(again.protected, result.protected)
 
 
 def test_unknown_design_is_refused_with_the_list():

@@ -63,13 +63,13 @@ def design_images(images: np.ndarray, labels: np.ndarray, design: str, preset: s
     profile = fit_profile([(images, labels)], settings)
     history = profile.info["training"]["history"]
     gaps = ", ".join(f"{h['loss_protected']:.3f}/{h['loss_clean']:.3f}" for h in history[:: max(1, len(history) // 5)])
-    print(f"  {design} ({preset}): {profile.info['training']['iterations_run']} iterations; surrogate loss "
-          f"protected/clean: {gaps}", flush=True)
+    print(f"  {design} ({preset}): {profile.info['training']['iterations_run']} iterations"
+          + (f"; surrogate loss protected/clean: {gaps}" if gaps else " (hand-made: nothing fitted)"), flush=True)
     return protect(images, labels, settings=settings, profile=profile).protected.astype(np.float32)
 
 
-def _fit(job: tuple) -> tuple:
-    """(probe, seed, preset) -> the probe's training slices; a worker's task, so fits run side by side."""
+def _fit(job: tuple) -> np.ndarray:
+    """(probe, seed, preset, contrast) -> the probe's training slices; a worker's task, so fits run side by side."""
     probe, seed, preset, contrast = job
     from UMedProtectLib.designs import DESIGNS
     from UMedProtectLib.evaluation.faint import faint_slices
