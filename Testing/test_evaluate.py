@@ -320,6 +320,7 @@ def test_method_names_select_mode_and_design():
     assert mode_and_design("umed-dataset") == ("umed-dataset", None)
     assert mode_and_design("umed-carrier-per-study") == ("umed-per-study", "carrier")
     assert mode_and_design("umed-published-transfer") == ("umed-transfer", "published")
+    assert mode_and_design("umed-quiet-rim-dataset") == ("umed-dataset", "quiet-rim")
 
 
 @pytest.mark.parametrize("mode", ["umed-per-study", "umed-dataset", "umed-transfer"])

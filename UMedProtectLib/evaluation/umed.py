@@ -21,7 +21,7 @@ def mode_and_design(method: str) -> Tuple[str, Optional[str]]:
     """"umed-<design>-<mode>" -> ("umed-<mode>", design); "umed-<mode>" -> (method, None): the engine's default."""
     from ..settings import DESIGNS
 
-    for design in DESIGNS:
+    for design in sorted(DESIGNS, key=len, reverse=True):  # "quiet-rim" before "quiet", which is its prefix
         prefix = f"umed-{design}-"
         if method.startswith(prefix):
             return "umed-" + method[len(prefix):], design
