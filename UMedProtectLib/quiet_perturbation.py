@@ -34,22 +34,22 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 class QuietPerturbation(nn.Module):
     """delta = contour*band + clamp(blur(x) - x, -eps, eps)*interior (interior = the whole ROI).
 
-    contour = eps*tanh(G_c(x)), fitted; or, given rim_gain, clamp(rim_gain*(x - blur(x)), -eps, eps): the band's
-    noise amplified, with nothing to fit (the probes showed the fitted part cost 3 dB and did not help).
+    contour = eps*tanh(G_c(x)), fitted; or, given rim, rim*eps*sign(x - blur(x)): the band's noise pushed out to a
+    fixed amplitude, with nothing to fit (the probes showed the fitted part cost 3 dB and did not help).
     """
 
-    def __init__(self, width: int = 16, cdc_theta: float = 0.7, sigma: float = 1.5, rim_gain: Optional[float] = None):
+    def __init__(self, width: int = 16, cdc_theta: float = 0.7, sigma: float = 1.5, rim: Optional[float] = None):
         super().__init__()
-        self.contour = (None if rim_gain is not None
+        self.contour = (None if rim is not None
                         else EncoderDecoder(1, 1, width=width, depth=2, encoder_conv=cdc_conv(cdc_theta)))
         self.sigma = sigma
-        self.rim_gain = rim_gain
+        self.rim = rim
 
     def forward(self, x: torch.Tensor, band: torch.Tensor, interior: torch.Tensor, epsilon: float) -> torch.Tensor:
         """The perturbation for images x (N,1,H,W) in [0,1]; zero outside band and interior."""
         noise = x - gaussian_blur(x, self.sigma)
         if self.contour is None:
-            contour = torch.clamp(self.rim_gain * noise, -epsilon, epsilon)
+            contour = self.rim * epsilon * torch.sign(noise)
         else:
             contour = epsilon * torch.tanh(self.contour(x))
         return contour * band + torch.clamp(-noise, -epsilon, epsilon) * interior

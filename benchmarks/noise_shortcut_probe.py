@@ -8,11 +8,14 @@ fit, the slices stay the same. `--workers` runs rows side by side (one thread ea
 the faint-lesion ladder is one command; it prints every row, then per probe, victim and level the DSC of each seed,
 the mean and the best (the largest: what an attacker keeps). The README's "faint lesions" figures come from it.
 
-Probes: clean; cancel (the ROI moved by 4/255 towards its surroundings' mean: contrast lowered, noise kept);
-flatten (each ROI pixel moved towards the surroundings' mean, clamped: contrast and noise lowered); denoise
-(each ROI pixel moved towards its Gaussian-blurred value, clamped: the noise removed); any engine design by its name,
-e.g. quiet or published (one profile fitted on the training slices, `--preset`, default balanced; `paper` is the
-published generation budget).
+Probes: clean; an engine design by its name, e.g. quiet, quiet-rim or published (one profile fitted on the
+training slices, `--preset`, default balanced; `paper` is the published generation budget); or hand-made terms
+joined by '+', applied in order: cancel (each lesion moved by 4/255 towards its surroundings' mean: contrast
+lowered, noise kept); flatten (each ROI pixel moved towards the surroundings' mean, clamped); lesion-mean (each
+lesion pixel moved towards its lesion's mean, clamped: the noise removed, the contrast kept); denoise[@SIGMA] (each
+ROI pixel moved towards its Gaussian-blurred value, sigma 1.5, clamped); rim[@A] (the 3-pixel rim outside the ROI
+moved by A x 4/255 in the sign of its own noise, A = 1); rim-gain@G (the rim's noise amplified, G x noise clamped
+to 4/255). E.g. denoise+rim@0.7.
 """
 
 import argparse
@@ -32,22 +35,39 @@ def _surroundings_mean(image: np.ndarray, lesion: np.ndarray) -> float:
     return float(image[ring].mean()) if ring.any() else float(image.mean())
 
 
+def _apply(term: str, image: np.ndarray, roi: np.ndarray, delta: np.ndarray) -> None:
+    """Write one probe term's change into delta: inside the ROI, or on the 3-pixel rim just outside it."""
+    name, _, value = term.partition("@")
+    noise = image - ndimage.gaussian_filter(image, float(value) if name == "denoise" and value else 1.5)
+    rim = ndimage.binary_dilation(roi, iterations=3) & ~roi
+    if name == "denoise":
+        delta[roi] = np.clip(-noise[roi], -EPSILON, EPSILON)
+    elif name in ("cancel", "flatten", "lesion-mean"):
+        components, count = ndimage.label(roi)
+        for index in range(1, count + 1):
+            lesion = components == index
+            outside = _surroundings_mean(image, lesion)
+            if name == "lesion-mean":
+                delta[lesion] = np.clip(image[lesion].mean() - image[lesion], -EPSILON, EPSILON)
+            elif name == "flatten":
+                delta[lesion] = np.clip(outside - image[lesion], -EPSILON, EPSILON)
+            else:
+                delta[lesion] = -EPSILON * np.sign(image[lesion].mean() - outside)
+    elif name == "rim":
+        delta[rim] = float(value or 1) * EPSILON * np.sign(noise[rim])
+    elif name == "rim-gain":
+        delta[rim] = np.clip(float(value) * noise[rim], -EPSILON, EPSILON)
+    elif name != "clean":
+        raise ValueError(f"unknown probe {term!r}")
+
+
 def probe_images(images: np.ndarray, labels: np.ndarray, probe: str) -> np.ndarray:
-    """The training slices changed by a hand-made probe (clean, cancel, flatten, denoise)."""
+    """The training slices changed by a hand-made probe: terms joined by '+', applied in order."""
     out = []
     for image, label in zip(images, labels):
         delta = np.zeros_like(image)
-        if probe == "denoise":
-            delta = np.clip(ndimage.gaussian_filter(image, 1.5) - image, -EPSILON, EPSILON) * (label > 0)
-        elif probe in ("cancel", "flatten"):
-            components, count = ndimage.label(label > 0)
-            for index in range(1, count + 1):
-                lesion = components == index
-                towards = _surroundings_mean(image, lesion) - image[lesion]
-                delta[lesion] = (np.clip(towards, -EPSILON, EPSILON) if probe == "flatten"
-                                 else -EPSILON * np.sign(image[lesion].mean() - _surroundings_mean(image, lesion)))
-        elif probe != "clean":
-            raise ValueError(f"unknown probe {probe!r}")
+        for term in probe.split("+"):
+            _apply(term, image, label > 0, delta)
         out.append(np.clip(image + delta, 0, 1).astype(np.float32))
     return np.stack(out)
 
