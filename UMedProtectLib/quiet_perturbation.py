@@ -1,5 +1,5 @@
 """The quiet designs' perturbation: the ROI's own noise removed within the budget; outside it, on the contour band,
-a fitted CDC contour part (quiet) or the band's own noise amplified (quiet-rim).
+a fitted CDC contour part (quiet) or a fixed change in the sign of the band's own noise (quiet-rim).
 
 A victim trained on such images can tell the target by its missing noise, a local-variance cue far stronger than a
 low contrast; a loud rim around the quiet ROI makes that cue stronger still. On real (noisy) images the cue is

@@ -65,16 +65,16 @@ def fit_perturbation(perturbation: torch.nn.Module, windows: List[Window], num_c
     if schedule.epochs is not None:  # an epoch is one pass over the slices, so a batch holds at most all of them
         batch_size = min(batch_size, len(windows))
     per_epoch = -(-len(windows) // batch_size)
-    # A hand-made design (quiet-rim) has no parameters: no iteration, no surrogate to train against.
-    fitted = any(parameter.requires_grad for parameter in perturbation.parameters())
-    iterations = settings.training_iterations(len(windows), batch_size) if fitted else 0
     sampler = PatchSampler(windows, settings.patch_size, device, rank_seed(settings.seed))
-    perturbation.to(device)
-    if fitted:
-        surrogate = data_parallel(make_surrogate(num_classes, settings).to(device))
-        generators = data_parallel(perturbation.train())  # under torchrun: DDP, gradients averaged
-        generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
-        surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
+    if not any(parameter.requires_grad for parameter in perturbation.parameters()):
+        # A hand-made design (quiet-rim) has no parameters: nothing to fit, no surrogate to train against.
+        perturbation.to(device).eval()
+        return _fit_log(0, 0, per_epoch, schedule.learning_rate, sampler.patch, batch_size, [])
+    iterations = settings.training_iterations(len(windows), batch_size)
+    surrogate = data_parallel(make_surrogate(num_classes, settings).to(device))
+    generators = data_parallel(perturbation.to(device).train())  # under torchrun: DDP, gradients averaged
+    generator_optimiser = torch.optim.Adam(perturbation.parameters(), lr=schedule.learning_rate)
+    surrogate_optimiser = torch.optim.Adam(surrogate.parameters(), lr=schedule.learning_rate)
     design = settings.design_spec
     # Fitting through a victim's ordinary augmentations makes the fitted shortcut one that survives flips,
     # resampling and intensity jitter (expectation over them).
@@ -110,13 +110,19 @@ def fit_perturbation(perturbation: torch.nn.Module, windows: List[Window], num_c
         if schedule.stop_early and len(recent) == 10 and np.mean(recent) < settings.loss_threshold:
             break
     perturbation.eval()
+    return _fit_log(iteration, iterations, per_epoch, schedule.learning_rate, sampler.patch, batch_size, history)
+
+
+def _fit_log(iterations_run: int, iterations: int, per_epoch: int, learning_rate: float, patch: int,
+             batch_size: int, history: List[Dict]) -> Dict:
+    """The fitting log of every report; the final losses are the last logged ones (None when nothing was fitted)."""
     last = history[-1] if history else {"loss_protected": None, "loss_clean": None}
     return {
-        "iterations_run": iteration,
+        "iterations_run": iterations_run,
         "iterations_budget": iterations,
         "iterations_per_epoch": per_epoch,
-        "learning_rate": schedule.learning_rate,
-        "patch_size": sampler.patch,
+        "learning_rate": learning_rate,
+        "patch_size": patch,
         "batch_size": batch_size,
         "final_loss_protected": last["loss_protected"],
         "final_loss_clean": last["loss_clean"],
