@@ -9,6 +9,10 @@ from typing import Dict, Optional, Sequence
 DEFEATED_DSC = 0.10
 CLEAN_DSC = 0.70
 LEVELS = ("none", "flip", "full")  # victims' augmentation: none, random flips only, flips+rotation+scale+intensity
+# The synthetic corpus on which the designs take effect, and the README sections that hold its figures.
+FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
+FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
+FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The design as the paper describes it: CDC contour part on the band, LBP-bounded texture part inside."""
 
 from .design import Design
-from .evidence import Measurement
+from .evidence import FAINT_LESIONS, FAINT_PROBE, Measurement
 
 
 def _build(settings):
@@ -19,18 +19,14 @@ PUBLISHED = Design(
                     "README, Measured: nuclei"),
         Measurement("full", "mni-wm", 4, 0.08, "U-Net x 3 seeds", 0.944, 0.940, 43.8,
                     "README, Measured: MNI152 white matter"),
-        Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
-                    "U-Net x 3 seeds, balanced preset", 0.843, 0.218, 45.2,
-                    "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"),
-        Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
-                    "U-Net x 1 seed, paper preset", 0.839, 0.309, 45.2,
-                    "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"),
-        Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
-                    "attention U-Net x 1 seed, balanced preset", 0.795, 0.387, 45.2,
-                    "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"),
-        Measurement("none", "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon", 4, 0.4,
-                    "FPN x 1 seed, balanced preset", 0.749, 0.279, 45.2,
-                    "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "U-Net x 3 seeds, balanced preset", 0.843, 0.218,
+                    45.2, FAINT_PROBE),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "U-Net x 1 seed, paper preset", 0.839, 0.309,
+                    45.2, FAINT_PROBE),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "attention U-Net x 1 seed, balanced preset", 0.795, 0.387,
+                    45.2, FAINT_PROBE),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "FPN x 1 seed, balanced preset", 0.749, 0.279,
+                    45.2, FAINT_PROBE),
         Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None, "U-Net x 1 seed",
                     0.774, 0.753, 49.9, "README, Measured: the contrast ladder"),
         Measurement("none", "synthetic lesions, contrast 20-46/255", 4, None, "independent U-Net x 2 seeds",

@@ -1,10 +1,8 @@
 """The quiet design: the ROI's noise removed within the budget (a texture shortcut), a fitted contour part outside."""
 
 from .design import Design
-from .evidence import Measurement
+from .evidence import FAINT_LADDER, FAINT_LESIONS, Measurement
 
-_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
-_FAINT = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 
 
 def _build(settings):
@@ -20,12 +18,12 @@ QUIET = Design(
     build=_build,
     whole_roi_inside=True,
     measurements=(  # per row: the victims' best seed, clean and protected (what an attacker keeps)
-        Measurement("none", _FAINT, 4, 0.4, "U-Net x 3 seeds", 0.843, 0.202, 44.7, _LADDER),
-        Measurement("none", _FAINT, 4, 0.4, "attention U-Net x 3 seeds", 0.796, 0.165, 44.7, _LADDER),
-        Measurement("none", _FAINT, 4, 0.4, "FPN x 3 seeds", 0.759, 0.254, 44.7, _LADDER),
-        Measurement("flip", _FAINT, 4, 0.4, "U-Net x 3 seeds", 0.894, 0.284, 44.7, _LADDER),
-        Measurement("flip", _FAINT, 4, 0.4, "attention U-Net x 3 seeds", 0.833, 0.270, 44.7, _LADDER),
-        Measurement("flip", _FAINT, 4, 0.4, "FPN x 3 seeds", 0.844, 0.172, 44.7, _LADDER),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "U-Net x 3 seeds", 0.843, 0.202, 44.7, FAINT_LADDER),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "attention U-Net x 3 seeds", 0.796, 0.165, 44.7, FAINT_LADDER),
+        Measurement("none", FAINT_LESIONS, 4, 0.4, "FPN x 3 seeds", 0.759, 0.254, 44.7, FAINT_LADDER),
+        Measurement("flip", FAINT_LESIONS, 4, 0.4, "U-Net x 3 seeds", 0.894, 0.284, 44.7, FAINT_LADDER),
+        Measurement("flip", FAINT_LESIONS, 4, 0.4, "attention U-Net x 3 seeds", 0.833, 0.270, 44.7, FAINT_LADDER),
+        Measurement("flip", FAINT_LESIONS, 4, 0.4, "FPN x 3 seeds", 0.844, 0.172, 44.7, FAINT_LADDER),
         Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None, "U-Net x 1 seed",
                     0.774, 0.760, 50.7, "README, Measured: the contrast ladder"),
     ),
