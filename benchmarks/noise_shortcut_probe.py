@@ -35,13 +35,17 @@ def _surroundings_mean(image: np.ndarray, lesion: np.ndarray) -> float:
     return float(image[ring].mean()) if ring.any() else float(image.mean())
 
 
+def _noise(image: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """The image minus its Gaussian blur: what the denoising takes out and the rim pushes out."""
+    return image - ndimage.gaussian_filter(image, sigma)
+
+
 def _apply(term: str, image: np.ndarray, roi: np.ndarray, delta: np.ndarray) -> None:
     """Write one probe term's change into delta: inside the ROI, or on the 3-pixel rim just outside it."""
     name, _, value = term.partition("@")
-    noise = image - ndimage.gaussian_filter(image, float(value) if name == "denoise" and value else 1.5)
-    rim = ndimage.binary_dilation(roi, iterations=3) & ~roi
+    rim = ndimage.binary_dilation(roi, iterations=3) & ~roi if name.startswith("rim") else None
     if name == "denoise":
-        delta[roi] = np.clip(-noise[roi], -EPSILON, EPSILON)
+        delta[roi] = np.clip(-_noise(image, float(value or 1.5))[roi], -EPSILON, EPSILON)
     elif name in ("cancel", "flatten", "lesion-mean"):
         components, count = ndimage.label(roi)
         for index in range(1, count + 1):
@@ -54,9 +58,9 @@ def _apply(term: str, image: np.ndarray, roi: np.ndarray, delta: np.ndarray) -> 
             else:
                 delta[lesion] = -EPSILON * np.sign(image[lesion].mean() - outside)
     elif name == "rim":
-        delta[rim] = float(value or 1) * EPSILON * np.sign(noise[rim])
+        delta[rim] = float(value or 1) * EPSILON * np.sign(_noise(image)[rim])
     elif name == "rim-gain":
-        delta[rim] = np.clip(float(value) * noise[rim], -EPSILON, EPSILON)
+        delta[rim] = np.clip(float(value) * _noise(image)[rim], -EPSILON, EPSILON)
     elif name != "clean":
         raise ValueError(f"unknown probe {term!r}")
 
@@ -147,13 +151,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="the victims' device (cpu, cuda)")
     parser.add_argument("--json", help="write every row to this JSON file")
     args = parser.parse_args()
-    # A hand-made probe is the same for every seed: fit it once.
-    fits = sorted({(p, s if p in DESIGNS else 0, args.preset, args.contrast) for p in args.probes for s in args.seeds})
+    def fit_key(probe: str, seed: int) -> tuple:  # a hand-made probe is the same for every seed: fit it once
+        return probe, seed if probe in DESIGNS else 0, args.preset, args.contrast
+
+    fits = sorted({fit_key(p, s) for p in args.probes for s in args.seeds})
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
         slices = dict(zip(fits, pool.map(_fit, fits)))
-        jobs = [(p, s, v, level, slices[(p, s if p in DESIGNS else 0, args.preset, args.contrast)], args.contrast,
-                 args.steps, args.device)
+        jobs = [(p, s, v, level, slices[fit_key(p, s)], args.contrast, args.steps, args.device)
                 for p in args.probes for s in args.seeds for v in args.victims for level in args.augmentations]
         print("| contrast | augmentation | victim | seed | probe | test DSC | PSNR dB | seconds |")
         print("|---|---|---|---|---|---|---|---|", flush=True)
