@@ -13,6 +13,7 @@ LEVELS = ("none", "flip", "full")  # victims' augmentation: none, random flips o
 FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
 FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
+NUCLEI_LADDER = "README, Measured: the real-corpus ladder, nuclei (umed-protect evaluate)"
 
 
 @dataclass(frozen=True)
