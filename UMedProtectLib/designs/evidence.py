@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 # A victim counts as defeated when its best seed scores at most this Dice while its clean twin reaches CLEAN_DSC.
 DEFEATED_DSC = 0.10
@@ -14,6 +14,12 @@ FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
 FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
 NUCLEI_LADDER = "README, Measured: the real-corpus ladder, nuclei (umed-protect evaluate)"
+# The faint-lesion ladder's clean twins (best seed per level and victim): the same runs for every design's rows.
+FAINT_CLEAN = {
+    ("none", "U-Net"): 0.843, ("none", "attention U-Net"): 0.796, ("none", "FPN"): 0.759,
+    ("flip", "U-Net"): 0.894, ("flip", "attention U-Net"): 0.833, ("flip", "FPN"): 0.844,
+    ("full", "U-Net"): 0.643, ("full", "attention U-Net"): 0.468, ("full", "FPN"): 0.794,
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,12 @@ class Measurement:
     def defeats(self) -> bool:
         """Whether the protection made the victims fail while the clean twin worked."""
         return self.clean_dsc >= CLEAN_DSC and self.protected_dsc <= DEFEATED_DSC
+
+
+def faint_ladder(protected: Dict[Tuple[str, str], float], psnr_db: float, note: str = "") -> Tuple[Measurement, ...]:
+    """A design's rows of the faint-lesion ladder (4/255, 3 seeds): its best seed per (level, victim) vs the clean twin."""
+    return tuple(Measurement(level, FAINT_LESIONS, 4, 0.4, f"{victim} x 3 seeds{note}", FAINT_CLEAN[level, victim],
+                             dsc, psnr_db, FAINT_LADDER) for (level, victim), dsc in protected.items())
 
 
 def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:

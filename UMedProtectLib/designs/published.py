@@ -1,7 +1,7 @@
 """The design as the paper describes it: CDC contour part on the band, LBP-bounded texture part inside."""
 
 from .design import Design
-from .evidence import FAINT_LADDER, FAINT_LESIONS, FAINT_PROBE, NUCLEI_LADDER, Measurement
+from .evidence import FAINT_LESIONS, FAINT_PROBE, NUCLEI_LADDER, Measurement, faint_ladder
 
 
 def _build(settings):
@@ -27,16 +27,8 @@ PUBLISHED = Design(
                     45.2, FAINT_PROBE),
         Measurement("none", FAINT_LESIONS, 4, 0.4, "U-Net x 1 seed, paper preset", 0.839, 0.309,
                     45.2, FAINT_PROBE),
-        Measurement("none", FAINT_LESIONS, 4, 0.4, "attention U-Net x 3 seeds, balanced preset", 0.796, 0.431,
-                    45.2, FAINT_LADDER),
-        Measurement("none", FAINT_LESIONS, 4, 0.4, "FPN x 3 seeds, balanced preset", 0.759, 0.279,
-                    45.2, FAINT_LADDER),
-        Measurement("flip", FAINT_LESIONS, 4, 0.4, "U-Net x 3 seeds, balanced preset", 0.894, 0.196,
-                    45.2, FAINT_LADDER),
-        Measurement("flip", FAINT_LESIONS, 4, 0.4, "attention U-Net x 3 seeds, balanced preset", 0.833, 0.349,
-                    45.2, FAINT_LADDER),
-        Measurement("flip", FAINT_LESIONS, 4, 0.4, "FPN x 3 seeds, balanced preset", 0.844, 0.224,
-                    45.2, FAINT_LADDER),
+        *faint_ladder({("none", "attention U-Net"): 0.431, ("none", "FPN"): 0.279, ("flip", "U-Net"): 0.196,
+                       ("flip", "attention U-Net"): 0.349, ("flip", "FPN"): 0.224}, 45.2, ", balanced preset"),
         Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None, "U-Net x 1 seed",
                     0.774, 0.753, 49.9, "README, Measured: the contrast ladder"),
         Measurement("none", "synthetic lesions, contrast 20-46/255", 4, None, "independent U-Net x 2 seeds",

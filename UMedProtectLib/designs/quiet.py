@@ -1,8 +1,7 @@
 """The quiet design: the ROI's noise removed within the budget (a texture shortcut), a fitted contour part outside."""
 
 from .design import Design
-from .evidence import FAINT_LADDER, FAINT_LESIONS, Measurement
-
+from .evidence import Measurement, faint_ladder
 
 
 def _build(settings):
@@ -18,12 +17,8 @@ QUIET = Design(
     build=_build,
     whole_roi_inside=True,
     measurements=(  # per row: the victims' best seed, clean and protected (what an attacker keeps)
-        Measurement("none", FAINT_LESIONS, 4, 0.4, "U-Net x 3 seeds", 0.843, 0.202, 44.7, FAINT_LADDER),
-        Measurement("none", FAINT_LESIONS, 4, 0.4, "attention U-Net x 3 seeds", 0.796, 0.165, 44.7, FAINT_LADDER),
-        Measurement("none", FAINT_LESIONS, 4, 0.4, "FPN x 3 seeds", 0.759, 0.254, 44.7, FAINT_LADDER),
-        Measurement("flip", FAINT_LESIONS, 4, 0.4, "U-Net x 3 seeds", 0.894, 0.284, 44.7, FAINT_LADDER),
-        Measurement("flip", FAINT_LESIONS, 4, 0.4, "attention U-Net x 3 seeds", 0.833, 0.270, 44.7, FAINT_LADDER),
-        Measurement("flip", FAINT_LESIONS, 4, 0.4, "FPN x 3 seeds", 0.844, 0.172, 44.7, FAINT_LADDER),
+        *faint_ladder({("none", "U-Net"): 0.202, ("none", "attention U-Net"): 0.165, ("none", "FPN"): 0.254,
+                       ("flip", "U-Net"): 0.284, ("flip", "attention U-Net"): 0.270, ("flip", "FPN"): 0.172}, 44.7),
         Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None, "U-Net x 1 seed",
                     0.774, 0.760, 50.7, "README, Measured: the contrast ladder"),
     ),
