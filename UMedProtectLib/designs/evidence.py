@@ -43,7 +43,7 @@ class Measurement:
 
 
 def faint_ladder(protected: Dict[Tuple[str, str], float], psnr_db: float, note: str = "") -> Tuple[Measurement, ...]:
-    """A design's rows of the faint-lesion ladder (4/255, 3 seeds): its best seed per (level, victim) vs the clean twin."""
+    """A design's faint-lesion ladder rows (4/255, 3 seeds): best seed per (level, victim) vs the clean twin."""
     return tuple(Measurement(level, FAINT_LESIONS, 4, 0.4, f"{victim} x 3 seeds{note}", FAINT_CLEAN[level, victim],
                              dsc, psnr_db, FAINT_LADDER) for (level, victim), dsc in protected.items())
 
