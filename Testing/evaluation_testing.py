@@ -8,8 +8,7 @@ from typing import Callable, Dict, List, Optional, TypeVar
 import pytest
 
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.evaluation.corpus import Corpus, Study
-from UMedProtectLib.evaluation.faint import SIZE, faint_slices
+from UMedProtectLib.evaluation.corpus import Corpus
 
 Loaded = TypeVar("Loaded")
 
@@ -35,22 +34,6 @@ def min_distance(train: List[List[int]], test: List[List[int]]) -> int:
 def split_gap(corpus: Corpus) -> int:
     """The smallest distance in source slices between a training and a test slice of the corpus."""
     return min_distance([s.source_slices for s in corpus.train], [s.source_slices for s in corpus.test])
-
-
-def faint_corpus(multiple: float = 2.0, epsilon: float = 4 / 255, train_slices: int = 160,
-                 test_slices: int = 60) -> Corpus:
-    """Faint lesions (evaluation/faint.py) as a corpus: training slices from seed 1, test slices from seed 2, in
-    studies of 10 slices. Not one of the harness's corpora: its range is not pinned (see faint.py)."""
-
-    def studies(split: str, count: int, seed: int) -> List[Study]:
-        images, labels = faint_slices(count, multiple, epsilon, seed)
-        return [Study(f"faint-{split}-{start // 10:03d}", images[start:start + 10], labels[start:start + 10],
-                      list(range(start, min(start + 10, count)))) for start in range(0, count, 10)]
-
-    return Corpus(name="synth-faint",
-                  description=(f"synthetic faint lesions of contrast {multiple:g}x epsilon ({epsilon * 255:g}/255) on "
-                               f"noise of std epsilon, {SIZE}x{SIZE} slices"),
-                  train=studies("train", train_slices, 1), test=studies("test", test_slices, 2))
 
 
 def curve_points(results: Dict, method: str, corpus: Optional[str] = None,

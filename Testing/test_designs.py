@@ -92,7 +92,7 @@ def test_quiet_designs_protect_faint_lesions(design, augmentation):
     clean 0.666, quiet 0.020 at 45.6 dB; flips, clean 0.688, quiet-rim 0.062 at 45.4 dB.
     """
     from UMedProtectLib import fit_profile
-    from evaluation_testing import faint_corpus
+    from UMedProtectLib.evaluation.faint import faint_corpus
     from UMedProtectLib.evaluation.metrics import dice
     from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
 

@@ -1,5 +1,5 @@
-"""Tests of the evaluation's harder and real corpora: the synthetic contrast ladder, the 3D nuclei volume and the
-owner's own dataset (`umed-protect evaluate --dataset`)."""
+"""Tests of the evaluation's harder and real corpora: the synthetic contrast ladder, the faint lesions, the 3D nuclei
+volume and the owner's own dataset (`umed-protect evaluate --dataset`)."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ import SimpleITK as sitk
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.evaluation.contrast import GROUPS, MULTIPLES, contrast_corpus
 from UMedProtectLib.evaluation.corpus import normalise_percentiles
+from UMedProtectLib.evaluation.faint import faint_corpus, faint_slices
 from UMedProtectLib.evaluation.metrics import roi_contrast
 from UMedProtectLib.evaluation.owner import dataset_corpus
 
@@ -39,6 +40,20 @@ def test_contrast_corpus_noise_is_controlled_and_reproducible():
     difference = (noisy.train[0].image - quiet.train[0].image)[inside]
     assert difference.std() == pytest.approx(6 / 255, rel=0.1)
     np.testing.assert_array_equal(quiet.train[0].label, noisy.train[0].label)
+
+
+def test_faint_corpus_is_the_benchmarks_slices_with_the_range_pinned():
+    epsilon = 4 / 255
+    corpus = faint_corpus(2.5, epsilon, train_slices=20, test_slices=10)
+    assert [len(s.image) for s in corpus.train] == [10, 10] and len(corpus.test) == 1
+    images, labels = faint_slices(20, 2.5, epsilon, seed=1)
+    pinned, pinned_labels = corpus.slices("train")
+    np.testing.assert_array_equal(pinned_labels, labels)
+    np.testing.assert_array_equal(pinned[:, 1:-1], images[:, 1:-1])  # only the two pinning rows differ
+    assert not labels[:, [0, -1]].any()  # the lesions keep clear of them
+    for study in corpus.train + corpus.test:
+        # The robust range is exactly [0, 1]: a budget as a fraction of it is one in the images' units.
+        np.testing.assert_array_equal(normalise_percentiles(study.image), study.image)
 
 
 def test_nuclei_3d_corpus_split_by_slab_with_guards():

@@ -27,7 +27,7 @@ def _names(text: str, allowed, what: str) -> Tuple[str, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `umed-protect evaluate`."""
     parser.add_argument("--quick", action="store_true",
-                        help="reduced run for CI (one corpus, one victim, one seed; under 5 min on 2 CPU cores)")
+                        help="reduced run for CI (nuclei and synth-faint, one victim, one seed, augmentation none)")
     # --output-dir as in demo and protect-dataset; --output and -o are the spellings of earlier versions.
     parser.add_argument("--output-dir", "--output", "-o", default="umed-evaluation", metavar="DIR",
                         help="folder for evaluation.json, evaluation.md and evaluation.png (created if missing) "
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augmentation",
                         help=f"comma-separated victim augmentation levels from: {', '.join(LEVELS)} (none = no "
                         "augmentation, flip = random flips, full = flips, rotation, scaling, intensity; default all "
-                        "three, quick full); each level has its own clean twin")
+                        "three, quick none); each level has its own clean twin")
     parser.add_argument("--victims", help=f"comma-separated victim networks from: {', '.join(VICTIMS)}")
     parser.add_argument("--seeds", type=int, help="number of victim seeds per (method, victim) (default 3)")
     parser.add_argument("--methods", help=f"comma-separated protections from: {', '.join(METHODS)}")

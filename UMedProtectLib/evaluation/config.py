@@ -10,7 +10,8 @@ from .augmentation import LEVELS
 from .training import Recipe
 from .umed import UMED_MODES
 
-CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast")
+CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast",
+           "synth-faint")
 BASELINES = ("gaussian", "checker", "lsp", "ar", "em-pgd")
 # "umed-<mode>" uses the engine's default design; "umed-<design>-<mode>" names a design (settings.DESIGNS).
 UMED = tuple(UMED_MODES) + tuple(f"umed-{design}-{mode[len('umed-'):]}" for design in DESIGNS for mode in UMED_MODES)
@@ -60,10 +61,11 @@ def full_config() -> EvaluationConfig:
 
 
 def quick_config() -> EvaluationConfig:
-    """CI: one small real corpus, one victim, one seed, at 16/255; about 3 min on 2 CPU cores."""
+    """CI: the nuclei image (real data, where nothing protects) and the faint lesions (where the default design takes
+    effect), one victim, one seed, no augmentation, 4/255, the default preset; a few minutes on 2 CPU cores."""
     return EvaluationConfig(
-        corpora=("nuclei",), augmentations=("full",), victims=("unet",), seeds=(0,),
+        corpora=("nuclei", "synth-faint"), augmentations=("none",), victims=("unet",), seeds=(0,),
         methods=("gaussian", "em-pgd", "umed-dataset"),
-        epsilon=16 / 255, sweep=(), sweep_methods=(), recipe=Recipe(steps=150, curve_points=5),
-        em_pgd_rounds=4, em_pgd_surrogate_steps=15, em_pgd_steps=5, umed_preset="fast", quick=True,
+        sweep=(), sweep_methods=(), recipe=Recipe(steps=150, curve_points=5),
+        em_pgd_rounds=4, em_pgd_surrogate_steps=15, em_pgd_steps=5, quick=True,
     )

@@ -7,7 +7,7 @@ from .corpus import Corpus
 
 def load_corpus(name: str, quick: bool = False, epsilon: float = 4 / 255) -> Corpus:
     """mni-wm / mni-gm / mni-csf, nuclei, nuclei-3d, synth-organ / synth-lesion, synth-contrast (lesion contrasts
-    at multiples of `epsilon`); quick shrinks the synthetic ones."""
+    at multiples of `epsilon`), synth-faint (every lesion 2.5 x `epsilon`); quick shrinks the generated ones."""
     if name.startswith("mni-"):
         from .mni import mni_corpus
 
@@ -24,6 +24,10 @@ def load_corpus(name: str, quick: bool = False, epsilon: float = 4 / 255) -> Cor
         from .contrast import contrast_corpus
 
         return contrast_corpus(epsilon, studies_per_group=(1, 1) if quick else (4, 2))
+    if name == "synth-faint":
+        from .faint import faint_corpus
+
+        return faint_corpus(epsilon=epsilon)
     if name.startswith("synth-"):
         from .synthetic import synthetic_corpus
 
