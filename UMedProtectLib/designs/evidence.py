@@ -14,6 +14,7 @@ FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
 FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
 NUCLEI_LADDER = "README, Measured: the real-corpus ladder, nuclei (umed-protect evaluate)"
+CONTRAST_LADDER = "README, Measured: the contrast ladder (synth-contrast), published design (umed-protect evaluate)"
 # The faint-lesion ladder's clean twins (best seed per level and victim): the same runs for every design's rows.
 FAINT_CLEAN = {
     ("none", "U-Net"): 0.843, ("none", "attention U-Net"): 0.796, ("none", "FPN"): 0.759,
