@@ -89,7 +89,8 @@ def test_quiet_designs_protect_faint_lesions(design, augmentation):
     or with flips.
 
     Measured with benchmarks/noise_shortcut_probe.py --contrast 2 --steps 150 (U-Net, seed 0): augmentation none,
-    clean 0.666, quiet 0.020 at 45.6 dB; flips, clean 0.688, quiet-rim 0.062 at 45.4 dB.
+    clean 0.666, quiet 0.020 at 45.6 dB; flips, clean 0.688, quiet-rim 0.062 at 45.4 dB. The test reads the harness's
+    corpus, which sets each slice's first and last row to 0 and 1 (not in the probe); its own figures were not recorded.
     """
     from UMedProtectLib import fit_profile
     from UMedProtectLib.evaluation.faint import faint_corpus

@@ -272,7 +272,7 @@ def test_bad_options_exit_with_code_2(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One `umed-protect evaluate --quick` run shared by the tests below (nuclei and synth-faint, U-Net, no
-    augmentation; about 8 min on 2 CPU cores)."""
+    augmentation; it added about 4 min to the CI run, whose quick run took about 3 min before)."""
     pytest.importorskip("UMedProtectLib.engine")
     from UMedProtectLib.evaluation.nuclei import stardist_data_folder
 

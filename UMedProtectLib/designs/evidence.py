@@ -14,6 +14,8 @@ FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
 FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
 NUCLEI_LADDER = "README, Measured: the real-corpus ladder, nuclei (umed-protect evaluate)"
+# The contrast ladder: faint and strong lesions share one training set.
+MIXED_CONTRAST = "synth-contrast (1x-8x epsilon mixed in one training set)"
 CONTRAST_LADDER = "README, Measured: the contrast ladder (synth-contrast), published design (umed-protect evaluate)"
 # The faint-lesion ladder's clean twins (best seed per level and victim): the same runs for every design's rows.
 FAINT_CLEAN = {

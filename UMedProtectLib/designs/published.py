@@ -1,7 +1,8 @@
 """The design as the paper describes it: CDC contour part on the band, LBP-bounded texture part inside."""
 
 from .design import Design
-from .evidence import CONTRAST_LADDER, FAINT_LESIONS, FAINT_PROBE, NUCLEI_LADDER, Measurement, faint_ladder
+from .evidence import (CONTRAST_LADDER, FAINT_LESIONS, FAINT_PROBE, MIXED_CONTRAST, NUCLEI_LADDER, Measurement,
+                       faint_ladder)
 
 
 def _build(settings):
@@ -29,11 +30,11 @@ PUBLISHED = Design(
                     45.2, FAINT_PROBE),
         *faint_ladder({("none", "attention U-Net"): 0.431, ("none", "FPN"): 0.279, ("flip", "U-Net"): 0.196,
                        ("flip", "attention U-Net"): 0.349, ("flip", "FPN"): 0.224}, 45.2, ", balanced preset"),
-        Measurement("none", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None,
+        Measurement("none", MIXED_CONTRAST, 4, None,
                     "U-Net, attention U-Net, FPN x 3 seeds", 0.791, 0.753, 49.9, CONTRAST_LADDER),
-        Measurement("flip", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None,
+        Measurement("flip", MIXED_CONTRAST, 4, None,
                     "U-Net x 2 seeds", 0.848, 0.817, 49.9, CONTRAST_LADDER),
-        Measurement("full", "synth-contrast (1x-8x epsilon mixed in one training set)", 4, None,
+        Measurement("full", MIXED_CONTRAST, 4, None,
                     "U-Net x 2 seeds", 0.784, 0.673, 49.9, CONTRAST_LADDER),
         Measurement("none", "synth-faint (the harness's faint lesions, 2.5 x epsilon)", 4, 0.4,
                     "U-Net x 1 seed, 150 steps", 0.764, 0.416, 45.8, "README, the quick CI test"),
