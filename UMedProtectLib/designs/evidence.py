@@ -14,6 +14,9 @@ FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
 FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
 NUCLEI_LADDER = "README, Measured: the real-corpus ladder, nuclei (umed-protect evaluate)"
+# The harness's own faint-lesion corpus, and its run at full augmentation with victims trained long enough to learn it.
+SYNTH_FAINT = "synth-faint (the harness's faint lesions, 2.5 x epsilon)"
+FAINT_FULL = "README, Measured: full augmentation on faint lesions, victims trained 600 steps (umed-protect evaluate)"
 # The contrast ladder: faint and strong lesions share one training set.
 MIXED_CONTRAST = "synth-contrast (1x-8x epsilon mixed in one training set)"
 CONTRAST_LADDER = "README, Measured: the contrast ladder (synth-contrast), published design (umed-protect evaluate)"
