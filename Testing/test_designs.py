@@ -83,17 +83,21 @@ def test_unknown_design_is_refused_with_the_list():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("design, augmentation", [("quiet", "none"), ("quiet-rim", "flip")])
-def test_quiet_designs_lower_victims_on_faint_lesions(design, augmentation):
+@pytest.mark.parametrize("design, augmentation, victim, steps, meets_target", [
+    ("quiet", "none", "unet", 150, False), ("quiet-rim", "flip", "unet", 150, False),
+    ("quiet-rim", "full", "fpn", 600, True)])
+def test_quiet_designs_lower_victims_on_faint_lesions(design, augmentation, victim, steps, meets_target):
     """The direction, asserted where the designs take effect (README): the harness's faint lesions (synth-faint,
-    2.5 x epsilon), a victim without augmentation or with flips, whose clean twin must reach the criterion's 0.70.
+    2.5 x epsilon), whose clean twin must reach the criterion's 0.70; the target itself where it was met.
 
-    Measured at this size (U-Net, seed 0, 150 steps): augmentation none, clean 0.767, quiet 0.157 at 45.7 dB; flips,
-    clean 0.772, quiet-rim 0.295 at 45.3 dB. Neither meets the 0.10 target here, so the test asks for the direction
-    with a margin for other machines (the smallest drop measured is 0.48): at least 0.3 below the clean twin.
+    Measured at these sizes (seed 0): U-Net, 150 steps, augmentation none, clean 0.767, quiet 0.157 at 45.7 dB; flips,
+    clean 0.772, quiet-rim 0.295 at 45.3 dB. Neither meets the 0.10 target, so they ask for the direction with a
+    margin for other machines (the smallest drop measured is 0.48): at least 0.3 below the clean twin. FPN, 600
+    steps, full augmentation: clean 0.817, quiet-rim 0.018, the target met (README, full augmentation on faint
+    lesions), so it asks for the target.
     """
     from UMedProtectLib import fit_profile
-    from UMedProtectLib.designs.evidence import CLEAN_DSC
+    from UMedProtectLib.designs.evidence import CLEAN_DSC, DEFEATED_DSC
     from UMedProtectLib.evaluation.faint import faint_corpus
     from UMedProtectLib.evaluation.metrics import dice
     from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
@@ -107,8 +111,8 @@ def test_quiet_designs_lower_victims_on_faint_lesions(design, augmentation):
     assert np.abs(protected - images).max() <= 4 / 255 + 1e-6
     scores = {}
     for name, train_images in (("clean", images), (design, protected)):
-        model = train_victim("unet", train_images, labels, Recipe(steps=150), 0, torch.device("cpu"),
+        model = train_victim(victim, train_images, labels, Recipe(steps=steps), 0, torch.device("cpu"),
                              augmentation=augmentation).model
         scores[name] = dice(predict(model, test_images, torch.device("cpu")), test_labels)
     assert scores["clean"] >= CLEAN_DSC, scores  # a corpus whose clean twin fails measures nothing
-    assert scores[design] <= scores["clean"] - 0.3, scores
+    assert scores[design] <= (DEFEATED_DSC if meets_target else scores["clean"] - 0.3), scores
