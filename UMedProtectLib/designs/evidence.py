@@ -26,6 +26,8 @@ FAINT_CLEAN = {
     ("flip", "U-Net"): 0.894, ("flip", "attention U-Net"): 0.833, ("flip", "FPN"): 0.844,
     ("full", "U-Net"): 0.643, ("full", "attention U-Net"): 0.468, ("full", "FPN"): 0.794,
 }
+# Their clean twins at full augmentation on synth-faint, trained 600 steps (best seed), for every design's rows.
+FAINT_FULL_CLEAN = {("full", "U-Net"): 0.834, ("full", "attention U-Net"): 0.831, ("full", "FPN"): 0.851}
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,17 @@ class Measurement:
         return self.clean_dsc >= CLEAN_DSC and self.protected_dsc <= DEFEATED_DSC
 
 
-def faint_ladder(protected: Dict[Tuple[str, str], float], psnr_db: float, note: str = "") -> Tuple[Measurement, ...]:
+def faint_ladder(protected: Dict[Tuple[str, str], float], psnr_db: float, note: str = "", corpus: str = FAINT_LESIONS,
+                 clean: Dict[Tuple[str, str], float] = FAINT_CLEAN,
+                 source: str = FAINT_LADDER) -> Tuple[Measurement, ...]:
     """A design's faint-lesion ladder rows (4/255, 3 seeds): best seed per (level, victim) vs the clean twin."""
-    return tuple(Measurement(level, FAINT_LESIONS, 4, 0.4, f"{victim} x 3 seeds{note}", FAINT_CLEAN[level, victim],
-                             dsc, psnr_db, FAINT_LADDER) for (level, victim), dsc in protected.items())
+    return tuple(Measurement(level, corpus, 4, 0.4, f"{victim} x 3 seeds{note}", clean[level, victim], dsc, psnr_db,
+                             source) for (level, victim), dsc in protected.items())
+
+
+def faint_full(protected: Dict[Tuple[str, str], float], psnr_db: float) -> Tuple[Measurement, ...]:
+    """A design's rows of the synth-faint run at full augmentation with 600-step victims, vs FAINT_FULL_CLEAN."""
+    return faint_ladder(protected, psnr_db, ", 600 steps", SYNTH_FAINT, FAINT_FULL_CLEAN, FAINT_FULL)
 
 
 def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:

@@ -1,7 +1,7 @@
 """The quiet-rim design: the ROI's noise removed, the band pushed out in the sign of its own noise; nothing fitted."""
 
 from .design import Design
-from .evidence import FAINT_FULL, NUCLEI_LADDER, SYNTH_FAINT, Measurement, faint_ladder
+from .evidence import NUCLEI_LADDER, Measurement, faint_full, faint_ladder
 
 RIM = 0.8  # the rim's change in epsilons: the largest that keeps 45 dB at epsilon = noise (README, faint lesions)
 
@@ -25,8 +25,6 @@ QUIET_RIM = Design(
         *faint_ladder({("full", "U-Net"): 0.162, ("full", "attention U-Net"): 0.160}, 45.3, ", clean twin seed 0 only"),
         *faint_ladder({("full", "FPN"): 0.044}, 45.3),
         Measurement("full", "nuclei", 4, 0.08, "U-Net x 3 seeds", 0.931, 0.888, 43.9, NUCLEI_LADDER),
-        *(Measurement("full", SYNTH_FAINT, 4, 0.4, f"{victim} x 3 seeds, 600 steps", clean, protected, 45.3, FAINT_FULL)
-          for victim, clean, protected in (("U-Net", 0.834, 0.144), ("attention U-Net", 0.831, 0.059),
-                                           ("FPN", 0.851, 0.078))),
+        *faint_full({("full", "U-Net"): 0.144, ("full", "attention U-Net"): 0.059, ("full", "FPN"): 0.078}, 45.3),
     ),
 )
