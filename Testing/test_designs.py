@@ -59,6 +59,9 @@ def test_quiet_designs_remove_the_rois_noise_within_the_budget_and_nothing_else(
     assert np.array_equal(protected[~region], image[~region])
     assert np.abs(protected - image).max() <= epsilon_native * (1 + 1e-5)
     assert result.report["settings"]["design"] == design
+    # PSNR does not see a denoised ROI; the report's texture ratio does, and warns.
+    assert result.report["texture"]["roi_texture_ratio"] < 0.5
+    assert any("ROI may look visibly smoother" in warning for warning in result.report["warnings"])
 
 
 def test_quiet_rim_amplifies_the_bands_noise_and_fits_nothing(tmp_path):

@@ -19,6 +19,7 @@ from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
 from .settings import ProtectSettings
 from .study_stats import budget_strength, visibility_warnings
+from .texture_change import texture_ratios, texture_warnings
 from .training import fit_perturbation
 from .windows import Window, build_windows
 
@@ -170,6 +171,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     report = protection_metrics(volume, protected, difference, region, scale, changed_slices)
     report["visibility"] = visibility(volume, protected, np.isin(label_volume, labels), budget.window, changed_slices)
     report["visibility"]["budget_of_window"] = budget.of_window
+    touched = sorted(set(changed_slices))
+    report["texture"] = texture_ratios(volume[touched], protected[touched], np.isin(label_volume[touched], labels),
+                                       settings.band_width)
     report.update({
         "epsilon": budget.epsilon,
         "epsilon_native": budget.native,
@@ -187,7 +191,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
         "threat_model": threat_model(settings.design, settings.design_spec.measurements),
-        "warnings": strength["warnings"] + visibility_warnings(settings.epsilon, float(region.mean())),
+        "warnings": (strength["warnings"] + visibility_warnings(settings.epsilon, float(region.mean()))
+                     + texture_warnings(report["texture"])),
         "runtime_s": time.perf_counter() - start,
     })
     emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")
