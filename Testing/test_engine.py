@@ -288,3 +288,17 @@ def test_threat_model_states_a_partial_effect_without_calling_it_protection():
     assert partial["defeats_augmentation"] == []
     assert "0.84 -> 0.20" in partial["summary"] and "not demonstrated" in partial["summary"]
     assert "->" not in threat_model("x", [evidence_row("full", 0.9, 0.89)])["summary"]  # seed noise is not an effect
+
+
+def test_threat_model_names_the_defences_that_break_a_design():
+    from dataclasses import replace
+
+    from UMedProtectLib.designs.evidence import threat_model
+
+    defeated = evidence_row("none", 0.90, 0.02)
+    rows = [defeated, replace(defeated, defence="blur-1", protected_dsc=0.85),
+            replace(defeated, defence="median-3", protected_dsc=0.25)]  # below a third of 0.90: not broken
+    model = threat_model("x", rows)
+    assert model["broken_by_defences"] == ["blur-1"] and model["defeats_augmentation"] == ["none"]
+    assert "preprocessing blur-1 of every image" in model["summary"] and "median-3" not in model["summary"]
+    assert threat_model("x", [defeated])["broken_by_defences"] == []

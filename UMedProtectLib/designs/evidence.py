@@ -8,7 +8,10 @@ from typing import Dict, Optional, Sequence, Tuple
 # A victim counts as defeated when its best seed scores at most this Dice while its clean twin reaches CLEAN_DSC.
 DEFEATED_DSC = 0.10
 CLEAN_DSC = 0.70
-LEVELS = ("none", "flip", "full")  # victims' augmentation: none, random flips only, flips+rotation+scale+intensity
+# victims' augmentation: none, random flips only, flips+rotation+scale+intensity, nnU-Net's own default pipeline
+LEVELS = ("none", "flip", "full", "nnunet")
+# A defence of the attacker breaks a design where victims keep more than this share of their clean twin's Dice.
+BROKEN_SHARE = 1 / 3
 # The synthetic corpus on which the designs take effect, and the README sections that hold its figures.
 FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
 FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
@@ -43,11 +46,17 @@ class Measurement:
     protected_dsc: float
     psnr_db: float
     source: str  # the README section with the command that reproduces it
+    defence: str = "none"  # the attacker's preprocessing of every image (evaluation/defences.py)
 
     @property
     def defeats(self) -> bool:
         """Whether the protection made the victims fail while the clean twin worked."""
         return self.clean_dsc >= CLEAN_DSC and self.protected_dsc <= DEFEATED_DSC
+
+    @property
+    def broken(self) -> bool:
+        """Whether victims kept more than BROKEN_SHARE of their clean twin's Dice (which worked) under a defence."""
+        return self.clean_dsc >= CLEAN_DSC and self.protected_dsc > BROKEN_SHARE * self.clean_dsc
 
 
 def faint_ladder(protected: Dict[Tuple[str, str], float], psnr_db: float, note: str = "", corpus: str = FAINT_LESIONS,
@@ -63,8 +72,19 @@ def faint_full(protected: Dict[Tuple[str, str], float], psnr_db: float) -> Tuple
     return faint_ladder(protected, psnr_db, ", 600 steps", SYNTH_FAINT, FAINT_FULL_CLEAN, FAINT_FULL)
 
 
+def _broken_sentence(broken: Sequence[Measurement]) -> str:
+    """The sentence naming the attacker's defences measured to break the design (rows `broken`), or ''."""
+    if not broken:
+        return ""
+    names = sorted({m.defence for m in broken})
+    where = sorted({f"{m.victims}, {m.corpus}" for m in broken})
+    return (f" The attacker's preprocessing {', '.join(names)} of every image left victims above a third of their "
+            f"clean Dice ({'; '.join(where)}).")
+
+
 def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:
-    """The report's `threat_model` entry: the augmentation levels defeated, the evidence and one sentence."""
+    """The report's `threat_model` entry: the augmentation levels defeated, the defences that break the design, the
+    evidence and one sentence."""
     defeated = [level for level in LEVELS if any(m.defeats for m in measurements if m.augmentation == level)]
     tried = [level for level in LEVELS if any(m.augmentation == level for m in measurements)]
     if defeated:
@@ -84,6 +104,8 @@ def threat_model(design_name: str, measurements: Sequence[Measurement]) -> Dict:
                     f"{', '.join(tried)}){effect}; treat the protection as not demonstrated.")
     else:
         sentence = f"Design '{design_name}' has not been evaluated against victims; treat the protection as unproven."
-    return {"design": design_name, "defeats_augmentation": defeated, "criterion":
-            f"best-seed Dice <= {DEFEATED_DSC} with the clean twin >= {CLEAN_DSC}",
-            "summary": sentence, "measurements": [asdict(m) for m in measurements]}
+    broken = [m for m in measurements if m.defence != "none" and m.broken]
+    return {"design": design_name, "defeats_augmentation": defeated,
+            "broken_by_defences": sorted({m.defence for m in broken}),
+            "criterion": f"best-seed Dice <= {DEFEATED_DSC} with the clean twin >= {CLEAN_DSC}",
+            "summary": sentence + _broken_sentence(broken), "measurements": [asdict(m) for m in measurements]}
