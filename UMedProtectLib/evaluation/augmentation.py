@@ -6,7 +6,10 @@ on. So the evaluation has its own:
 - none: the batch as it is (the regime of the public UMed evaluations);
 - flip: each slice mirrored left-right and/or top-bottom, each with probability 1/2;
 - full: flips, rotation within +-10 degrees, scaling by 0.9-1.1 (bilinear image, nearest label, edge values
-  repeated), then intensity gain 0.9-1.1, offset +-0.05 and gamma 0.85-1.15.
+  repeated), then intensity gain 0.9-1.1, offset +-0.05 and gamma 0.85-1.15;
+- nnunet: nnU-Net v2's own default training pipeline, from the nnunetv2 package (nnunet_augmentation.py): the
+  attacker's real tool, with the Gaussian noise, blur and simulated low resolution that `full` lacks. Not in the
+  default levels: it needs the evaluation extra's nnunetv2, and it is the level the nnU-Net victims train at.
 All random numbers come from a CPU generator and are drawn whatever the data, so a clean run and its protected
 twin with the same seed see the same augmentations.
 """
@@ -19,7 +22,8 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-LEVELS = ("none", "flip", "full")
+LEVELS = ("none", "flip", "full")  # the default threat levels
+ALL_LEVELS = LEVELS + ("nnunet",)
 MAX_ROTATION_DEG = 10.0
 SCALE = (0.9, 1.1)
 GAIN = (0.9, 1.1)
@@ -71,11 +75,15 @@ def _jitter_intensity(images: torch.Tensor, generator: torch.Generator) -> torch
 
 def augment(images: torch.Tensor, labels: torch.Tensor, level: str,
             generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-    """images (N, 1, H, W) in [0, 1] and labels (N, H, W) integer, augmented at `level` (one of LEVELS)."""
-    if level not in LEVELS:
-        raise ValueError(f"unknown augmentation level {level!r}; choose from {', '.join(LEVELS)}")
+    """images (N, 1, H, W) in [0, 1] and labels (N, H, W) integer, augmented at `level` (one of ALL_LEVELS)."""
+    if level not in ALL_LEVELS:
+        raise ValueError(f"unknown augmentation level {level!r}; choose from {', '.join(ALL_LEVELS)}")
     if level == "none":
         return images, labels
+    if level == "nnunet":
+        from .nnunet_augmentation import nnunet_augment
+
+        return nnunet_augment(images, labels, generator)
     images, labels = _flip(images, labels, generator)
     if level == "flip":
         return images, labels

@@ -11,9 +11,13 @@ from typing import Dict, Optional, Tuple
 from ..errors import Cancelled, InputError
 from ..progress import BarReporter, JsonLinesReporter
 from ..settings import DEVICES, PRESETS, parse_epsilon
-from .augmentation import LEVELS
+from .augmentation import ALL_LEVELS
 from .config import CORPORA, METHODS, EvaluationConfig, full_config, quick_config
+from .defences import NAMES as DEFENCES
+from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, check_installed
 from .victims import VICTIMS
+
+ALL_VICTIMS = tuple(VICTIMS) + tuple(NNUNET_VICTIMS)
 
 
 def _names(text: str, allowed, what: str) -> Tuple[str, ...]:
@@ -37,10 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also evaluate on your own studies: a CSV with columns image,label, a folder with images/ "
                         "and labels/, or a folder of NAME + NAME_label pairs (as fit-profile reads); split by study")
     parser.add_argument("--augmentation",
-                        help=f"comma-separated victim augmentation levels from: {', '.join(LEVELS)} (none = no "
-                        "augmentation, flip = random flips, full = flips, rotation, scaling, intensity; default all "
-                        "three, quick none); each level has its own clean twin")
-    parser.add_argument("--victims", help=f"comma-separated victim networks from: {', '.join(VICTIMS)}")
+                        help=f"comma-separated victim augmentation levels from: {', '.join(ALL_LEVELS)} (none = no "
+                        "augmentation, flip = random flips, full = flips, rotation, scaling, intensity, nnunet = "
+                        "nnU-Net's own default pipeline; default none,flip,full, quick none); each level has its own "
+                        "clean twin")
+    parser.add_argument("--defences",
+                        help=f"comma-separated preprocessing the attacker applies to every training and test image, "
+                        f"from: {', '.join(DEFENCES)} (default none); each has its own clean twin")
+    parser.add_argument("--victims", help=f"comma-separated victim networks from: {', '.join(ALL_VICTIMS)} "
+                        "(the nnU-Net ones need --augmentation nnunet)")
+    parser.add_argument("--nnunet-epochs", type=int, help="nnU-Net victims' epochs (default 4)")
+    parser.add_argument("--nnunet-iterations", type=int, help="nnU-Net victims' batches per epoch (default 250)")
     parser.add_argument("--seeds", type=int, help="number of victim seeds per (method, victim) (default 3)")
     parser.add_argument("--methods", help=f"comma-separated protections from: {', '.join(METHODS)}")
     parser.add_argument("--epsilon", help="budget of the main table, e.g. 4/255")
@@ -67,9 +78,23 @@ def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
         if not args.corpora:
             changes["corpora"] = ()  # the owner's data alone unless corpora are named too
     if args.augmentation:
-        changes["augmentations"] = _names(args.augmentation, LEVELS, "augmentation level")
+        changes["augmentations"] = _names(args.augmentation, ALL_LEVELS, "augmentation level")
+        if "nnunet" in changes["augmentations"]:
+            check_installed()
+    if args.defences:
+        changes["defences"] = _names(args.defences, DEFENCES, "defence")
     if args.victims:
-        changes["victims"] = _names(args.victims, tuple(VICTIMS), "victim")
+        changes["victims"] = _names(args.victims, ALL_VICTIMS, "victim")
+        if set(changes["victims"]) & set(NNUNET_VICTIMS):
+            if changes.get("augmentations", config.augmentations) != ("nnunet",):
+                raise InputError("the nnU-Net victims train with nnU-Net's own augmentation: add --augmentation "
+                                 "nnunet (the other victims then train with that same pipeline)")
+    for option, value in (("--nnunet-epochs", args.nnunet_epochs), ("--nnunet-iterations", args.nnunet_iterations)):
+        if value is not None and value < 1:
+            raise InputError(f"{option} must be at least 1")
+    if args.nnunet_epochs or args.nnunet_iterations:
+        changes["nnunet"] = replace(config.nnunet, epochs=args.nnunet_epochs or config.nnunet.epochs,
+                                    iterations=args.nnunet_iterations or config.nnunet.iterations)
     if args.seeds is not None:
         if args.seeds < 1:
             raise InputError("--seeds must be at least 1")

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 
 from ..designs import DESIGNS
 from .augmentation import LEVELS
+from .nnunet_victim import NnUNetRecipe
 from .training import Recipe
 from .umed import UMED_MODES
 
@@ -25,6 +26,7 @@ class EvaluationConfig:
     corpora: Tuple[str, ...] = ("mni-wm", "nuclei", "synth-organ")
     dataset: Optional[str] = None  # the owner's own data (DIR_OR_CSV, as fit-profile reads it): an extra corpus
     augmentations: Tuple[str, ...] = LEVELS  # the victims' threat levels; each has its own clean twin
+    defences: Tuple[str, ...] = ("none",)  # the attacker's preprocessing of every image (defences.py); an axis too
     victims: Tuple[str, ...] = ("unet", "attention-unet", "fpn")
     seeds: Tuple[int, ...] = (0, 1, 2)
     methods: Tuple[str, ...] = BASELINES + UMED[:3] + ("umed-carrier-dataset",)
@@ -33,6 +35,7 @@ class EvaluationConfig:
     sweep_methods: Tuple[str, ...] = ("em-pgd", "umed-dataset", "umed-carrier-dataset")
     band_width: int = 3
     recipe: Recipe = field(default_factory=Recipe)
+    nnunet: NnUNetRecipe = field(default_factory=NnUNetRecipe)  # the nnU-Net victims' training length
     em_pgd_rounds: int = 10
     em_pgd_surrogate_steps: int = 20
     em_pgd_steps: int = 10

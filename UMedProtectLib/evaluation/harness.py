@@ -15,7 +15,10 @@ from .config import UMED, EvaluationConfig
 from .corpora import load_corpus
 from .owner import dataset_corpus
 from .corpus import Corpus, Study
+from .defences import apply_defence
+from ..texture_change import texture_ratios
 from .metrics import dice, perturbation_stats
+from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, NnUNetVictim
 from .plan import estimate, protected_sets
 from .training import predict, train_victim
 from .umed import mode_and_design, protect_studies
@@ -98,31 +101,63 @@ def _group_slices(studies: List[Study]) -> Dict[str, np.ndarray]:
     return {name: np.concatenate(parts) for name, parts in groups.items()}
 
 
-def _train_all(corpus: Corpus, images: np.ndarray, level: str, config: EvaluationConfig, device: torch.device,
-               tracker: _Tracker, stage: str, cancel: CancelFlag, keep: Optional[Dict] = None) -> Dict:
-    """Every victim with every seed on `images` (labels unchanged) at one augmentation level, scored on the clean
-    test split, also per test group."""
+def _split_studies(slices: np.ndarray, studies: List[Study]) -> List[np.ndarray]:
+    """Stacked slices cut back into the studies they came from."""
+    bounds = np.cumsum([s.image.shape[0] for s in studies])[:-1]
+    return np.split(slices, bounds)
+
+
+def _train_seeds(victim: str, corpus: Corpus, images: np.ndarray, test_images: np.ndarray, level: str,
+                 config: EvaluationConfig, device: torch.device, tracker: _Tracker, stage: str,
+                 cancel: CancelFlag) -> List[Dict]:
+    """One victim family trained with every seed on `images` (labels unchanged); each run's test prediction."""
     _, labels = corpus.slices("train")
-    test_images, test_labels = corpus.slices("test")
+    _, test_labels = corpus.slices("test")
+    runs = []
+    if victim in NNUNET_VICTIMS:
+        trainer = NnUNetVictim(victim, _split_studies(images, corpus.train), [s.label for s in corpus.train],
+                               _split_studies(test_images, corpus.test), config.nnunet, device.type)
+        try:
+            for seed in config.seeds:
+                check_cancel(cancel)
+                tracker.report(stage, f"{victim} seed {seed}: nnU-Net planning, training and predicting")
+                predictions, seconds = trainer.train_and_predict(seed)
+                tracker.advance(config.recipe.steps)
+                runs.append({"seed": seed, "prediction": np.concatenate(predictions), "curve": [], "losses": [],
+                             "seconds": seconds})
+        finally:
+            trainer.close()
+        return runs
+    for seed in config.seeds:
+        label = f"{victim} seed {seed}, augmentation {level}"
+        trained = train_victim(
+            victim, images, labels, config.recipe, seed, device, test=(test_images, test_labels),
+            augmentation=level, cancel=cancel,
+            on_step=lambda s: tracker.report(stage, f"{label}: step {s}/{config.recipe.steps}", s))
+        tracker.advance(config.recipe.steps)
+        runs.append({"seed": seed, "prediction": predict(trained.model, test_images, device), "curve": trained.curve,
+                     "losses": trained.losses, "seconds": trained.seconds})
+    return runs
+
+
+def _train_all(corpus: Corpus, images: np.ndarray, test_images: np.ndarray, level: str, config: EvaluationConfig,
+               device: torch.device, tracker: _Tracker, stage: str, cancel: CancelFlag,
+               keep: Optional[Dict] = None) -> Dict:
+    """Every victim with every seed on `images` (labels unchanged) at one augmentation level, scored on the test
+    split `test_images` (the clean one, after the attacker's defence), also per test group."""
+    _, test_labels = corpus.slices("test")
     groups = _group_slices(corpus.test)
     results = {}
     for victim in config.victims:
-        runs = []
-        for seed in config.seeds:
-            label = f"{victim} seed {seed}, augmentation {level}"
-            trained = train_victim(
-                victim, images, labels, config.recipe, seed, device, test=(test_images, test_labels),
-                augmentation=level, cancel=cancel,
-                on_step=lambda s: tracker.report(stage, f"{label}: step {s}/{config.recipe.steps}", s))
-            tracker.advance(config.recipe.steps)
-            prediction = predict(trained.model, test_images, device)
-            score = dice(prediction, test_labels)
-            runs.append({"seed": seed, "dice": score, "curve": trained.curve, "losses": trained.losses,
-                         "seconds": trained.seconds,
-                         "groups": {g: dice(prediction[i], test_labels[i]) for g, i in groups.items()}})
-            by_group = ", ".join(f"{g} {v:.3f}" for g, v in runs[-1]["groups"].items())
-            tracker.report(stage, f"{label}: test DSC {score:.3f}" + (f" ({by_group})" if by_group else ""))
-            if keep is not None and victim == config.victims[0] and seed == config.seeds[0]:
+        runs = _train_seeds(victim, corpus, images, test_images, level, config, device, tracker, stage, cancel)
+        for run in runs:
+            prediction = run.pop("prediction")
+            run["dice"] = dice(prediction, test_labels)
+            run["groups"] = {g: dice(prediction[i], test_labels[i]) for g, i in groups.items()}
+            by_group = ", ".join(f"{g} {v:.3f}" for g, v in run["groups"].items())
+            tracker.report(stage, f"{victim} seed {run['seed']}, augmentation {level}: test DSC {run['dice']:.3f}"
+                           + (f" ({by_group})" if by_group else ""))
+            if keep is not None and victim == config.victims[0] and run["seed"] == config.seeds[0]:
                 keep["prediction"] = prediction
         results[victim] = {"runs": runs, **_summary([r["dice"] for r in runs]),
                            "groups": {g: _summary([r["groups"][g] for r in runs]) for g in groups}}
@@ -142,24 +177,32 @@ def _example_slice(corpus: Corpus) -> int:
     return int(np.argmax(labels.reshape(len(labels), -1).sum(axis=1)))
 
 
+def threat_key(level: str, defence: str) -> str:
+    """The results' key of a threat: the augmentation level, with the attacker's defence after a '+' if any."""
+    return level if defence == "none" else f"{level}+{defence}"
+
+
 def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.device, tracker: _Tracker,
                     cancel: CancelFlag = None) -> Dict:
-    """All methods and victims on one corpus at every augmentation level; JSON-able results plus figure arrays.
+    """All methods and victims on one corpus at every threat (augmentation level x the attacker's defence);
+    JSON-able results plus figure arrays.
 
-    Each protected training split is generated once and trained on at every level; each level has its own
-    clean twins.
+    Each protected training split is generated once and trained on at every threat; each threat has its own clean
+    twins, trained on the clean split after the same defence and scored on the test split after it.
     """
     images, train_labels = corpus.slices("train")
     test_images, test_labels = corpus.slices("test")
     example = _example_slice(corpus)
     train_example = int(np.argmax(train_labels.reshape(len(images), -1).sum(axis=1)))
+    threats = [(level, defence) for level in config.augmentations for defence in config.defences]
+    defended_tests = {defence: apply_defence(defence, test_images) for defence in config.defences}
     levels: Dict[str, Dict] = {}
-    for level in config.augmentations:
-        kept: Dict = {}
-        clean = _train_all(corpus, images, level, config, device, tracker, f"{corpus.name} [{level}]: clean",
-                           cancel, kept)
-        levels[level] = {
-            "augmentation": level, "clean": clean,
+    for level, defence in threats:
+        key, kept = threat_key(level, defence), {}
+        clean = _train_all(corpus, apply_defence(defence, images, train_labels), defended_tests[defence], level,
+                           config, device, tracker, f"{corpus.name} [{key}]: clean", cancel, kept)
+        levels[key] = {
+            "augmentation": level, "defence": defence, "clean": clean,
             "clean_mean_dice": float(np.mean([v["mean"] for v in clean.values()])),
             "clean_best_dice": float(np.mean([v["best"] for v in clean.values()])),
             "clean_groups": _group_means(clean), "methods": [],
@@ -168,10 +211,13 @@ def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.devi
     for method, epsilon in protected_sets(config):
         check_cancel(cancel)
         generated = _generate(method, epsilon, corpus, config, device, tracker, config.recipe.steps, cancel)
-        for level, result in levels.items():
-            kept = {}
-            victims = _train_all(corpus, generated["protected"], level, config, device, tracker,
-                                 f"{corpus.name} [{level}]: {method} {epsilon * 255:g}/255", cancel, kept)
+        texture = texture_ratios(images, generated["protected"], train_labels, config.band_width)
+        for level, defence in threats:
+            key, kept = threat_key(level, defence), {}
+            result = levels[key]
+            victims = _train_all(corpus, apply_defence(defence, generated["protected"], train_labels),
+                                 defended_tests[defence], level, config, device, tracker,
+                                 f"{corpus.name} [{key}]: {method} {epsilon * 255:g}/255", cancel, kept)
             for victim, summary in victims.items():
                 for run, twin in zip(summary["runs"], result["clean"][victim]["runs"]):
                     run["clean_twin_dice"] = twin["dice"]
@@ -180,8 +226,9 @@ def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.devi
                 "prediction": kept["prediction"][example]}
             result["methods"].append({
                 "method": method, "epsilon": epsilon, "epsilon_255": round(epsilon * 255, 3), "augmentation": level,
-                "generation_seconds": generated["seconds"], "stats": generated["stats"],
-                "per_study": generated["per_study"], "generation_log": generated["log"], "victims": victims,
+                "defence": defence, "generation_seconds": generated["seconds"],
+                "stats": {**generated["stats"], **texture}, "per_study": generated["per_study"],
+                "generation_log": generated["log"], "victims": victims,
                 "mean_dice": float(np.mean([v["mean"] for v in victims.values()])),
                 "best_dice": float(np.mean([v["best"] for v in victims.values()])),
                 "groups": _group_means(victims),
@@ -208,6 +255,7 @@ def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = No
     if on_estimate is not None:
         on_estimate(expected)
     units_per_corpus = (config.recipe.steps * len(config.victims) * len(config.seeds) * len(config.augmentations)
+                        * len(config.defences)
                         * (1 + len(protected_sets(config))))
     units_per_corpus += config.recipe.steps * len(protected_sets(config))
     tracker = _Tracker(units_per_corpus * len(corpora), progress)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .config import EvaluationConfig
+from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS
 from .training import victim_loss
 from .umed import mode_and_design
 from .victims import make_victim
@@ -42,6 +43,15 @@ def seconds_per_step(victim: str, shape: Tuple[int, int], batch_size: int, devic
     return float(np.median(timings[1:]))
 
 
+def victim_seconds(victim: str, shape: Tuple[int, int], config: EvaluationConfig, device: torch.device) -> float:
+    """Expected seconds of one training of `victim`; an nnU-Net run is guessed from the U-Net's measured step (its
+    2D network is about 4 times the U-Net's work per batch; training plus its validation batches, plus planning)."""
+    if victim in NNUNET_VICTIMS:
+        batches = config.nnunet.epochs * config.nnunet.iterations * 1.2
+        return 4 * seconds_per_step("unet", shape, config.recipe.batch_size, device) * batches + 60.0
+    return seconds_per_step(victim, shape, config.recipe.batch_size, device) * config.recipe.steps
+
+
 def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.device) -> Dict:
     """Expected seconds per corpus: victim trainings from measured step times, generation from the same scale.
 
@@ -55,11 +65,11 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
     for name, info in corpora.items():
         iterations = umed.training_iterations(info["train_slices"], umed.batch_size)
         per_study = umed.training_iterations(max(1, info["train_slices"] // info["train_studies"]), umed.batch_size)
-        step = {v: seconds_per_step(v, tuple(info["shape"]), config.recipe.batch_size, device) for v in config.victims}
-        training = (sum(step.values()) * config.recipe.steps * len(config.seeds) * len(config.augmentations)
+        runs = {v: victim_seconds(v, tuple(info["shape"]), config, device) for v in config.victims}
+        training = (sum(runs.values()) * len(config.seeds) * len(config.augmentations) * len(config.defences)
                     * (1 + len(sets)))
-        # Generation runs width-8 networks: roughly a tenth of a victim step per forward-backward (measured on CPU).
-        small = min(step.values()) / 10
+        # Generation runs width-8 networks: roughly a tenth of a U-Net step per forward-backward (measured on CPU).
+        small = seconds_per_step("unet", tuple(info["shape"]), config.recipe.batch_size, device) / 10
         batches = max(1, info["train_slices"] // config.recipe.batch_size)
         seconds = {
             "gaussian": 1.0,
@@ -73,7 +83,7 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
             "umed-per-study": per_study * 4 * small * info["train_studies"],
         }
         generation = sum(seconds[mode_and_design(m)[0]] for m, _ in sets)
-        per_corpus[name] = {"victim_step_seconds": step, "training_seconds": training,
+        per_corpus[name] = {"victim_training_seconds": runs, "training_seconds": training,
                             "generation_seconds": generation}
     total = sum(c["training_seconds"] + c["generation_seconds"] for c in per_corpus.values())
     return {"seconds": total, "per_corpus": per_corpus, "protected_sets": len(sets)}
