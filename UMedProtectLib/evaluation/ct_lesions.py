@@ -29,7 +29,7 @@ import functools
 import plistlib
 import tarfile
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage, special
@@ -49,9 +49,10 @@ MIN_BRAIN_PIXELS = 6000
 EDGE_SIGMA = 0.5  # px: the partial volume's blur; the change rises from 10 % to 90 % over 1.3 px
 LESION_RADIUS = (4.0, 10.0)  # in-plane, px
 EDGE_MARGIN = 2  # px kept free at the tile's edges: the pinned rows and the border
+# px: what an in-plane Gaussian blur of this sigma removes counts as noise (as the noise-shortcut probes count it).
+HIGH_PASS_SIGMA = 1.5
 
 
-@functools.lru_cache(maxsize=1)
 def head_ct() -> Tuple[np.ndarray, Tuple[float, float, float]]:
     """The volume in HU (z, y, x) float32, anterior at the top of each slice, and its spacing (z, y, x) in mm."""
     if not SOURCE.is_file():
@@ -95,6 +96,17 @@ def windowed(hu: np.ndarray) -> np.ndarray:
     return IntensityScale(WINDOW.low, WINDOW.high).normalise(hu)
 
 
+def brain_noise(image: np.ndarray, label: Optional[np.ndarray] = None) -> float:
+    """The CT's own noise in windowed slices (z, y, x): the std of the image minus its in-plane Gaussian blur
+    (HIGH_PASS_SIGMA) over the brain's interior (BRAIN_HU, 4 px inside its edges), away from `label`'s lesions."""
+    low, high = (IntensityScale(WINDOW.low, WINDOW.high).normalise(np.array(BRAIN_HU)))
+    blurred = ndimage.gaussian_filter(image.astype(np.float64), (0, HIGH_PASS_SIGMA, HIGH_PASS_SIGMA))
+    inside = ndimage.binary_erosion((blurred > low) & (blurred < high), np.ones((1, 9, 9)))
+    if label is not None:
+        inside &= ~ndimage.binary_dilation(label > 0, np.ones((1, 9, 9)))
+    return float((image - blurred)[inside].std())
+
+
 def insert_lesions(image: np.ndarray, brain: np.ndarray, rng: np.random.Generator, change: float,
                    spacing: Tuple[float, float, float]) -> Tuple[np.ndarray, np.ndarray]:
     """2-4 lesions inside `brain`, each adding `change` in its core through a partial-volume edge: (image, label)."""
@@ -123,15 +135,19 @@ def insert_lesions(image: np.ndarray, brain: np.ndarray, rng: np.random.Generato
     return (image + change * occupancy).astype(np.float32), label.astype(np.uint8)
 
 
-def _brain_slices(brain: np.ndarray) -> Tuple[int, int]:
-    """[first, last) of the contiguous run of slices around the largest brain section that hold MIN_BRAIN_PIXELS."""
+@functools.lru_cache(maxsize=1)
+def brain_ct() -> Tuple[np.ndarray, np.ndarray, int, Tuple[float, float, float]]:
+    """The head CT's brain slices: windowed (z, y, x), their brain mask, the first one's index in the volume and the
+    spacing; the slices are the contiguous run around the largest brain section that hold MIN_BRAIN_PIXELS."""
+    hu, spacing = head_ct()
+    brain = brain_mask(hu)
     area = brain.reshape(len(brain), -1).sum(axis=1)
     first = last = int(np.argmax(area))
     while first > 0 and area[first - 1] >= MIN_BRAIN_PIXELS:
         first -= 1
     while last < len(area) and area[last] >= MIN_BRAIN_PIXELS:
         last += 1
-    return first, last
+    return windowed(hu[first:last]), brain[first:last], first, spacing
 
 
 def _tiles(brain: np.ndarray, tile: int) -> List[Tuple[int, int]]:
@@ -151,21 +167,18 @@ def ct_faint_corpus(multiple: float = 2.5, epsilon: float = 4 / 255, slab: int =
     0 leaves the CT unchanged under the same labels) in tiles of the head CT's brain, split by slab."""
     if multiple < 0:
         raise ValueError(f"the lesions' contrast multiple must be >= 0, got {multiple:g}")
-    hu, spacing = head_ct()
-    brain = brain_mask(hu)
-    first, last = _brain_slices(brain)
-    image = windowed(hu)
-    train_slabs, test_slabs = slab_split(last - first, slab, test_every=4, guard=guard, offset=1)
+    image, brain, first, spacing = brain_ct()
+    train_slabs, test_slabs = slab_split(len(image), slab, test_every=4, guard=guard, offset=1)
 
     def studies(slabs: List[List[int]], split: str) -> List[Study]:
         out = []
         for indices in slabs:
             z = [first + i for i in indices]
-            for y, x in _tiles(brain[z], tile):
+            for y, x in _tiles(brain[indices], tile):
                 # The study's own generator: its lesions do not depend on which studies came before.
                 rng = np.random.default_rng([seed, z[0], y, x])
                 sign = -1.0 if len(out) % 2 == 0 else 1.0
-                window = (z, slice(y, y + tile), slice(x, x + tile))
+                window = (indices, slice(y, y + tile), slice(x, x + tile))
                 lesioned, label = insert_lesions(image[window], brain[window], rng, sign * multiple * epsilon,
                                                  spacing)
                 lesioned[:, 0], lesioned[:, -1] = 0.0, 1.0
