@@ -96,15 +96,21 @@ def windowed(hu: np.ndarray) -> np.ndarray:
     return IntensityScale(WINDOW.low, WINDOW.high).normalise(hu)
 
 
-def brain_noise(image: np.ndarray, label: Optional[np.ndarray] = None) -> float:
-    """The CT's own noise in windowed slices (z, y, x): the std of the image minus its in-plane Gaussian blur
-    (HIGH_PASS_SIGMA) over the brain's interior (BRAIN_HU, 4 px inside its edges), away from `label`'s lesions."""
-    low, high = (IntensityScale(WINDOW.low, WINDOW.high).normalise(np.array(BRAIN_HU)))
+def high_pass(image: np.ndarray, label: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Windowed slices (z, y, x) minus their in-plane Gaussian blur (HIGH_PASS_SIGMA), and where that residue is
+    the CT's own noise: the brain's interior (BRAIN_HU, 4 px inside its edges), away from `label`'s lesions."""
+    low, high = windowed(np.array(BRAIN_HU, np.float32))
     blurred = ndimage.gaussian_filter(image.astype(np.float64), (0, HIGH_PASS_SIGMA, HIGH_PASS_SIGMA))
     inside = ndimage.binary_erosion((blurred > low) & (blurred < high), np.ones((1, 9, 9)))
     if label is not None:
         inside &= ~ndimage.binary_dilation(label > 0, np.ones((1, 9, 9)))
-    return float((image - blurred)[inside].std())
+    return image - blurred, inside
+
+
+def brain_noise(image: np.ndarray, label: Optional[np.ndarray] = None) -> float:
+    """The CT's own noise in windowed slices: the high-pass residue's std over the brain's interior."""
+    residue, inside = high_pass(image, label)
+    return float(residue[inside].std())
 
 
 def insert_lesions(image: np.ndarray, brain: np.ndarray, rng: np.random.Generator, change: float,
