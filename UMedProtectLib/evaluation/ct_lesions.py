@@ -10,9 +10,9 @@ by the reconstruction kernel) and anatomy; only the lesions are synthetic.
 - Brain: per slice, the largest connected region of lightly smoothed HU in BRAIN_HU (brain and CSF inside the
   skull, 2 px eroded to cut it from the scalp, then grown back); the contiguous run of axial slices where it covers
   at least MIN_BRAIN_PIXELS is used, anterior at the top.
-- Studies: that run cut into slabs of 10 slices (split.slab_split: every 4th slab a test slab, 2-slice guards), each
-  slab cut into tiles of 64x64 over the brain; a tile at least half brain through its slab is a study, a small
-  volume of real anatomy.
+- Studies: that run cut into slabs of 10 slices (split.slab_split: every 4th slab a test slab, 1-slice guards, so
+  training and test slices are at least 4.5 mm apart), each slab cut into tiles of 64x64 over the brain; a tile at
+  least half brain through its slab is a study, a small volume of real anatomy.
 - Lesions: 2-4 per study, rough 3D ellipsoids (in-plane radius 4-10 px, through-plane the same in mm), kept whole
   inside the brain, so they sit on real noise and anatomy. All lesions of a study are hypo-intense (even studies,
   group "hypo") or hyper-intense (odd, "hyper") by exactly `multiple` x epsilon in their core; the edge is a partial
