@@ -3,10 +3,11 @@
 Measures, on Debian's invesalius-examples head CT and on the corpus built from it: the brain's own noise (the std of
 the image minus its in-plane Gaussian blur, sigma 1.5 px, over the brain's interior away from lesions) in HU and in
 /255 of the soft-tissue window the corpus uses, against the budget; how correlated that noise is (the residue's
-correlation with its neighbour one pixel over, beside white noise through the same filter); the budget in HU in the
-CT reading windows; and the lesions: the inserted contrast, the contrast seen on the images (inside against a
-3-pixel ring just outside, in each study's sign, mean over studies), their sizes and the split's sizes. Writes one
-JSON file (docs/results/ct-faint.json; docs/results/ct-faint.md reads it):
+correlation with its neighbour one pixel over, and the engine's white-noise estimate on 32x32 squares of the brain's
+interior, each beside white noise of the same std); the budget in HU in the CT reading windows; and the lesions:
+the inserted contrast, the contrast seen on the images (inside against a 3-pixel ring just outside, in each study's
+sign, mean over studies), their sizes and the split's sizes. Writes one JSON file (docs/results/ct-faint.json;
+docs/results/ct-faint.md reads it):
 
     PYTHONPATH=. .venv/bin/python benchmarks/ct_faint_noise.py [--output docs/results/ct-faint.json]
 """
@@ -21,6 +22,7 @@ from scipy import ndimage
 from UMedProtectLib.budget import WINDOW_PRESETS
 from UMedProtectLib.evaluation import ct_lesions
 from UMedProtectLib.outputs import OutputTransaction
+from UMedProtectLib.study_stats import noise_std
 
 EPSILON = 4 / 255
 MULTIPLES = (1.0, 2.5, 4.0)
@@ -30,6 +32,14 @@ def neighbour_correlation(residue: np.ndarray, inside: np.ndarray) -> float:
     """Correlation of the residue with the residue one pixel to the right, where both are inside."""
     both = inside[:, :, :-1] & inside[:, :, 1:]
     return float(np.corrcoef(residue[:, :, :-1][both], residue[:, :, 1:][both])[0, 1])
+
+
+def white_noise_estimate(image: np.ndarray, inside: np.ndarray, patch: int = 32) -> float:
+    """The engine's white-noise estimate (Immerkaer), median over the patch x patch squares wholly inside."""
+    values = [noise_std(image[z, y:y + patch, x:x + patch]) for z in range(len(image))
+              for y in range(0, image.shape[1] - patch + 1, patch) for x in range(0, image.shape[2] - patch + 1, patch)
+              if inside[z, y:y + patch, x:x + patch].all()]
+    return float(np.median(values))
 
 
 def signed_ring_contrast(study) -> float:
@@ -76,6 +86,9 @@ def main() -> None:
             "std_255_of_brain_window": noise * width / WINDOW_PRESETS["brain"][1] * 255,
             "neighbour_correlation": neighbour_correlation(residue, inside),
             "neighbour_correlation_white_noise": neighbour_correlation(white_residue, inside),
+            # The engine's report (budget.epsilon_to_noise) uses this estimate, exact for white noise.
+            "white_noise_estimate_255": white_noise_estimate(image, inside) * 255,
+            "white_noise_estimate_255_on_white_noise": white_noise_estimate(white, inside) * 255,
         },
         "corpora": {},
     }
