@@ -12,7 +12,7 @@ from .training import Recipe
 from .umed import UMED_MODES
 
 CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast",
-           "synth-faint")
+           "synth-faint", "ct-faint")
 BASELINES = ("gaussian", "checker", "lsp", "ar", "em-pgd")
 # "umed-<mode>" uses the engine's default design; "umed-<design>-<mode>" names a design (settings.DESIGNS).
 UMED = tuple(UMED_MODES) + tuple(f"umed-{design}-{mode[len('umed-'):]}" for design in DESIGNS for mode in UMED_MODES)

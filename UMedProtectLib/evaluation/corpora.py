@@ -7,7 +7,8 @@ from .corpus import Corpus
 
 def load_corpus(name: str, quick: bool = False, epsilon: float = 4 / 255) -> Corpus:
     """mni-wm / mni-gm / mni-csf, nuclei, nuclei-3d, synth-organ / synth-lesion, synth-contrast (lesion contrasts
-    at multiples of `epsilon`), synth-faint (every lesion 2.5 x `epsilon`); quick shrinks the generated ones."""
+    at multiples of `epsilon`), synth-faint (every lesion 2.5 x `epsilon`), ct-faint (lesions of 2.5 x `epsilon` in
+    a real head CT); quick shrinks the generated ones."""
     if name.startswith("mni-"):
         from .mni import mni_corpus
 
@@ -28,6 +29,10 @@ def load_corpus(name: str, quick: bool = False, epsilon: float = 4 / 255) -> Cor
         from .faint import faint_corpus
 
         return faint_corpus(epsilon=epsilon)
+    if name == "ct-faint":
+        from .ct_lesions import ct_faint_corpus
+
+        return ct_faint_corpus(epsilon=epsilon)
     if name.startswith("synth-"):
         from .synthetic import synthetic_corpus
 

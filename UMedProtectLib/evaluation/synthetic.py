@@ -34,14 +34,20 @@ def _grid(shape: Tuple[int, int, int]):
     return z, y, x
 
 
-def _blob(rng, shape, centre, radii, angle, roughness, grain) -> np.ndarray:
-    """A rotated ellipsoid whose surface is pushed in and out by a smooth random field."""
+def blob_distance(rng, shape, centre, radii, angle, roughness, grain) -> np.ndarray:
+    """Distance from a rotated ellipsoid's centre in units of its radii, pushed in and out by a smooth random field:
+    below 1 inside the blob."""
     z, y, x = _grid(shape)
     dy, dx = y - centre[1], x - centre[2]
     cos, sin = np.cos(angle), np.sin(angle)
     u, v = cos * dx + sin * dy, -sin * dx + cos * dy
     distance = np.sqrt(((z - centre[0]) / radii[0]) ** 2 + (v / radii[1]) ** 2 + (u / radii[2]) ** 2)
-    return distance + roughness * _field(rng, shape, grain) < 1.0
+    return distance + roughness * _field(rng, shape, grain)
+
+
+def _blob(rng, shape, centre, radii, angle, roughness, grain) -> np.ndarray:
+    """A rotated ellipsoid whose surface is pushed in and out by a smooth random field."""
+    return blob_distance(rng, shape, centre, radii, angle, roughness, grain) < 1.0
 
 
 def synthetic_study(seed: int, slices: int = 10, size: int = 96) -> Dict[str, np.ndarray]:
