@@ -203,7 +203,7 @@ _EPSILON_HELP = ("largest change of a voxel: a fraction of the reading window (4
 _EPSILON_DEFAULT = ("a CT in HU: one grey level of the narrowest standard window showing the ROI, at least the image's "
                     "step; any other image: 4/255 of the robust range")
 _MODALITY_HELP = ("how the image is read: ct (in HU: the default budget and the visibility use the standard CT "
-                  "windows), other, or auto (a CT when at least 1% of the voxels lie at air, -1100 to -900)")
+                  "windows), other, or auto (a CT when at least one voxel in a hundred lies at air, -1100 to -900 HU)")
 _WINDOW_HELP = ("reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST)) + ": the "
                 "fraction in --epsilon is of its width, and the report states visibility in it")
 _DESIGN_HELP = "; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
