@@ -375,7 +375,8 @@ def test_no_claim_of_invisibility_in_help_readme_or_panel(capsys):
         assert main([*command, "--help"]) == 0
         texts.append(capsys.readouterr().out)
     root = Path(__file__).resolve().parents[1]
-    for path in ("README.md", "CMakeLists.txt", "UMedProtect/UMedProtect.py", "UMedProtect/Resources/UI/UMedProtect.ui"):
+    for path in ("README.md", "CMakeLists.txt", "UMedProtect/UMedProtect.py",
+                 "UMedProtect/Resources/UI/UMedProtect.ui"):
         texts.append((root / path).read_text())
     for text in texts:
         assert not re.search(r"\b(invisible|imperceptible)\b", text, re.IGNORECASE), text[:200]

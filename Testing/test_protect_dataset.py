@@ -245,7 +245,7 @@ def test_torchrun_two_process_gloo_fit_writes_one_profile_that_loads_and_protect
     assert max(float((alone.state[k] - profile.state[k]).abs().max()) for k in alone.state) > 1e-4
 
 
-@pytest.mark.parametrize("seconds, text", [(0, "0 s"), (42.4, "42 s"), (200, "3 min 20 s"), (3600 + 5 * 60 + 9, "1 h 05 min"),
-                                           (26 * 3600, "26 h 00 min")])
+@pytest.mark.parametrize("seconds, text", [(0, "0 s"), (42.4, "42 s"), (200, "3 min 20 s"),
+                                           (3600 + 5 * 60 + 9, "1 h 05 min"), (26 * 3600, "26 h 00 min")])
 def test_the_eta_is_a_duration_in_words_never_a_clock_time(seconds, text):
     assert duration(seconds) == text

@@ -2,10 +2,11 @@
 
 Three ways of giving it (README, the method section): a fraction such as 4/255 of the study's robust intensity range;
 the same fraction of a reading window (--window 40,400 or a preset such as soft-tissue); or a native amount such as
-10HU (CT) or 2.5units (any other modality). Given none, the default depends on how the study is read (docs/visibility.md):
-for a CT in HU, one grey level of the narrowest standard window that shows the ROI's tissue (never less than the
-image's own step); for any other image, the paper's 4/255 of the robust range. Whatever the form, it is resolved per
-study to the one number the networks use: epsilon as a fraction of the robust range. No torch, no numpy here.
+10HU (CT) or 2.5units (any other modality). Given none, the default depends on how the study is read
+(docs/visibility.md): for a CT in HU, one grey level of the narrowest standard window that shows the ROI's tissue
+(at least STEP_BUDGET steps of an integer image); for any other image, the paper's 4/255 of the robust range.
+Whatever the form, it is resolved per study to the one number the networks use: epsilon as a fraction of the
+robust range. No torch, no numpy here.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
     if not windows:
         raise InputError("no study in the dataset contains the chosen labels; check --labels and the label files")
     device = resolve_device(settings.device)
-    # A budget in HU, in a window or by default is a different fraction of each study's range; one fit uses their median.
+    # A budget in HU, in a window or by default is a different fraction of each study's range; one fit uses the median.
     fitted_epsilon = float(np.median(epsilons))
     perturbation, log, device = _fit(windows, len(labels) + 1,
                                      settings.with_changes(epsilon=fitted_epsilon, epsilon_unit=FRACTION, window=None),

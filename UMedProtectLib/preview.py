@@ -147,8 +147,8 @@ def _colour_bar(sheet: Image.Image, draw: ImageDraw.ImageDraw, font, left: int, 
     """The difference's colour scale from -bound to +bound, with its ends and middle written under it."""
     ramp = _blue_white_red(np.linspace(-bound, bound, width)[None, :].repeat(BAR_HEIGHT, axis=0), bound)
     sheet.paste(Image.fromarray(ramp, "RGB"), (left, top))
-    labels = ((f"-{bound:.3g}", left), ("0", left + width // 2 - 3), (f"+{bound:.3g}", left + width - 6 * len(f"+{bound:.3g}")))
-    for text, x in labels:
+    high = f"+{bound:.3g}"
+    for text, x in ((f"-{bound:.3g}", left), ("0", left + width // 2 - 3), (high, left + width - 6 * len(high))):
         draw.text((x, top + BAR_HEIGHT + 2), text, fill=(235, 235, 235), font=font)
 
 

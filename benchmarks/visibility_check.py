@@ -1,4 +1,4 @@
-"""The visibility of the default protection on a real head CT, and the ROI's mean change per design (docs/visibility.md).
+"""The default protection's visibility on a real head CT, and the ROI's mean change per design (docs/visibility.md).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/visibility_check.py --work /tmp/visibility [--shifts]
 CT: the head CT of Debian's invesalius-examples package (`apt-get install invesalius-examples`; "ProMED CT 0051",

@@ -129,8 +129,9 @@ def verdict(corpus: str, by_level: Dict[str, Dict], epsilon: float, victims: Lis
             continue
         lowest = min(learnt, key=lambda v: closest["victims"][v]["best"])
         parts.append(f"at augmentation {level} NOT PROTECTED: the lowest best-seed DSC was "
-                     f"{closest['victims'][lowest]['best']:.3f} ({ROW_NAMES.get(closest['method'], closest['method'])}, "
-                     f"{lowest}; clean twin {result['clean'][lowest]['best']:.3f})")
+                     f"{closest['victims'][lowest]['best']:.3f} "
+                     f"({ROW_NAMES.get(closest['method'], closest['method'])}, {lowest}; clean twin "
+                     f"{result['clean'][lowest]['best']:.3f})")
     return (f"**Verdict, {corpus}** (epsilon {epsilon * 255:g}/255; protected means a victim's best seed at most DSC "
             f"{DEFEATED_DSC:.2f} while its clean twin reaches {CLEAN_DSC:.2f}): " + "; ".join(parts) + ".")
 
