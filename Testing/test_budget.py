@@ -131,3 +131,50 @@ def test_a_huge_exponent_is_refused_at_once():
         parse_budget("1e999999999")
     with pytest.raises(InputError, match="positive amount"):
         parse_budget("-1e999999999/3HU")
+
+
+def test_default_budget_follows_the_reading_of_the_study():
+    from UMedProtectLib.budget import STEP_BUDGET, StudyReading
+
+    brain = StudyReading(ct=True, roi_median=17.0, step=0.0)
+    assert [w.name for w in brain.covering] == ["brain", "soft-tissue", "lung", "bone"]  # narrowest first
+    default = resolve_budget(None, FRACTION, None, -1024.0, 1354.0, brain)
+    assert default.window.name == "brain" and default.native == pytest.approx(80 / 255)
+    assert default.of_window == pytest.approx(1 / 255) and "one grey level of the brain window" in default.given
+    # An integer image cannot change by a fraction of its step: raised, and said so.
+    integer = resolve_budget(None, FRACTION, None, -1024.0, 1354.0, StudyReading(True, 17.0, 1.0))
+    assert integer.native == STEP_BUDGET and "raised to 1.5 steps" in integer.given
+    # Soft tissue at 100 HU is outside the brain window: the soft-tissue window is the narrowest showing it.
+    soft = resolve_budget(None, FRACTION, None, -1024.0, 1354.0, StudyReading(True, 100.0, 1.0))
+    assert soft.window.name == "soft-tissue" and soft.native == pytest.approx(400 / 255)
+    bone = resolve_budget(None, FRACTION, None, -1024.0, 2000.0, StudyReading(True, 700.0, 1.0))
+    assert bone.window.name == "bone" and bone.native == pytest.approx(1800 / 255)
+    # A window the user names is the default's window.
+    named = resolve_budget(None, FRACTION, "soft-tissue", -1024.0, 1354.0, brain)
+    assert named.window.name == "soft-tissue" and named.native == pytest.approx(400 / 255)
+    # Not a CT (or no reading): the paper's 4/255 of the robust range.
+    for reading in (StudyReading(False, 17.0, 1.0), None):
+        other = resolve_budget(None, FRACTION, None, 0.0, 234.0, reading)
+        assert other.window.name == "robust range" and other.native == pytest.approx(4 / 255 * 234)
+    # A budget given explicitly is kept, whatever the reading.
+    kept = resolve_budget(4 / 255, FRACTION, None, -1024.0, 1354.0, brain)
+    assert kept.native == pytest.approx(4 / 255 * 2378) and kept.window.name == "robust range"
+
+
+def test_a_ct_is_told_by_its_air_and_the_modality_overrides_the_rule(sample_files):
+    from UMedProtectLib.image_io import read_image
+    from UMedProtectLib.modality import is_ct_in_hu, read_study
+    from test_visibility import synthetic_ct
+
+    ct, lesion = synthetic_ct()
+    mr = read_image(sample_files[0]).array
+    assert is_ct_in_hu(ct) and not is_ct_in_hu(mr)
+    reading = read_study(ct, lesion > 0)
+    assert reading.ct and reading.step == 1.0 and reading.roi_median == float(np.median(ct[lesion > 0]))
+    assert read_study(ct.astype(np.float32), lesion > 0).step == 0.0
+    body = ct[:, 16:48, 16:48]  # cropped inside the body: no air, so not told a CT unless said
+    assert not read_study(body, lesion[:, 16:48, 16:48] > 0).ct
+    assert read_study(body, lesion[:, 16:48, 16:48] > 0, "ct").ct
+    assert not read_study(ct, lesion > 0, "other").ct
+    with pytest.raises(InputError, match="modality 'mr' is unknown"):
+        ProtectSettings(modality="mr")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -357,3 +358,25 @@ def test_properties_hold_on_template_studies_the_tests_do_not_contain(tmp_path, 
     assert np.abs(protected.array.astype(float) - study.image).max() <= report["epsilon_native"] + 1e-6
     np.testing.assert_allclose(protected.origin, study.origin, atol=1e-4)
     np.testing.assert_allclose(protected.direction, study.direction, atol=1e-6)
+
+
+@pytest.mark.parametrize("command", [[], ["protect"], ["fit-profile"], ["protect-dataset"], ["demo"], ["evaluate"]])
+def test_version_on_every_command(command, capsys):
+    from UMedProtectLib import __version__
+
+    assert main([*command, "--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"umed-protect {__version__}"
+
+
+def test_no_claim_of_invisibility_in_help_readme_or_panel(capsys):
+    """Whether a change is visible depends on the window: the words must not promise it (docs/visibility.md)."""
+    texts = []
+    for command in [[], ["protect"], ["fit-profile"], ["protect-dataset"], ["demo"], ["evaluate"]]:
+        assert main([*command, "--help"]) == 0
+        texts.append(capsys.readouterr().out)
+    root = Path(__file__).resolve().parents[1]
+    for path in ("README.md", "CMakeLists.txt", "UMedProtect/UMedProtect.py",
+                 "UMedProtect/Resources/UI/UMedProtect.ui"):
+        texts.append((root / path).read_text())
+    for text in texts:
+        assert not re.search(r"\b(invisible|imperceptible)\b", text, re.IGNORECASE), text[:200]

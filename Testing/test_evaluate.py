@@ -289,6 +289,7 @@ def test_quick_run_writes_table_figure_and_json(quick_run):
     markdown = (output / "evaluation.md").read_text()
     for row in ("clean (no protection)", "Gaussian noise in ROI", "EM-PGD", "UMed, fitted on training set"):
         assert row in markdown
+    assert all(f"**Verdict, {corpus}**" in markdown[markdown.index("## Verdict"):] for corpus in data["corpora"])
     nuclei = data["corpora"]["nuclei"]["augmentation"]["none"]
     # The victim converged on clean data: without that, no drop would mean anything.
     assert nuclei["clean_best_dice"] >= 0.85
@@ -347,3 +348,36 @@ def test_umed_modes_protect_every_training_study_within_the_budget(mode):
         assert np.abs(difference).max() <= 8 / 255 + 1e-5
         outside = ~roi_and_band(study.label > 0, settings.band_width)
         assert (difference[outside] == 0).all()
+
+
+def test_the_report_ends_with_a_verdict_per_corpus_by_the_criterion():
+    from UMedProtectLib.evaluation.table import markdown_report, verdict
+
+    def entry(method, dsc):
+        return {"method": method, "epsilon": 4 / 255, "epsilon_255": 4.0, "mean_dice": dsc, "best_dice": dsc,
+                "victims": {"unet": {"mean": dsc, "best": dsc}}, "groups": {},
+                "stats": {"psnr_db": 45.0, "ssim": 0.99, "linf_over_noise": 1.0, "rms_over_noise": 0.5,
+                          "linf_over_contrast": 0.4, "roi_visible_fraction": 0.9}}
+
+    def level(clean, *methods):
+        return {"clean": {"unet": {"mean": clean, "best": clean}}, "clean_mean_dice": clean, "clean_best_dice": clean,
+                "clean_groups": {}, "methods": list(methods)}
+
+    protected = {"none": level(0.85, entry("gaussian", 0.80), entry("umed-quiet-rim-dataset", 0.05)),
+                 "full": level(0.82, entry("umed-quiet-rim-dataset", 0.30))}
+    text = verdict("synth-faint", protected, 4 / 255, ["unet"])
+    assert text.startswith("**Verdict, synth-faint** (epsilon 4/255; protected means a victim's best seed at most DSC "
+                           "0.10 while its clean twin reaches 0.70): ")
+    assert "at augmentation none PROTECTED by UMed quiet-rim design, fitted on training set against unet (best seed " \
+           "0.050, PSNR 45.0 dB)" in text
+    assert "at augmentation full NOT PROTECTED: the lowest best-seed DSC was 0.300" in text
+    unlearnt = verdict("nuclei", {"none": level(0.5, entry("gaussian", 0.05))}, 4 / 255, ["unet"])
+    assert "no clean victim reached DSC 0.70, so nothing can be concluded" in unlearnt
+    results = {"config": {"epsilon": 4 / 255, "victims": ["unet"], "recipe": {"steps": 150}, "seeds": [0]},
+               "environment": {"device": "cpu"}, "seconds": 60.0,
+               "corpora": {name: {"summary": {"train_slices": 4, "test_slices": 2}, "augmentation": levels}
+                           for name, levels in (("synth-faint", protected), ("nuclei", {"none": level(0.9)}))}}
+    markdown = markdown_report(results).rstrip()
+    tail = markdown[markdown.index("## Verdict"):].split("\n\n")
+    assert [part.split(",")[1].split("**")[0].strip() for part in tail[1:]] == ["synth-faint", "nuclei"]
+    assert markdown.endswith("NOT PROTECTED: no method ran at this epsilon.")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from conftest import blob_study, sha256, sitk_image
 from UMedProtectLib.batch import StudyJob, run_study, study_seed
 from UMedProtectLib.cli import build_parser, main
 from UMedProtectLib.commands import settings_from
+from UMedProtectLib.dataset_command import duration
 from UMedProtectLib.manifest import Manifest, still_valid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,11 +78,19 @@ def test_two_worker_cluster_protects_the_dataset_and_records_the_bad_study(refer
     dataset, out, done = reference
     assert done.returncode == 3, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
+    # Progress from the start: the workers starting, then the workers up, before the first study finishes.
+    assert events[0] == {"stage": "workers", "fraction": 0.0, "message": "starting 2 local Dask worker(s)"}
     studies = [e for e in events if e["stage"] == "studies"]
-    assert len(studies) == STUDIES and all("ETA" in e["message"] for e in studies)
+    assert studies[0]["message"].startswith("0/20 studies, the workers are up")
+    assert len(studies) == STUDIES + 1 and all("ETA" in e["message"] for e in studies)
+    assert all(re.search(r"ETA (\d+ h \d\d min|\d+ min \d\d s|\d+ s) left", e["message"]) for e in studies[1:])
     assert [e["fraction"] for e in studies] == sorted(e["fraction"] for e in studies) and events[-1]["fraction"] == 1
     assert "| protected | 19 |" in done.stderr and "| failed | 1 |" in done.stderr
     assert f"failed: images/case{BAD:02d}.nrrd: the label map is empty" in done.stderr
+    # The summary ends with every study's warnings and the design's threat model.
+    warned = [(r["study"], w) for r in records(out) if r["status"] == "done" for w in r["warnings"]]
+    assert warned and all(f"  warning: {study}: {w}" in done.stderr for study, w in warned)
+    assert "  evidence: Design 'published' has not been measured to defeat any victim" in done.stderr
 
     latest = Manifest(out).latest()
     assert len(records(out)) == STUDIES and len(latest) == STUDIES
@@ -233,3 +243,9 @@ def test_torchrun_two_process_gloo_fit_writes_one_profile_that_loads_and_protect
     finally:
         torch.set_num_threads(threads)
     assert max(float((alone.state[k] - profile.state[k]).abs().max()) for k in alone.state) > 1e-4
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0 s"), (42.4, "42 s"), (200, "3 min 20 s"),
+                                           (3600 + 5 * 60 + 9, "1 h 05 min"), (26 * 3600, "26 h 00 min")])
+def test_the_eta_is_a_duration_in_words_never_a_clock_time(seconds, text):
+    assert duration(seconds) == text

@@ -62,7 +62,8 @@ def test_the_command_line_is_generated_from_the_table():
         assert (action.choices or ()) == list(option.choices) or not option.choices
         assert action.default is None  # "not given": the default comes from the settings (or a profile)
         assert action.help == option.help_text()
-    assert "[4/255]" in actions["epsilon"].help and "[3]" in actions["band_width"].help
+    assert "[a CT in HU: one grey level of the narrowest standard window" in actions["epsilon"].help
+    assert "4/255 of the robust range]" in actions["epsilon"].help and "[3]" in actions["band_width"].help
     with pytest.raises(Exception, match="not allowed with argument"):
         build_parser().parse_args(["demo", "--iterations", "1", "--epochs", "1"])
 

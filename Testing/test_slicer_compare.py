@@ -138,3 +138,37 @@ def test_compare_on_the_sample_study(sample_files):
     for name, _, _ in COMPARE_VIEWS:
         assert sliceCompositeNodeFor(app.scene, name).GetBackgroundVolumeID()
     leaveCompare(app.layoutNode, state)
+
+
+def test_compare_offers_the_reports_windows_and_shows_each(study):
+    """A CT's report (the engine's own, on a CT-like study) lists its reading window, then the standard windows
+    that show the ROI; choosing one sets Original and Protected to it, and leaving restores their own window."""
+    import json
+
+    from test_visibility import synthetic_ct
+
+    from UMedProtectLib import ProtectSettings, protect
+    from UMedProtectSlicer.compare import reportWindows, showInWindow
+    from UMedProtectSlicer.outputs import REPORT_ATTRIBUTE
+
+    app, volume, segmentation, protected, difference = study
+    image, label = synthetic_ct()
+    report = protect(image, label, settings=ProtectSettings(iterations=0, device="cpu")).report
+    protected.SetAttribute(REPORT_ATTRIBUTE, json.dumps(report))
+    windows = reportWindows(protected)
+    assert [name for name, _, _ in windows] == ["brain", "soft-tissue", "lung", "bone"]
+    assert windows[0][1:] == (40.0, 80.0) and windows[3][1:] == (400.0, 1800.0)
+    for node in (volume, protected):
+        node.GetDisplayNode().SetAutoWindowLevel(False)
+        node.GetDisplayNode().SetWindowLevel(123.0, 45.0)
+    state = showCompare(app.layoutNode, volume, protected, difference, segmentation)
+    assert protected.GetDisplayNode().GetWindow() == 80.0 and protected.GetDisplayNode().GetLevel() == 40.0
+    showInWindow((volume, protected), windows[1][1:], state)
+    for node in (volume, protected):
+        assert (node.GetDisplayNode().GetWindow(), node.GetDisplayNode().GetLevel()) == (400.0, 40.0)
+    leaveCompare(app.layoutNode, state)
+    for node in (volume, protected):
+        assert (node.GetDisplayNode().GetWindow(), node.GetDisplayNode().GetLevel()) == (123.0, 45.0)
+    protected.SetAttribute(REPORT_ATTRIBUTE, json.dumps({"visibility": {"window": {"name": "robust range",
+                                                                                  "level": 117.0, "width": 234.0}}}))
+    assert reportWindows(protected) == [("robust range", 117.0, 234.0)]  # an MR: its reading window only

@@ -17,7 +17,9 @@ from UMedProtectLib.cli import main
 from UMedProtectLib.evaluation.metrics import perturbation_stats
 from UMedProtectLib.evaluation.table import VISIBLE_HEADER, main_table, sweep_table
 from UMedProtectLib.image_io import read_image
-from UMedProtectLib.preview import CAPTION_HEIGHT
+from UMedProtectLib.budget import GREY_LEVEL, standard_windows
+from UMedProtectLib.preview import BAR_HEIGHT, BAR_STRIP, CAPTION_HEIGHT, OUTLINE, difference_caption
+from UMedProtectLib.study_stats import MEAN_SHIFT_LIMIT, mean_shift_warnings
 
 
 def hand_ssim(x: np.ndarray, y: np.ndarray, side: int = 7) -> float:
@@ -141,6 +143,26 @@ def test_preview_shows_both_images_in_the_window_and_the_difference_at_the_budge
     fade = np.round(255 * (1 - np.abs(change) / 10))  # +-10 HU, the budget, is full red or blue
     np.testing.assert_array_equal(shown[..., 1], fade)
     assert (shown[change > 0][:, 0] == 255).all() and (shown[change < 0][:, 2] == 255).all()
+    # The ROI's outline on the original: every outline pixel lies on a lesion voxel next to one outside it.
+    original = sheet[CAPTION_HEIGHT:CAPTION_HEIGHT + 64 * scale, gap:gap + 320]
+    rows, columns = np.nonzero((original == OUTLINE).all(axis=-1))
+    inside = label[z] > 0
+    assert rows.size > 0 and inside[rows // scale, columns // scale].all()
+    outside = [not inside[min(max(r + dr, 0), 319) // scale, min(max(c + dc, 0), 319) // scale]
+               for r, c in zip(rows, columns) for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    assert np.reshape(outside, (-1, 4)).any(axis=1).all()
+    # The colour bar under the difference: blue at -budget, white at 0, red at +budget.
+    bar = sheet[CAPTION_HEIGHT + 64 * scale + 4 + BAR_HEIGHT // 2, left:left + 320]
+    assert tuple(bar[0]) == (0, 0, 255) and tuple(bar[-1]) == (255, 0, 0) and (bar[160] >= 250).all()
+    assert difference_caption(10.0, 10.0 / 400) == ("Difference shown x40",
+                                                    "(the budget 10, 2.5% of the window, at full colour)")
+    # The second row: the protected slice in each further standard window that shows the lesion (median 70 HU).
+    top = CAPTION_HEIGHT + 64 * scale + BAR_STRIP + gap + CAPTION_HEIGHT
+    for panel, (low, width) in enumerate(((0.0, 80.0), (-1350.0, 1500.0), (-500.0, 1800.0))):  # brain, lung, bone
+        grey = np.round(np.clip((protected[z].astype(float) - low) / width, 0, 1) * 255)
+        left = gap + panel * (320 + gap)
+        np.testing.assert_array_equal(sheet[top + 2:top + 64 * scale:scale, left + 2:left + 320:scale, 0], grey)
+    assert sheet.shape[0] == top + 64 * scale + gap and sheet.shape[1] == 3 * (320 + gap) + gap
 
 
 def test_evaluation_reports_the_same_windowed_figures():
@@ -169,3 +191,74 @@ def test_evaluation_reports_the_same_windowed_figures():
         assert header[column + 1] == "PSNR dB"
         assert rows[-1][column] == f"{100 * stats['roi_visible_fraction']:.1f}"
         assert rows[-1][column + 1] == f"{stats['psnr_db']:.1f}"
+
+
+def _within_a_grey_level(report: dict, image: np.ndarray, protected: np.ndarray, roi: np.ndarray) -> dict:
+    """Check each standard window's figures by hand; return window name -> largest change in grey levels."""
+    seen = {entry["window"]["name"]: entry for entry in report["standard_windows"]}
+    assert sorted(seen) == sorted(w.name for w in standard_windows())
+    levels = {}
+    for window in standard_windows():
+        assert_matches(seen[window.name], hand_visibility(image, protected, roi, window.low, window.width))
+        levels[window.name] = seen[window.name]["max_change_of_window"] / GREY_LEVEL
+    return levels
+
+
+def test_the_default_budget_of_a_ct_is_within_one_grey_level_in_every_standard_window():
+    image, label = synthetic_ct()
+    image = image.astype(np.float32)  # no integer step: the default is exactly one grey level of the brain window
+    result = protect(image, label, settings=ProtectSettings(iterations=3, device="cpu"))
+    report = result.report
+    assert report["reading"] == {"ct_in_hu": True, "roi_median": float(np.median(image[label > 0])), "step": 0.0,
+                                 "covering_windows": ["brain", "soft-tissue", "lung", "bone"]}
+    assert report["epsilon_native"] == pytest.approx(80 / 255) and report["visibility"]["window"]["name"] == "brain"
+    assert report["epsilon_given"] == "the default for a CT in HU: one grey level of the brain window (L40 W80)"
+    levels = _within_a_grey_level(report, image, result.protected, label > 0)
+    assert 0 < max(levels.values()) <= 1 + 1e-6 and levels["brain"] == max(levels.values())
+    assert not [w for w in report["warnings"] if "grey levels of an 8-bit display" in w]
+
+
+def test_an_explicit_budget_is_kept_and_each_window_that_shows_it_is_named(tmp_path, capsys):
+    image, label = synthetic_ct()
+    sitk.WriteImage(sitk_image(image), str(tmp_path / "ct.nrrd"))
+    sitk.WriteImage(sitk_image(label), str(tmp_path / "lesion.nrrd"))
+    code = main(["protect", "--image", str(tmp_path / "ct.nrrd"), "--label", str(tmp_path / "lesion.nrrd"),
+                 "--output", str(tmp_path / "o.nrrd"), "--report", str(tmp_path / "r.json"), "--epsilon", "6HU",
+                 "--iterations", "2", "--progress", "none"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    protected = read_image(tmp_path / "o.nrrd").array
+    assert report["epsilon_native"] == 6.0
+    levels = _within_a_grey_level(report, image, protected, label > 0)
+    visible = {name for name, value in levels.items() if value > 1 + 1e-9}
+    assert {"brain", "soft-tissue"} <= visible  # up to 5 HU after truncation: 16 grey levels of W80, 3.2 of W400
+    named = {w.split(" window (")[0][len("in the "):] for w in report["warnings"] if "grey levels of an 8-bit" in w}
+    assert named == visible
+    brain = next(w for w in report["warnings"] if w.startswith("in the brain window (L40 W80)"))
+    assert brain.endswith("this integer image cannot change by less than 1 HU, 3.19 grey levels there")
+    for warning in report["warnings"]:
+        assert f"warning: {warning}" in stdout
+    assert "standard CT windows (ROI median 70 HU), largest change in grey levels" in stdout
+
+
+def test_the_mean_change_inside_the_roi_is_reported_and_warned_above_the_limit(sample_files):
+    image, label = (read_image(path).array for path in sample_files)
+    result = protect(image, label, settings=ProtectSettings(iterations=2, device="cpu"))
+    shift, roi = result.report["mean_shift"], label > 0
+    change = result.protected.astype(np.float64)[roi] - image[roi]
+    budget, width = result.report["epsilon_native"], result.report["visibility"]["window"]["width"]
+    assert shift["native"] == pytest.approx(change.mean())
+    assert shift["of_budget"] == pytest.approx(change.mean() / budget)
+    assert shift["grey_levels"] == pytest.approx(change.mean() / width * 255)
+    assert shift["down_fraction"] == pytest.approx(np.mean(change < 0)) and shift["up_fraction"] == pytest.approx(
+        np.mean(change > 0))
+    warned = [w for w in result.report["warnings"] if "on average" in w]
+    assert bool(warned) == (abs(shift["of_budget"]) > MEAN_SHIFT_LIMIT)
+    darker = {"native": -0.33, "of_budget": -0.22, "grey_levels": -1.04, "window": "brain", "down_fraction": 0.4,
+              "up_fraction": 0.07}
+    assert mean_shift_warnings(darker, "published") == [
+        "the published design made the ROI darker on average: its mean moved by -0.33 native units (-0.22 of the "
+        "budget, -1.04 grey levels of the brain window; 40% of ROI voxels went down, 7% up), above 0.1 of the budget: "
+        "a measurement of the ROI's mean sees it (docs/visibility.md)"]
+    assert mean_shift_warnings({**darker, "native": 0.1, "of_budget": 0.07}, "published") == []

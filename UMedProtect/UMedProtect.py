@@ -124,6 +124,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._shownLabelSource = None
         self._spanCache = {}  # volume node ID -> (image data MTime, intensity span)
+        self._compareWindows = []  # (name, level, width) the Compare window combo box lists
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -147,6 +148,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.protectButton.connect("clicked(bool)", self.onProtectButton)
         self.ui.compareButton.connect("toggled(bool)", self.onCompareToggled)
+        self.ui.compareWindowComboBox.connect("currentIndexChanged(int)", self.onCompareWindowChanged)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.segmentSelector.connect("segmentSelectionChanged(QStringList)", self.onSegmentSelectionChanged)
         self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.onDeviceChanged)
@@ -366,6 +368,26 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except (UserFacingError, RuntimeError) as error:
             self._status(str(error), error=True)
             self.ui.compareButton.setChecked(False)
+        self._offerCompareWindows(self.ui.compareButton.checked)
+
+    def _offerCompareWindows(self, inCompare: bool) -> None:
+        """List the windows of the shown result's report in the combo box while the Compare view is shown."""
+        combo = self.ui.compareWindowComboBox
+        wasBlocking = combo.blockSignals(True)
+        combo.clear()
+        shown = self._parameterNode.protectedVolume if inCompare else None
+        self._compareWindows = self.logic.protection.compareWindows(shown) if shown else []
+        for name, level, width in self._compareWindows:
+            combo.addItem(f"{name} (L{level:.4g} W{width:.4g})")
+        combo.enabled = bool(self._compareWindows)
+        combo.blockSignals(wasBlocking)
+
+    def onCompareWindowChanged(self, index: int) -> None:
+        """Show Original and Protected in the window chosen."""
+        if 0 <= index < len(self._compareWindows):
+            p = self._parameterNode
+            self.logic.protection.setCompareWindow(self.logic.originalVolumeOf(p), p.protectedVolume,
+                                                   self._compareWindows[index][1:])
 
     def onLayoutModified(self, caller, event) -> None:
         """The user picked another layout from the toolbar: leave compare mode the same way."""
@@ -375,6 +397,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.compareButton.setChecked(False)
             self.ui.compareButton.text = "Compare"
             self.ui.compareButton.blockSignals(wasBlocking)
+            self._offerCompareWindows(False)
 
     # --- export ---------------------------------------------------------------------------------------------
 

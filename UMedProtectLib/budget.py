@@ -1,9 +1,12 @@
 """The budget grammar: how large a change may be, as a fraction of a reading window or in the image's own units.
 
-Three ways of giving it (README, the method section): a fraction such as 4/255 of the study's robust intensity range
-(the default window); the same fraction of a reading window (--window 40,400 or a preset such as soft-tissue);
-or a native amount such as 10HU (CT) or 2.5units (any other modality). Whatever the form, it is resolved per
-study to the one number the networks use: epsilon as a fraction of the robust range. No torch, no numpy here.
+Three ways of giving it (README, the method section): a fraction such as 4/255 of the study's robust intensity range;
+the same fraction of a reading window (--window 40,400 or a preset such as soft-tissue); or a native amount such as
+10HU (CT) or 2.5units (any other modality). Given none, the default depends on how the study is read
+(docs/visibility.md): for a CT in HU, one grey level of the narrowest standard window that shows the ROI's tissue
+(at least STEP_BUDGET steps of an integer image); for any other image, the paper's 4/255 of the robust range.
+Whatever the form, it is resolved per study to the one number the networks use: epsilon as a fraction of the
+robust range. No torch, no numpy here.
 """
 
 from __future__ import annotations
@@ -19,12 +22,21 @@ FRACTION = "fraction"
 NATIVE_UNITS = ("HU", "units")
 # The study's own 0.5-99.5 percentile range: the window of an MR, and the default for every image.
 ROBUST = "robust"
-# (level, width) in HU of the usual CT reading windows.
+# The standard CT reading windows, (level, width) in HU (Radiopaedia, "Windowing (CT)"): the one table of them. The
+# default budget of a CT, the report's visibility per window, the preview and the Slicer Compare view all use it.
 WINDOW_PRESETS = {"soft-tissue": (40.0, 400.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0),
                   "brain": (40.0, 80.0)}
 # Grey levels of an 8-bit display of a window; one of them is the smallest change a screen can show.
 GREY_LEVELS = 255
 GREY_LEVEL = 1.0 / GREY_LEVELS
+# An integer image changes by whole steps, its change truncated towards zero (intensity.add_perturbation): a default
+# budget below a step would change nothing, so it is raised to this many steps, which changes a voxel by one step
+# where the fitted perturbation asks for at least two thirds of the budget, and never by more.
+STEP_BUDGET = 1.5
+# How a study is read (modality.py): told by its intensities, or said to be a CT in HU or another image.
+MODALITIES = ("auto", "ct", "other")
+# The paper's budget: the default of any image that is not a CT in HU, as a fraction of its robust range.
+PAPER_EPSILON = 4 / GREY_LEVELS
 
 
 def _number(text: str, what: str) -> float:
@@ -138,6 +150,32 @@ class ReadingWindow:
         return {"name": self.name, "level": self.level, "width": self.width, "low": self.low, "high": self.high}
 
 
+def standard_windows() -> Tuple[ReadingWindow, ...]:
+    """The standard CT windows of WINDOW_PRESETS, narrowest first."""
+    return tuple(sorted((ReadingWindow(name, *shape) for name, shape in WINDOW_PRESETS.items()),
+                        key=lambda window: window.width))
+
+
+@dataclass(frozen=True)
+class StudyReading:
+    """How a study is read: as a CT in HU or not (modality.py says how that is told), the ROI's median value and the
+    image's smallest step (1 for integer voxels, 0 for floating point)."""
+
+    ct: bool
+    roi_median: float
+    step: float
+
+    @property
+    def covering(self) -> Tuple[ReadingWindow, ...]:
+        """The standard windows that show the ROI's tissue (its median lies inside them), narrowest first; CT only."""
+        return tuple(w for w in standard_windows() if w.low <= self.roi_median <= w.high) if self.ct else ()
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able form, with the covering windows' names."""
+        return {"ct_in_hu": self.ct, "roi_median": self.roi_median, "step": self.step,
+                "covering_windows": [w.name for w in self.covering]}
+
+
 def reading_window(spec: Optional[str], robust_low: float, robust_high: float) -> ReadingWindow:
     """The window a spec names for a study whose robust range is [robust_low, robust_high] (None = that range)."""
     name = parse_window(spec) if spec is not None else ROBUST
@@ -164,19 +202,42 @@ class ResolvedBudget:
         return self.native / self.window.width
 
 
-def resolve_budget(amount: float, unit: str, window: Optional[str], robust_low: float,
-                   robust_high: float) -> ResolvedBudget:
-    """Turn a budget (amount in its unit, optional window) into epsilon on this study's robust range."""
+def _default_budget(window: Optional[str], robust_low: float, robust_high: float,
+                    reading: Optional[StudyReading]) -> Tuple[float, ReadingWindow, str]:
+    """The budget nobody gave: (native amount, its window, how it came about), as the module's docstring says."""
+    covering = reading.covering if reading is not None else ()
+    if not covering:
+        shown = reading_window(window, robust_low, robust_high)
+        return PAPER_EPSILON * shown.width, shown, f"the default 4/255 of the {shown.describe()}"
+    shown = reading_window(window, robust_low, robust_high) if window is not None else covering[0]
+    native = max(shown.width * GREY_LEVEL, STEP_BUDGET * reading.step)
+    given = f"the default for a CT in HU: one grey level of the {shown.describe()}"
+    if native > shown.width * GREY_LEVEL:
+        given += (f", raised to {STEP_BUDGET:g} steps of this integer image ({native:g} HU: changes of at most "
+                  f"{reading.step:g} HU; a smaller budget would change nothing)")
+    return native, shown, given
+
+
+def resolve_budget(amount: Optional[float], unit: str, window: Optional[str], robust_low: float,
+                   robust_high: float, reading: Optional[StudyReading] = None) -> ResolvedBudget:
+    """Turn a budget (amount in its unit, optional window; None: the default for this reading of the study) into
+    epsilon on this study's robust range."""
+    if amount is None:
+        return _checked(*_default_budget(window, robust_low, robust_high, reading), robust_low, robust_high)
     check_amount(amount, unit)
     shown = reading_window(window, robust_low, robust_high)
-    span = robust_high - robust_low
     if unit == FRACTION:
         native = amount * shown.width
         given = f"{amount * 255:.4g}/255 of the {shown.describe()}"
     else:
         native = amount
         given = f"{amount:g} {unit}"
-    epsilon = native / span
+    return _checked(native, shown, given, robust_low, robust_high)
+
+
+def _checked(native: float, shown: ReadingWindow, given: str, robust_low: float, robust_high: float) -> ResolvedBudget:
+    """The resolved budget, refused when it is more than the study's whole robust range."""
+    epsilon = native / (robust_high - robust_low)
     if not 0.0 < epsilon <= 1.0:
         raise InputError(f"the budget {given} is {native:.4g} native units, more than this image's whole robust "
                          f"intensity range ({robust_low:.4g} to {robust_high:.4g}); choose a smaller one")

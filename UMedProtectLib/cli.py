@@ -56,10 +56,20 @@ def add_run_arguments(parser: argparse.ArgumentParser, overwrite: bool = True) -
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
 
 
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """--version: the program and the engine's version."""
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+
 def build_parser(with_evaluation: bool = False) -> Parser:
     """The parser; the evaluate subcommand's options are loaded only when it is used."""
     parser = Parser(prog=PROG, description="Protect medical image segmentation studies with UMed unlearnable "
-                    "perturbations (contour- and texture-aware, invisible, within an L-infinity budget).")
+                    "perturbations: a change within an L-infinity budget, inside the region of interest and along its "
+                    "contour. How visible it is depends on the window it is read in: every report states it per "
+                    "reading window and warns where a display shows it.")
+    add_version(parser)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -125,6 +135,8 @@ def build_parser(with_evaluation: bool = False) -> Parser:
         evaluation.add_arguments(evaluate)
         if not any("--debug" in action.option_strings for action in evaluate._actions):
             evaluate.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    for command in commands.choices.values():
+        add_version(command)
     return parser
 
 

@@ -109,7 +109,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     `profile` is job.profile already loaded (a dataset run loads it once per worker); otherwise it is loaded here.
     """
     from .engine import protect
-    from .preview import preview_png
+    from .preview import further_windows, preview_png
     from .profile import load_profile, save_profile
 
     outputs = job.outputs
@@ -144,7 +144,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
             window = report["visibility"]["window"]
             transaction.stage(outputs.preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
-                (window["low"], window["high"]), image.spacing, image.direction, window["name"]))
+                (window["low"], window["high"]), image.spacing, image.direction, window["name"],
+                further_windows(report)))
         for source, target in job.copies.items():
             shutil.copyfile(source, transaction.stage(target))
         if outputs.profile_out is not None:

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 from .batch import StudyJob, input_hashes, plan_jobs
 from .commands import message_stream, reporter, settings_from
 from .datasets import dataset_root, find_pairs
+from .designs.evidence import threat_model
 from .errors import InputError
 from .manifest import Manifest, still_valid
 from .outputs import resolved
@@ -26,24 +27,32 @@ from .settings import ProtectSettings
 SOME_FAILED = 3
 
 
-def _duration(seconds: float) -> str:
-    """A short h:mm:ss (or m:ss) for the ETA."""
+def duration(seconds: float) -> str:
+    """A time left in words that cannot be read as a clock time: "42 s", "3 min 20 s", "1 h 05 min"."""
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    if hours:
+        return f"{hours} h {rest // 60:02d} min"
+    return f"{rest // 60} min {rest % 60:02d} s" if rest >= 60 else f"{rest} s"
 
 
 class StudyProgress:
-    """Progress over studies with an ETA from this run's own pace."""
+    """Progress over studies with an ETA from this run's own pace, reported from the start of the run."""
 
     def __init__(self, callback: Optional[ProgressCallback], total: int, already: int):
         self.callback, self.total, self.already = callback, total, already
         self.finished = self.failed = 0
-        self.started()
+        self.start = time.monotonic()
+
+    def starting(self, where: str) -> None:
+        """Say that the workers are starting: their start-up (importing torch) takes a while before any study."""
+        emit(self.callback, "workers", self.already / max(self.total, 1), f"starting {where}")
 
     def started(self) -> None:
         """Start the clock of the pace (once the workers are up, so that their start-up does not skew the ETA)."""
         self.start = time.monotonic()
+        emit(self.callback, "studies", self.already / max(self.total, 1),
+             f"{self.already}/{self.total} studies, the workers are up and protecting; ETA after the first study")
 
     def study_done(self, record: dict) -> None:
         """Count a finished study and report the fraction of the dataset and the time left."""
@@ -52,7 +61,7 @@ class StudyProgress:
         remaining = self.total - self.already - self.finished
         eta = (time.monotonic() - self.start) / self.finished * remaining
         emit(self.callback, "studies", (self.already + self.finished) / max(self.total, 1),
-             f"{self.already + self.finished}/{self.total} studies, {self.failed} failed, ETA {_duration(eta)}; "
+             f"{self.already + self.finished}/{self.total} studies, {self.failed} failed, ETA {duration(eta)} left; "
              f"{record['study']} {record.get('status')}")
 
 
@@ -96,8 +105,10 @@ def _mean(values: List[float]) -> str:
     return f"{sum(values) / len(values):.4g}" if values else "-"
 
 
-def _summary(records: List[dict], skipped: int, seconds: float, workers: str, manifest: Manifest) -> List[str]:
-    """The closing lines: counts, a table per status with quality figures, and every failure with its error."""
+def _summary(records: List[dict], skipped: int, seconds: float, workers: str, manifest: Manifest,
+             evidence: str) -> List[str]:
+    """The closing lines: counts, a table per status with quality figures, every failure with its error, every
+    study's warnings, and the design's threat model in one sentence."""
     done = [r for r in records if r.get("status") == "done"]
     failed = [r for r in records if r.get("status") != "done"]
     lines = [f"protect-dataset: {len(records) + skipped} studies: {len(done)} protected now, {skipped} already done "
@@ -111,6 +122,9 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     lines.append(f"| skipped | {skipped} | - | - | - | - |")
     lines.append(f"| failed | {len(failed)} | - | - | - | {_mean([r['seconds'] for r in failed])} |")
     lines += [f"  failed: {r['study']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["study"])]
+    lines += [f"  warning: {r['study']}: {warning}" for r in sorted(done, key=lambda r: r["study"])
+              for warning in r.get("warnings") or []]
+    lines.append(f"  evidence: {evidence}")
     lines.append(f"  manifest: {manifest.path}")
     return lines
 
@@ -178,9 +192,12 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     print(f"protect-dataset: {len(jobs)} studies in {args.dataset}, {skipped} already done, {len(todo)} to protect "
           f"on {where}", file=stream)
     progress = StudyProgress(reporter(args.progress), len(jobs), skipped)
+    if todo:
+        progress.starting(where)
     start = time.monotonic()
     records = (_protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress)
                if todo else [])
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
-    print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest)), file=stream)
+    evidence = threat_model(settings.design, settings.design_spec.measurements)["summary"]
+    print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence)), file=stream)
     return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0

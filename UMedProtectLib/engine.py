@@ -7,18 +7,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .budget import FRACTION
+from .budget import FRACTION, standard_windows
 from .designs.evidence import threat_model
 from .device import resolve_device, run_with_memory_fallback
 from .errors import InputError
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation
-from .metrics import protection_metrics, visibility
+from .metrics import mean_shift, protection_metrics, visibility
+from .modality import read_study
 from .perturbation import make_perturbation
 from .profile import Profile
 from .progress import CancelFlag, ProgressCallback, emit
 from .settings import ProtectSettings
-from .study_stats import budget_strength, visibility_warnings
+from .study_stats import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
 from .texture_change import texture_ratios, texture_warnings
 from .training import fit_perturbation
 from .windows import Window, build_windows
@@ -105,15 +106,17 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
     epsilons: List[float] = []
     for index, (image, label) in enumerate(volumes):
         emit(progress, "prepare", 0.05 * index / len(volumes), f"study {index + 1}/{len(volumes)}")
-        if np.isin(label, labels).any():
+        roi = np.isin(label, labels)
+        if roi.any():
             scale = IntensityScale.from_image(image, settings.percentiles)
-            epsilons.append(settings.for_study(scale.low, scale.high)[1].epsilon)
+            reading = read_study(image, roi, settings.modality)
+            epsilons.append(settings.for_study(scale.low, scale.high, reading)[1].epsilon)
             windows += build_windows(image, label, labels, scale, settings.band_width, settings.margin,
                                      settings.design_spec.whole_roi_inside)
     if not windows:
         raise InputError("no study in the dataset contains the chosen labels; check --labels and the label files")
     device = resolve_device(settings.device)
-    # A budget in HU or in a window is a different fraction of each study's range; one fit uses their median.
+    # A budget in HU, in a window or by default is a different fraction of each study's range; one fit uses the median.
     fitted_epsilon = float(np.median(epsilons))
     perturbation, log, device = _fit(windows, len(labels) + 1,
                                      settings.with_changes(epsilon=fitted_epsilon, epsilon_unit=FRACTION, window=None),
@@ -135,7 +138,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     volume, label_volume = as_volume(image, label)
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
-    run_settings, budget = settings.for_study(scale.low, scale.high)
+    roi = np.isin(label_volume, labels)
+    reading = read_study(volume, roi, settings.modality)
+    run_settings, budget = settings.for_study(scale.low, scale.high, reading)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
@@ -169,16 +174,20 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     strength = budget_strength(windows, budget.epsilon)
     changed_slices = [w.z for w in windows]
     report = protection_metrics(volume, protected, difference, region, scale, changed_slices)
-    report["visibility"] = visibility(volume, protected, np.isin(label_volume, labels), budget.window, changed_slices)
+    report["visibility"] = visibility(volume, protected, roi, budget.window, changed_slices)
     report["visibility"]["budget_of_window"] = budget.of_window
     touched = sorted(set(changed_slices))
-    report["texture"] = texture_ratios(volume[touched], protected[touched], np.isin(label_volume[touched], labels),
-                                       settings.band_width)
+    report["texture"] = texture_ratios(volume[touched], protected[touched], roi[touched], settings.band_width)
+    # A CT is read in several windows: the change as each standard window shows it, warned where it is visible.
+    report["standard_windows"] = [visibility(volume, protected, roi, window, changed_slices)
+                                  for window in (standard_windows() if reading.ct else ())]
+    report["mean_shift"] = mean_shift(difference, roi, budget.native, budget.window)
     report.update({
         "epsilon": budget.epsilon,
         "epsilon_native": budget.native,
         "epsilon_given": budget.given,
         "intensity_range": [scale.low, scale.high],
+        "reading": reading.to_dict(),
         "roi_slices": len(windows),
         "roi_voxels": int(sum(np.count_nonzero(w.classes[:w.valid[0], :w.valid[1]]) for w in windows)),
         "labels": list(labels),
@@ -191,8 +200,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
         "threat_model": threat_model(settings.design, settings.design_spec.measurements),
-        "warnings": (strength["warnings"] + visibility_warnings(settings.epsilon, float(region.mean()))
-                     + texture_warnings(report["texture"])),
+        "warnings": (strength["warnings"] + visibility_warnings(budget.epsilon, float(region.mean()))
+                     + window_warnings(report["standard_windows"], reading)
+                     + mean_shift_warnings(report["mean_shift"], settings.design) + texture_warnings(report["texture"])),
         "runtime_s": time.perf_counter() - start,
     })
     emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")

@@ -72,6 +72,17 @@ def visibility(image: np.ndarray, protected: np.ndarray, roi: np.ndarray, window
     }
 
 
+def mean_shift(difference: np.ndarray, roi: np.ndarray, budget: float, window: ReadingWindow) -> Dict:
+    """The mean change inside the ROI (signed, native units), as a share of the budget, of the window and in its grey
+    levels, and the shares of ROI voxels that went down and up: a systematic darkening or brightening shows here."""
+    inside = difference[roi].astype(np.float64)
+    mean = float(inside.mean()) if inside.size else 0.0
+    return {"native": mean, "of_budget": mean / budget, "of_window": mean / window.width,
+            "grey_levels": mean / window.width / GREY_LEVEL, "window": window.name,
+            "down_fraction": float(np.count_nonzero(inside < 0)) / max(inside.size, 1),
+            "up_fraction": float(np.count_nonzero(inside > 0)) / max(inside.size, 1)}
+
+
 def protection_metrics(image: np.ndarray, protected: np.ndarray, difference: np.ndarray, region: np.ndarray,
                        scale: IntensityScale, changed_slices: Sequence[int]) -> Dict:
     """All image-quality figures of the report; slices outside `changed_slices` are identical by construction."""

@@ -1,24 +1,32 @@
 """A PNG that shows original, protected and difference side by side for the middle slice of the ROI.
 
-The two images are shown in the reading window of the report (the robust intensity range unless the user named
-another), so that what the user previews is what they will see. The difference uses a symmetric
-blue-white-red scale whose ends are -epsilon_native and +epsilon_native: the budget fills the whole colour
-range, which amplifies the perturbation far beyond what the grey window can show. Slices are shown in
-radiological orientation when the image is axial (anterior up, the patient's left on the right), with the
-voxel aspect ratio.
+The first row shows the original with the ROI's outline, the protected slice and the difference, the two images in
+the reading window of the report (the robust intensity range unless the user named another or the default budget
+took a CT's standard window), so that what the user previews is what they will see. The difference uses a symmetric
+blue-white-red scale whose ends are -epsilon_native and +epsilon_native, drawn as a colour bar under it: the budget
+fills the whole colour range, which amplifies the perturbation by the window's width over the budget, a factor the
+caption writes out ("shown x64"). A second row shows the protected slice in each further window the caller names
+(for a CT: the standard windows that show the ROI's tissue). Slices are shown in radiological orientation when the
+image is axial (anterior up, the patient's left on the right), with the voxel aspect ratio.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 PANEL_MIN_WIDTH = 320
 CAPTION_HEIGHT = 34
 CAPTION_LINE = 14
+GAP = 8
+# The colour bar under the difference: a strip of the colour scale and a line of its values.
+BAR_HEIGHT = 10
+BAR_STRIP = BAR_HEIGHT + CAPTION_LINE + 6
+OUTLINE = (255, 215, 0)
 
 
 def middle_roi_slice(roi: np.ndarray) -> int:
@@ -64,23 +72,36 @@ def _blue_white_red(difference: np.ndarray, bound: float) -> np.ndarray:
     return np.stack([red, fade, blue], axis=-1)
 
 
+def _outline(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """The one-pixel inner boundary of a 2D mask shown at `size` (width, height)."""
+    shown = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 0
+    return shown & ~ndimage.binary_erosion(shown)
+
+
+def difference_caption(budget: float, share: float) -> Tuple[str, str]:
+    """The difference panel's caption: the amplification written out, and what fills the colour range."""
+    return (f"Difference shown x{1 / max(share, 1e-12):.0f}",
+            f"(the budget {budget:.3g}, {100 * share:.2g}% of the window, at full colour)")
+
+
 def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray, epsilon_native: float,
                    window: Optional[Sequence[float]] = None, spacing: Optional[Sequence[float]] = None,
-                   direction: Optional[Sequence[float]] = None, window_name: str = "") -> Image.Image:
-    """The three-panel preview of volumes in (z, y, x); `window` is (low, high) in native units (default: the
-    slice's 0.5-99.5 percentiles); `spacing` and `direction` in SimpleITK (x, y, z) order."""
+                   direction: Optional[Sequence[float]] = None, window_name: str = "",
+                   more_windows: Sequence[Tuple[str, float, float]] = ()) -> Image.Image:
+    """The preview of volumes in (z, y, x); `window` is (low, high) in native units (default: the slice's 0.5-99.5
+    percentiles); `more_windows` are (name, low, high) to show the protected slice in as well; `spacing` and
+    `direction` in SimpleITK (x, y, z) order."""
     original, protected = np.asarray(original), np.asarray(protected)
     z = middle_roi_slice(np.asarray(roi))
     orientation = _display_orientation(direction)
     before = _orient(original[z], orientation)
     after = _orient(protected[z], orientation)
+    mask = _orient(np.asarray(roi)[z], orientation)
     difference = after.astype(np.float64) - before.astype(np.float64)
     if window is not None:
         low, high = float(window[0]), float(window[1])
     else:
         low, high = (float(v) for v in np.percentile(original[z], (0.5, 99.5)))
-    panels = [np.stack([_grey(before, low, high)] * 3, axis=-1), np.stack([_grey(after, low, high)] * 3, axis=-1),
-              _blue_white_red(difference, epsilon_native)]
     # Physical aspect: a pixel is spacing_x wide and spacing_y high (swapped when the display transposes).
     sx, sy = (float(spacing[0]), float(spacing[1])) if spacing is not None else (1.0, 1.0)
     if orientation[0]:
@@ -88,22 +109,56 @@ def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray,
     rows, columns = before.shape
     scale = max(1.0, PANEL_MIN_WIDTH / columns)
     size = (int(round(columns * scale)), max(1, int(round(rows * scale * sy / sx))))
+
+    def grey(plane: np.ndarray, lowest: float, highest: float) -> Image.Image:
+        values = _grey(plane, lowest, highest)
+        return Image.fromarray(np.stack([values] * 3, axis=-1), "RGB").resize(size, Image.NEAREST)
+
+    first = grey(before, low, high)
+    outlined = np.array(first)
+    outlined[_outline(mask, size)] = OUTLINE
     share = epsilon_native / max(high - low, 1e-12)
     shown = f"{window_name + ' ' if window_name else ''}window L{(low + high) / 2:.4g} W{high - low:.4g}"
-    captions = [(f"Original (slice {z})", shown), ("Protected", shown),
-                (f"Difference: blue -{epsilon_native:.3g}, red +{epsilon_native:.3g}",
-                 f"= the budget, {100 * share:.2g}% of the window (x{1 / max(share, 1e-12):.0f})")]
-    gap = 8
-    sheet = Image.new("RGB", (3 * size[0] + 4 * gap, size[1] + CAPTION_HEIGHT + gap), (24, 24, 24))
+    top = [(Image.fromarray(outlined), (f"Original (slice {z}), ROI outlined", shown)),
+           (grey(after, low, high), ("Protected", shown)),
+           (Image.fromarray(_blue_white_red(difference, epsilon_native), "RGB").resize(size, Image.NEAREST),
+            difference_caption(epsilon_native, share))]
+    bottom = [(grey(after, lowest, highest), (f"Protected, {name} window", f"L{(lowest + highest) / 2:.4g} "
+                                              f"W{highest - lowest:.4g}")) for name, lowest, highest in more_windows]
+    row_height = CAPTION_HEIGHT + size[1]
+    columns_shown = max(len(top), len(bottom))
+    height = GAP + row_height + BAR_STRIP + (row_height + GAP if bottom else 0)
+    sheet = Image.new("RGB", (columns_shown * (size[0] + GAP) + GAP, height), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
-    for index, (panel, caption) in enumerate(zip(panels, captions)):
-        left = gap + index * (size[0] + gap)
-        sheet.paste(Image.fromarray(np.ascontiguousarray(panel), "RGB").resize(size, Image.NEAREST),
-                    (left, CAPTION_HEIGHT))
-        for line, text in enumerate(caption):
-            draw.text((left, 4 + line * CAPTION_LINE), text, fill=(235, 235, 235), font=font)
+    for row, panels in enumerate((top, bottom)):
+        y = row * (row_height + BAR_STRIP + GAP)
+        for index, (panel, caption) in enumerate(panels):
+            left = GAP + index * (size[0] + GAP)
+            sheet.paste(panel, (left, y + CAPTION_HEIGHT))
+            for line, text in enumerate(caption):
+                draw.text((left, y + 4 + line * CAPTION_LINE), text, fill=(235, 235, 235), font=font)
+    _colour_bar(sheet, draw, font, GAP + 2 * (size[0] + GAP), row_height + 4, size[0], epsilon_native)
     return sheet
+
+
+def _colour_bar(sheet: Image.Image, draw: ImageDraw.ImageDraw, font, left: int, top: int, width: int,
+                bound: float) -> None:
+    """The difference's colour scale from -bound to +bound, with its ends and middle written under it."""
+    ramp = _blue_white_red(np.linspace(-bound, bound, width)[None, :].repeat(BAR_HEIGHT, axis=0), bound)
+    sheet.paste(Image.fromarray(ramp, "RGB"), (left, top))
+    high = f"+{bound:.3g}"
+    for text, x in ((f"-{bound:.3g}", left), ("0", left + width // 2 - 3), (high, left + width - 6 * len(high))):
+        draw.text((x, top + BAR_HEIGHT + 2), text, fill=(235, 235, 235), font=font)
+
+
+def further_windows(report: dict) -> List[Tuple[str, float, float]]:
+    """(name, low, high) of the standard windows that show the ROI's tissue, other than the report's reading window."""
+    covering = (report.get("reading") or {}).get("covering_windows") or []
+    reading = report["visibility"]["window"]["name"]
+    return [(seen["window"]["name"], seen["window"]["low"], seen["window"]["high"])
+            for seen in report.get("standard_windows") or []
+            if seen["window"]["name"] in covering and seen["window"]["name"] != reading]
 
 
 def preview_png(*args, **kwargs) -> bytes:

@@ -97,6 +97,17 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
             f"{100.0 * seen['p99_change_of_window']:.2f}%; {100.0 * seen['roi_visible_fraction']:.2f}% of ROI voxels "
             f"change by more than one grey level; PSNR {_number(seen['psnr_db'], 2, ' dB')}, "
             f"SSIM {_number(seen['ssim'], 5)}")
+    if report.get("epsilon_given"):
+        lines.append(f"  budget: {report['epsilon_given']}")
+    windows = report.get("standard_windows") or []
+    if windows:
+        lines.append(f"  standard CT windows (ROI median {report['reading']['roi_median']:.4g} HU), largest change in "
+                     "grey levels of an 8-bit display: " + ", ".join(
+                         f"{seen['window']['name']} {255.0 * seen['max_change_of_window']:.2f}" for seen in windows))
+    shift = report.get("mean_shift")
+    if shift:
+        lines.append(f"  mean change in the ROI {shift['native']:+.3g} native units ({shift['of_budget']:+.2f} of the "
+                     f"budget, {shift['grey_levels']:+.2f} grey levels of the {shift['window']} window)")
     lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
     if report.get("threat_model"):
         lines.append(f"  evidence: {report['threat_model']['summary']}")

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from numbers import Integral, Real
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .budget import (FRACTION, GREY_LEVELS, ROBUST, WINDOW_PRESETS, ResolvedBudget, check_amount, format_budget,
-                     parse_budget, parse_epsilon, parse_window, resolve_budget)
+from .budget import (FRACTION, GREY_LEVELS, MODALITIES, PAPER_EPSILON, ROBUST, WINDOW_PRESETS, ResolvedBudget,
+                     StudyReading, check_amount, format_budget, parse_budget, parse_epsilon, parse_window,
+                     resolve_budget)
 from .designs import DESIGNS, Design
 from .errors import InputError
 
@@ -138,9 +139,9 @@ class Option:
         return (default, *(OPTIONS[name].default for name in self.also)) if self.also else default
 
     def value(self, settings: "ProtectSettings") -> Any:
-        """The option's value in these settings (a tuple when it sets several fields)."""
+        """The option's value in these settings (a tuple when it sets several fields; None when not given)."""
         values = tuple(getattr(settings, name) for name in self.fields)
-        return values if self.also else values[0]
+        return values if self.also and values[0] is not None else values[0]
 
     def changes(self, given: Any) -> Dict[str, Any]:
         """The field changes a given command-line value makes."""
@@ -199,6 +200,10 @@ def _check_device(device: str) -> None:
 
 _EPSILON_HELP = ("largest change of a voxel: a fraction of the reading window (4/255 or 0.0157), or an amount in the "
                  "image's units (10HU for CT, 2.5units otherwise)")
+_EPSILON_DEFAULT = ("a CT in HU: one grey level of the narrowest standard window showing the ROI, at least the image's "
+                    "step; any other image: 4/255 of the robust range")
+_MODALITY_HELP = ("how the image is read: ct (in HU: the default budget and the visibility use the standard CT "
+                  "windows), other, or auto (a CT when at least one voxel in a hundred lies at air, -1100 to -900 HU)")
 _WINDOW_HELP = ("reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST)) + ": the "
                 "fraction in --epsilon is of its width, and the report states visibility in it")
 _DESIGN_HELP = "; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
@@ -215,14 +220,17 @@ class ProtectSettings:
     """Everything that decides a protection run; stored in reports and profiles."""
 
     # The budget: a fraction of the reading window (the robust range unless `window` names another), or an
-    # amount in native units when epsilon_unit is "HU" or "units" (budget.py); resolved per study by for_study.
-    epsilon: float = setting(
-        4 / 255, _EPSILON_HELP, check=lambda amount: check_amount(*amount), flag=True, metavar="E", read=parse_budget,
-        write=lambda amount: format_budget(*amount), also=("epsilon_unit",), signed=True)
+    # amount in native units when epsilon_unit is "HU" or "units"; None: the default of the study's reading
+    # (budget.py); resolved per study by for_study.
+    epsilon: Optional[float] = setting(
+        None, _EPSILON_HELP, check=lambda amount: check_amount(*amount), optional=True, flag=True, metavar="E",
+        read=parse_budget, write=lambda amount: format_budget(*amount), also=("epsilon_unit",), signed=True,
+        default_text=_EPSILON_DEFAULT)
     epsilon_unit: str = setting(FRACTION, "what epsilon is in: a fraction of the reading window, HU or units")
     window: Optional[str] = setting(None, _WINDOW_HELP, optional=True, flag=True, metavar="L,W", read=parse_window,
                                     signed=True, default_text=f"{ROBUST}: the {PERCENTILES[0]:g}-{PERCENTILES[1]:g} "
                                     "percentile range")
+    modality: str = setting("auto", _MODALITY_HELP, choices=MODALITIES, flag=True)
     design: str = setting("published", _DESIGN_HELP, choices=tuple(DESIGNS), flag=True)
     carrier_period: int = setting(8, "period in pixels of the carrier design's checker carrier", bounds=_whole(2, 64))
     band_width: int = setting(3, "contour band radius in pixels", bounds=_whole(1, 16), flag=True, metavar="PX")
@@ -298,9 +306,10 @@ class ProtectSettings:
             return schedule.iterations
         return schedule.epochs * -(-slices // batch_size)
 
-    def for_study(self, robust_low: float, robust_high: float) -> Tuple["ProtectSettings", ResolvedBudget]:
-        """The budget resolved on a study's robust range, and settings whose epsilon is that fraction of it."""
-        budget = resolve_budget(self.epsilon, self.epsilon_unit, self.window, robust_low, robust_high)
+    def for_study(self, robust_low: float, robust_high: float,
+                  reading: Optional[StudyReading] = None) -> Tuple["ProtectSettings", ResolvedBudget]:
+        """The budget resolved on a study's robust range and reading, and settings whose epsilon is that fraction."""
+        budget = resolve_budget(self.epsilon, self.epsilon_unit, self.window, robust_low, robust_high, reading)
         return self.with_changes(epsilon=budget.epsilon, epsilon_unit=FRACTION, window=None), budget
 
     def with_changes(self, **changes) -> "ProtectSettings":
@@ -355,7 +364,7 @@ COMMAND_LINE_FIELDS = frozenset(name for option in COMMAND_LINE for name in opti
 # The panel gives the budget in grey levels of an 8-bit display of the window (epsilon = steps/255): every fraction
 # on that grid that epsilon's (0, 1] allows, so the panel and the engine accept the same budgets.
 BUDGET_STEPS = (1, GREY_LEVELS)
-DEFAULT_BUDGET_STEPS = round(OPTIONS["epsilon"].default * GREY_LEVELS)
+DEFAULT_BUDGET_STEPS = round(PAPER_EPSILON * GREY_LEVELS)
 
 
 # The panel's spin boxes hold a 32-bit int: its whole-number settings stop there where the engine's go further.

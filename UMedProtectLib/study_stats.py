@@ -1,10 +1,11 @@
 """How strong a budget is for this study: epsilon against the ROI's own contrast and the image noise."""
 
-from typing import Dict, List
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
 
+from .budget import GREY_LEVELS, StudyReading
 from .windows import Window
 
 # Measured (shared/research/protection-feasibility.md): at epsilon / contrast of about 0.13 nothing protected.
@@ -13,6 +14,9 @@ WEAK_BUDGET_RATIO = 0.25
 VISIBLE_EPSILON = 16 / 255
 # Above this fraction of the volume the "region" is no longer a region: a label that covers (nearly) everything.
 WIDE_REGION_FRACTION = 0.5
+# A perturbation with no systematic part averages about 0 over the ROI (uniform noise of +-budget over 100 voxels:
+# a standard deviation of 0.06 budget); a mean beyond this share of the budget is a darkening or a brightening.
+MEAN_SHIFT_LIMIT = 0.1
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 
 
@@ -55,3 +59,34 @@ def visibility_warnings(epsilon: float, region_fraction: float) -> List[str]:
                         "the label covers (nearly) the whole image, so this is no longer a change confined to a "
                         "region; check the label map and --labels")
     return warnings
+
+
+def window_warnings(seen: Sequence[Mapping], reading: StudyReading) -> List[str]:
+    """A warning for each standard window (the report's `standard_windows`) that shows a change of more than one grey
+    level of an 8-bit display, naming the window; with the reason when the image's own step is already more."""
+    warnings = []
+    for entry in seen:
+        levels = entry["max_change_of_window"] * GREY_LEVELS
+        if levels <= 1 + 1e-9:
+            continue
+        window = entry["window"]
+        text = (f"in the {window['name']} window (L{window['level']:.4g} W{window['width']:.4g}) the change reaches "
+                f"{levels:.2f} grey levels of an 8-bit display ({100 * entry['roi_visible_fraction']:.1f}% of ROI "
+                "voxels change by more than one): visible to a reader who uses that window")
+        if reading.step * GREY_LEVELS > window["width"]:
+            text += (f"; this integer image cannot change by less than {reading.step:g} HU, "
+                     f"{reading.step * GREY_LEVELS / window['width']:.2f} grey levels there")
+        warnings.append(text)
+    return warnings
+
+
+def mean_shift_warnings(shift: Mapping, design: str) -> List[str]:
+    """A warning when the ROI's mean moves by more than MEAN_SHIFT_LIMIT of the budget (docs/visibility.md, why)."""
+    if abs(shift["of_budget"]) <= MEAN_SHIFT_LIMIT:
+        return []
+    way = "darker" if shift["native"] < 0 else "brighter"
+    return [f"the {design} design made the ROI {way} on average: its mean moved by {shift['native']:+.3g} native units "
+            f"({shift['of_budget']:+.2f} of the budget, {shift['grey_levels']:+.2f} grey levels of the "
+            f"{shift['window']} window; {100 * shift['down_fraction']:.0f}% of ROI voxels went down, "
+            f"{100 * shift['up_fraction']:.0f}% up), above {MEAN_SHIFT_LIMIT} of the budget: a measurement of the "
+            "ROI's mean sees it (docs/visibility.md)"]

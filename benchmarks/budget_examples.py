@@ -16,13 +16,19 @@ import numpy as np
 CRANIUM = Path("/usr/share/doc/invesalius-examples/examples/Cranium.inv3")
 
 
-def head_ct():
-    """Slices 62-77 of the InVesalius example head CT and a sphere of brain tissue in its middle."""
+def cranium():
+    """The InVesalius example head CT (z, y, x, int16 HU) and its spacing (x, y, z) in mm."""
     with tarfile.open(CRANIUM) as archive:
         members = {Path(m.name).name: m for m in archive.getmembers()}
         header = plistlib.load(archive.extractfile(members["main.plist"]))
         raw = archive.extractfile(members[header["matrix"]["filename"]]).read()
-    volume = np.frombuffer(raw, dtype=header["matrix"]["dtype"]).reshape(header["matrix"]["shape"])[62:78]
+    volume = np.frombuffer(raw, dtype=header["matrix"]["dtype"]).reshape(header["matrix"]["shape"])
+    return volume.copy(), tuple(float(s) for s in header["spacing"])
+
+
+def head_ct():
+    """Slices 62-77 of the InVesalius example head CT and a sphere of brain tissue in its middle."""
+    volume = cranium()[0][62:78]
     z, y, x = np.ogrid[:volume.shape[0], :volume.shape[1], :volume.shape[2]]
     sphere = ((z - 8) * 1.5 / 0.957) ** 2 + (y - 128) ** 2 + (x - 128) ** 2 < 10 ** 2
     return volume.copy(), sphere.astype(np.uint8)

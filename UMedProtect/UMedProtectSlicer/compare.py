@@ -1,14 +1,15 @@
 """The Compare view: three linked slice views (Original + outline, Protected, Difference) as a custom layout.
 
 Original and Protected are shown in the reading window of the run's report (the display window the user read
-with, unless another was chosen), the Difference with the budget at full colour.
+with, unless another was chosen), the Difference with the budget at full colour. The windows the report states the
+change in (for a CT: the standard windows that show the ROI's tissue, as the preview shows them) are offered too.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from .outputs import REPORT_ATTRIBUTE
 
@@ -83,17 +84,28 @@ class CompareState:
     displayWindows: list = field(default_factory=list)
 
 
-def reportWindow(protectedNode) -> Optional[Tuple[float, float]]:
-    """(level, width) of the reading window in the report stored on a protected volume; None without one."""
+def reportWindows(protectedNode) -> List[Tuple[str, float, float]]:
+    """(name, level, width) of the windows in the report stored on a protected volume: its reading window first, then
+    the standard windows that show the ROI's tissue (a CT); empty without a report."""
     text = protectedNode.GetAttribute(REPORT_ATTRIBUTE) if protectedNode is not None else None
     try:
-        window = json.loads(text)["visibility"]["window"]
-        return float(window["level"]), float(window["width"])
-    except (TypeError, ValueError, KeyError):
-        return None
+        report = json.loads(text)
+        covering = (report.get("reading") or {}).get("covering_windows") or []
+        windows = [report["visibility"]["window"]]
+        windows += [seen["window"] for seen in report.get("standard_windows") or []
+                    if seen["window"]["name"] in covering and seen["window"]["name"] != windows[0]["name"]]
+        return [(str(window["name"]), float(window["level"]), float(window["width"])) for window in windows]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return []
 
 
-def _showInWindow(volumeNodes, window: Tuple[float, float], state: CompareState) -> None:
+def reportWindow(protectedNode) -> Optional[Tuple[float, float]]:
+    """(level, width) of the reading window in the report stored on a protected volume; None without one."""
+    windows = reportWindows(protectedNode)
+    return windows[0][1:] if windows else None
+
+
+def showInWindow(volumeNodes, window: Tuple[float, float], state: CompareState) -> None:
     """Set the volumes' display to the window; remember their settings the first time."""
     remembered = {entry[0] for entry in state.displayWindows}
     for volumeNode in volumeNodes:
@@ -134,7 +146,7 @@ def showCompare(layoutNode, originalNode, protectedNode, differenceNode, labelSo
         composite.SetHotLinkedControl(False)
     window = window if window is not None else reportWindow(protectedNode)
     if window is not None:
-        _showInWindow((originalNode, protectedNode), window, state)
+        showInWindow((originalNode, protectedNode), window, state)
     originalSliceNode = sliceNodeFor(scene, COMPARE_VIEWS[0][0])
     if labelSourceNode is not None and labelSourceNode.IsA("vtkMRMLSegmentationNode"):
         _outlineSegmentationInView(labelSourceNode, originalSliceNode, state)

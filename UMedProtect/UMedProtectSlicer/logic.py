@@ -194,6 +194,15 @@ class ProtectionLogic:
         self._compareState = compare.showCompare(self.layoutNode(), originalNode, protectedNode, differenceNode,
                                                  labelSourceNode, state=self._compareState)
 
+    def compareWindows(self, protectedNode):
+        """(name, level, width) of the windows the Compare view offers for a result: those its report states."""
+        return compare.reportWindows(protectedNode)
+
+    def setCompareWindow(self, originalNode, protectedNode, window) -> None:
+        """Show Original and Protected of the Compare view in another (level, width); leaving restores their own."""
+        if self._compareState is not None:
+            compare.showInWindow((originalNode, protectedNode), window, self._compareState)
+
     def leaveCompare(self) -> None:
         """Restore the segmentation display, and the layout unless the user already switched to another one."""
         if self._compareState is None:

@@ -150,8 +150,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (python -m UMedProtectLib.evaluation.command), the same as `umed-protect evaluate`."""
+    from ..cli import add_version
+
     parser = argparse.ArgumentParser(prog="umed-protect evaluate", description=__doc__)
     add_arguments(parser)
+    add_version(parser)
     return run(parser.parse_args(argv))
 
 

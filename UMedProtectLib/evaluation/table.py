@@ -1,10 +1,12 @@
-"""The Markdown tables of an evaluation: methods x victims at the table's epsilon, and the epsilon sweep."""
+"""The Markdown tables of an evaluation: methods x victims at the table's epsilon, the epsilon sweep, and a closing
+verdict per corpus."""
 
 from __future__ import annotations
 
 from typing import Dict, List
 
 from ..designs import DESIGNS
+from ..designs.evidence import CLEAN_DSC, DEFEATED_DSC
 
 _MODE_PHRASES = {"umed-per-study": "per study", "umed-dataset": "fitted on training set",
                  "umed-transfer": "profile from part of set"}
@@ -102,6 +104,38 @@ def group_table(corpus: str, result: Dict) -> str:
     return "\n".join(lines)
 
 
+def verdict(corpus: str, by_level: Dict[str, Dict], epsilon: float, victims: List[str]) -> str:
+    """One paragraph: is the corpus protected, by the criterion (a victim's best seed at most DEFEATED_DSC while its
+    clean twin reaches CLEAN_DSC), at the main table's epsilon, level by level of the victims' augmentation."""
+    parts = []
+    for level, result in by_level.items():
+        learnt = [v for v in victims if result["clean"][v]["best"] >= CLEAN_DSC]
+        entries = [e for e in result["methods"] if abs(e["epsilon"] - epsilon) <= 1e-9]
+        if not learnt:
+            parts.append(f"at augmentation {level} no clean victim reached DSC {CLEAN_DSC:.2f}, so nothing can be "
+                         "concluded")
+            continue
+        defeating = [(e, [v for v in learnt if e["victims"][v]["best"] <= DEFEATED_DSC]) for e in entries]
+        protected = [(e, beaten) for e, beaten in defeating if beaten]
+        if protected:
+            parts.append(f"at augmentation {level} PROTECTED by " + "; ".join(
+                f"{ROW_NAMES.get(e['method'], e['method'])} against {', '.join(beaten)} (best seed "
+                f"{max(e['victims'][v]['best'] for v in beaten):.3f}, PSNR {e['stats']['psnr_db']:.1f} dB)"
+                for e, beaten in protected))
+            continue
+        closest = min(entries, key=lambda e: min(e["victims"][v]["best"] for v in learnt), default=None)
+        if closest is None:
+            parts.append(f"at augmentation {level} NOT PROTECTED: no method ran at this epsilon")
+            continue
+        lowest = min(learnt, key=lambda v: closest["victims"][v]["best"])
+        parts.append(f"at augmentation {level} NOT PROTECTED: the lowest best-seed DSC was "
+                     f"{closest['victims'][lowest]['best']:.3f} "
+                     f"({ROW_NAMES.get(closest['method'], closest['method'])}, {lowest}; clean twin "
+                     f"{result['clean'][lowest]['best']:.3f})")
+    return (f"**Verdict, {corpus}** (epsilon {epsilon * 255:g}/255; protected means a victim's best seed at most DSC "
+            f"{DEFEATED_DSC:.2f} while its clean twin reaches {CLEAN_DSC:.2f}): " + "; ".join(parts) + ".")
+
+
 def markdown_report(results: Dict) -> str:
     """The whole Markdown report: per corpus and victim augmentation level, a main, a sweep and a group table."""
     config = results["config"]
@@ -119,4 +153,7 @@ def markdown_report(results: Dict) -> str:
             groups = group_table(title, result)
             if groups:
                 parts += [groups, ""]
+    parts.append("## Verdict\n")
+    for corpus, by_level in results["corpora"].items():
+        parts += [verdict(corpus, by_level["augmentation"], config["epsilon"], list(config["victims"])), ""]
     return "\n".join(parts)
