@@ -202,7 +202,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "threat_model": threat_model(settings.design, settings.design_spec.measurements),
         "warnings": (strength["warnings"] + visibility_warnings(budget.epsilon, float(region.mean()))
                      + window_warnings(report["standard_windows"], reading)
-                     + mean_shift_warnings(report["mean_shift"], settings.design) + texture_warnings(report["texture"])),
+                     + mean_shift_warnings(report["mean_shift"], settings.design)
+                     + texture_warnings(report["texture"])),
         "runtime_s": time.perf_counter() - start,
     })
     emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")
