@@ -237,3 +237,42 @@ def test_overwrite_rules_for_a_series_folder(tmp_path, study, capsys):
     assert "not empty" in capsys.readouterr().err and sorted(os.listdir(out)) == ["note.txt"]
     assert protect(tmp_path / "ct") == 2
     assert "input series' folder" in capsys.readouterr().err
+
+
+def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
+    data = tmp_path / "data"
+    for index, (name, kind) in enumerate([("case01", "seg"), ("case02", "rtstruct")]):
+        hu, masks = ct_study(seed=index)
+        uids = new_study()
+        files = write_ct_series(data / name, hu, uids)
+        if kind == "seg":
+            write_seg(data / f"{name}_seg.dcm", files, masks)
+        else:
+            write_rtstruct(data / f"{name}_rtstruct.dcm", files, masks, uids)
+    before = folder_hashes(data)
+    out = tmp_path / "out"
+    done = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference", *FAST])
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert folder_hashes(data) == before
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["study"] for r in records) == ["case01", "case02"] and {r["status"] for r in records} == {"done"}
+    for name, label in (("case01", "case01_seg.dcm"), ("case02", "case02_rtstruct.dcm")):
+        assert (out / label).read_bytes() == (data / label).read_bytes(), "the label was not copied unchanged"
+        assert sorted(os.listdir(out / name)) == sorted(os.listdir(data / name))
+        derived = pydicom.dcmread(next((out / name).iterdir()))
+        assert derived.ImageType[:2] == ["DERIVED", "SECONDARY"]
+        change = sitk.GetArrayFromImage(gdcm_read(out / name)).astype(float) - sitk.GetArrayFromImage(
+            gdcm_read(data / name))
+        assert 0 < np.abs(change).max() <= 25.0
+        assert np.allclose(sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{name}_difference.nrrd"))), change)
+        record = next(r for r in records if r["study"] == name)
+        assert len(record["outputs"]) == len(os.listdir(data / name)) + 2  # the series, its difference, the label
+    again = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference",
+                 "--resume", *FAST])
+    assert again.returncode == 0 and "2 already done" in again.stdout, again.stderr + again.stdout
+    profile = tmp_path / "profile.pt"
+    fitted = cli(["fit-profile", "--dataset", data, "--profile-out", profile, "--report", tmp_path / "fit.json",
+                  *FAST])
+    assert fitted.returncode == 0 and profile.is_file(), fitted.stderr
+    inputs = json.loads((tmp_path / "fit.json").read_text())["inputs"]
+    assert [len(study["image"]["data_files"]) for study in inputs] == [8, 8]
