@@ -180,10 +180,13 @@ def _read_pixels(source: Path, files: List[Path]) -> sitk.Image:
         raise InputError(f"the DICOM series in {str(source)!r} could not be read (damaged or truncated files)") from None
 
 
-def read_series(path: PathLike, series_uid: Optional[str] = None) -> DicomSeries:
-    """Read the one image series of a folder or DICOMDIR (or the one `series_uid` names) for protection."""
+def read_series(path: PathLike, series_uid: Optional[str] = None, files: Optional[Sequence[Path]] = None) -> DicomSeries:
+    """Read the one image series of a folder or DICOMDIR (or the one `series_uid` names) for protection.
+
+    `files` (those a Slicer volume was loaded from) replaces the search: `path` is then the folder they lie under.
+    """
     source = Path(path)
-    files, root = _candidates(source)
+    files, root = ([Path(f) for f in files], source) if files is not None else _candidates(source)
     items = _check_slices(source, _choose(source, _headers(files), series_uid))
     first = items[0][1]
     check_fits(int(first.Rows) * int(first.Columns) * len(items), 4, f"DICOM series in {str(source)!r}")
