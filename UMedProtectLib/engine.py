@@ -187,7 +187,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
         "threat_model": threat_model(settings.design, settings.design_spec.measurements),
-        "warnings": strength["warnings"] + visibility_warnings(settings.epsilon, float(region.mean())),
+        "warnings": strength["warnings"] + visibility_warnings(budget.epsilon, float(region.mean())),
         "runtime_s": time.perf_counter() - start,
     })
     emit(progress, "done", 1.0, f"PSNR {report['psnr_db'] or float('inf'):.2f} dB")
