@@ -1,5 +1,5 @@
-"""DICOM in, protected DICOM out: CT series written by pydicom, SEG by highdicom, RTSTRUCT by pydicom; the command line's
-derived series read back by SimpleITK (GDCM) and pydicom; bad DICOM input refused with one line and nothing written."""
+"""DICOM in, protected DICOM out: CT series written by pydicom, SEG by highdicom, RTSTRUCT by pydicom; the command
+line's derived series read back by SimpleITK (GDCM) and pydicom; bad DICOM input refused with one line and nothing written."""
 
 import hashlib
 import json
@@ -107,7 +107,8 @@ def test_protect_writes_a_derived_series_that_independent_readers_accept(tmp_pat
                 assert derived[element.tag] == element, element.keyword
         assert {e.keyword for e in derived} - {e.keyword for e in original} <= {"DerivationDescription",
                                                                                   "SourceImageSequence"}
-        assert derived.private_block(0x0009, "UMEDTEST")[0x01].value == original.private_block(0x0009, "UMEDTEST")[0x01].value
+        private = [dataset.private_block(0x0009, "UMEDTEST")[0x01].value for dataset in (derived, original)]
+        assert private[0] == private[1] == f"private value {int(original.InstanceNumber) - 1}"
         assert derived.StudyInstanceUID == original.StudyInstanceUID
         assert derived.FrameOfReferenceUID == original.FrameOfReferenceUID
         assert derived.SOPInstanceUID != original.SOPInstanceUID and UID(derived.SOPInstanceUID).is_valid

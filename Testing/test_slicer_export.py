@@ -175,7 +175,8 @@ def test_dicom_series_export_through_the_engine_writer_reads_back_with_gdcm_and_
         exportResults(out, DICOM_FORMAT, volume, protected, report)
     exported = exportResults(out, DICOM_FORMAT, volume, protected, report, dicomFiles=files)
     series = exported.files["protected"]
-    assert series == out / "CT_3_protected" and sorted(p.name for p in series.iterdir()) == sorted(p.name for p in files)
+    assert series == out / "CT_3_protected"
+    assert sorted(p.name for p in series.iterdir()) == sorted(p.name for p in files)
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(series)))
     assert np.array_equal(sitk.GetArrayFromImage(reader.Execute()), protectedArray)
     derived = pydicom.dcmread(series / files[0].name)
@@ -184,7 +185,8 @@ def test_dicom_series_export_through_the_engine_writer_reads_back_with_gdcm_and_
     assert derived.StudyInstanceUID == original.StudyInstanceUID != "" and derived.PatientID == original.PatientID
     assert derived.SeriesInstanceUID != original.SeriesInstanceUID
     sidecar = json.loads(exported.sidecar.read_text())
-    assert sidecar["files"]["protected"]["file"] == "CT_3_protected" and len(sidecar["files"]["protected"]["sha256"]) == 64
+    assert sidecar["files"]["protected"]["file"] == "CT_3_protected"
+    assert len(sidecar["files"]["protected"]["sha256"]) == 64
     with pytest.raises(UserFacingError, match="already exists"):
         exportResults(out, DICOM_FORMAT, volume, protected, report, dicomFiles=files)
     moved = lpsToRas(lps)

@@ -162,8 +162,8 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
     if fileFormat == DICOM_FORMAT:
         dicomFiles = list(dicomFiles or dicomSourceFiles(inputVolumeNode))
         if not dicomFiles:
-            raise UserFacingError(f"'{inputVolumeNode.GetName()}' was not loaded from DICOM (through the DICOM module); "
-                                  "export it as .nrrd or .nii.gz.")
+            raise UserFacingError(f"'{inputVolumeNode.GetName()}' was not loaded from DICOM (through the DICOM "
+                                  "module); export it as .nrrd or .nii.gz.")
     if not folder.is_dir():
         raise UserFacingError(f"Export folder '{folder}' does not exist; choose an existing folder.")
     paths = plannedPaths(folder, inputVolumeNode.GetName(), fileFormat, differenceNode is not None,

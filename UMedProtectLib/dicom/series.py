@@ -87,7 +87,8 @@ def _describe(uid: str, items: Sequence[Tuple[Path, "object"]]) -> str:
     return f"{uid} ({description}, {len(items)} files)"
 
 
-def _choose(source: Path, headers: List[Tuple[Path, "object"]], series_uid: Optional[str]) -> List[Tuple[Path, "object"]]:
+def _choose(source: Path, headers: List[Tuple[Path, "object"]],
+            series_uid: Optional[str]) -> List[Tuple[Path, "object"]]:
     """The files of the one image series in `headers`, or of `series_uid`."""
     series: Dict[str, List[Tuple[Path, "object"]]] = {}
     for path, header in headers:
@@ -126,8 +127,8 @@ def _check_slices(source: Path, items: List[Tuple[Path, "object"]]) -> List[Tupl
             raise InputError(f"{path.name!r} in {str(source)!r} is a multi-frame (enhanced) image; give a series of "
                              "single-frame images (e.g. converted with dcm2dcm or emf2sf)")
         if int(header.get("SamplesPerPixel", 1)) != 1:
-            raise InputError(f"{path.name!r} in {str(source)!r} has {header.SamplesPerPixel} values per pixel (colour); "
-                             "give a grey-value series")
+            raise InputError(f"{path.name!r} in {str(source)!r} has {header.SamplesPerPixel} values per pixel "
+                             "(colour); give a grey-value series")
         if "ImagePositionPatient" not in header or "ImageOrientationPatient" not in header:
             raise InputError(f"{path.name!r} in {str(source)!r} has no image position or orientation; give a "
                              "cross-sectional series (CT, MR, PET)")
@@ -177,10 +178,12 @@ def _read_pixels(source: Path, files: List[Path]) -> sitk.Image:
     try:
         return reader.Execute()
     except RuntimeError:
-        raise InputError(f"the DICOM series in {str(source)!r} could not be read (damaged or truncated files)") from None
+        raise InputError(f"the DICOM series in {str(source)!r} could not be read (damaged or truncated "
+                         "files)") from None
 
 
-def read_series(path: PathLike, series_uid: Optional[str] = None, files: Optional[Sequence[Path]] = None) -> DicomSeries:
+def read_series(path: PathLike, series_uid: Optional[str] = None,
+                files: Optional[Sequence[Path]] = None) -> DicomSeries:
     """Read the one image series of a folder or DICOMDIR (or the one `series_uid` names) for protection.
 
     `files` (those a Slicer volume was loaded from) replaces the search: `path` is then the folder they lie under.
