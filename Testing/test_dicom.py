@@ -183,6 +183,7 @@ def compress_series(folder: Path) -> None:
     ("compressed", "JPEG 2000"),
     ("missing slice", "missing slice"),
     ("unknown segment", "is not a segment"),
+    ("not dicom", "holds no DICOM image series"),
 ])
 def test_bad_dicom_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, case, message):
     hu, masks = ct_study()
@@ -197,6 +198,9 @@ def test_bad_dicom_input_exits_2_with_one_line_and_writes_nothing(tmp_path, caps
         write_ct_series(tmp_path / "ct" / "second", hu[:, ::-1], uids, description="second")
     if case == "compressed":
         compress_series(tmp_path / "ct")
+    if case == "not dicom":
+        for path in files:
+            path.write_bytes(b"not a DICOM file\n")
     before = folder_hashes(tmp_path)
     code = main([str(a) for a in ["protect", "--image", tmp_path / "ct", "--label", label, "--output",
                                   tmp_path / "out", *options, *FAST]])
