@@ -78,6 +78,8 @@ def test_protect_writes_a_derived_series_that_independent_readers_accept(tmp_pat
     done = cli(["protect", "--image", tmp_path / "ct", "--label", tmp_path / "seg.dcm", "--output", out,
                 "--report", report_path, *FAST])
     assert done.returncode == 0, done.stderr
+    assert f"wrote {out.resolve()} (derived DICOM series, {len(files)} files)" in done.stdout
+    assert "above 16/255" not in done.stdout, "a budget of 25 HU was taken for 25 x 255/255"
     assert folder_hashes(tmp_path / "ct") == before, "an input file changed"
     report = json.loads(report_path.read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files)

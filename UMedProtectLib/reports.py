@@ -108,5 +108,9 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
     lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
     if report.get("threat_model"):
         lines.append(f"  evidence: {report['threat_model']['summary']}")
-    lines += [f"  wrote {path}" for path in written]
+    series = report.get("outputs", {}).get("output") if (report.get("dicom") or {}).get("derived_series_uid") else None
+    inside = [path for path in written if series and str(path).startswith(str(Path(series)) + os.sep)]
+    if inside:  # a derived DICOM series: one line for its folder, not one per slice
+        lines.append(f"  wrote {series} (derived DICOM series, {len(inside)} files)")
+    lines += [f"  wrote {path}" for path in written if path not in inside]
     return lines
