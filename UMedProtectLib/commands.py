@@ -105,11 +105,10 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
 
     `profile` is job.profile already loaded (a dataset run loads it once per worker); otherwise it is loaded here.
     """
+    from .dicom.writer import derivation_description, series_targets, stage_series
     from .engine import protect
     from .preview import preview_png
     from .profile import load_profile, save_profile
-
-    from .dicom.writer import derivation_description, series_targets, stage_series
 
     outputs = job.outputs
     inputs = input_files(job.image, job.label, job.profile)

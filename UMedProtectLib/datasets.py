@@ -1,6 +1,6 @@
 """Finding the image/label pairs of a dataset for `umed-protect fit-profile --dataset DIR_OR_CSV`.
 
-Three layouts are accepted, tried in this order:
+Four layouts are accepted, tried in this order:
 
 1. A CSV file with a header row and columns `image` and `label` (other columns are ignored); relative
    paths are relative to the CSV file's folder.
