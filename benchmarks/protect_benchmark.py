@@ -151,7 +151,7 @@ def main() -> int:
         output = subprocess.run(command + ["--command-line"] * args.command_line + ["--dicom"] * args.dicom,
                                 check=True, capture_output=True, text=True).stdout
         row = json.loads(output.strip().splitlines()[-1])
-        print(f"| {name} | {args.preset} | {args.device} | {row['wall_s']:.1f} | "
+        print(f"| {row['case']} | {args.preset} | {args.device} | {row['wall_s']:.1f} | "
               f"{row['peak_mb']:.0f} ({row['study_mb']:.0f}) | {row['gpu_peak_mb']:.0f} | {row['psnr_db']:.1f} | "
               f"{row['roi_slices']} | {row['iterations']} |", flush=True)
     return 0
