@@ -283,3 +283,20 @@ def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
     assert fitted.returncode == 0 and profile.is_file(), fitted.stderr
     inputs = json.loads((tmp_path / "fit.json").read_text())["inputs"]
     assert [len(study["image"]["data_files"]) for study in inputs] == [8, 8]
+
+
+def test_a_dicom_series_can_be_protected_into_a_nrrd_file_in_hu(tmp_path, study, capsys):
+    import nrrd
+
+    hu, masks, _ = study(signed=False, slope=0.5, intercept=-1000.0, bits_stored=16)
+    out = tmp_path / "protected.nrrd"
+    code = main([str(a) for a in ["protect", "--image", tmp_path / "ct", "--label", tmp_path / "seg.dcm",
+                                  "--output", out, *FAST]])
+    assert code == 0, capsys.readouterr().err
+    voxels, header = nrrd.read(str(out))
+    voxels = voxels.transpose(2, 1, 0)
+    region = ndimage.binary_dilation(masks["lesion"] | masks["vessel"], disk(3)[None])
+    assert np.array_equal(voxels[~region], hu[~region]) and 0 < np.abs(voxels - hu).max() <= 25
+    source = gdcm_read(tmp_path / "ct")
+    assert np.allclose(header["space origin"], source.GetOrigin())
+    assert not [key for key in header if "0010" in key or "Patient" in key], "DICOM header data in the NRRD"
