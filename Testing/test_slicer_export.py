@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from dicom_testing import ct_study, new_study, write_ct_series
 from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, lpsToRas, makeMrmlApp, obliqueIjkToRas
 
 from UMedProtectSlicer.errors import UserFacingError
-from UMedProtectSlicer.export import exportResults, plannedPaths, safeBaseName, writeVolumeNode
+from UMedProtectSlicer.export import DICOM_FORMAT, exportResults, plannedPaths, safeBaseName, writeVolumeNode
 from UMedProtectSlicer.labelmaps import allSegmentIds
 from UMedProtectSlicer.nodes import nodeIds
 from UMedProtectSlicer.outputs import createDifferenceVolume, createProtectedVolume
@@ -150,3 +151,47 @@ def test_sample_study_export_round_trip(sample_files, tmp_path, fileFormat, read
     assert np.allclose(matrix, lpsToRas(lps), atol=1e-4)
     labelVoxels, _ = reader(exported.files["label"])
     assert np.array_equal(labelVoxels, sitk.GetArrayFromImage(sitk.ReadImage(str(label_path))))
+
+
+def test_dicom_series_export_through_the_engine_writer_reads_back_with_gdcm_and_pydicom(tmp_path):
+    import pydicom
+
+    app = makeMrmlApp()
+    hu, masks = ct_study()
+    files = write_ct_series(tmp_path / "source", hu, new_study())
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path / "source")))
+    source = reader.Execute()
+    lps = np.eye(4)
+    lps[:3, :3] = np.array(source.GetDirection()).reshape(3, 3) @ np.diag(source.GetSpacing())
+    lps[:3, 3] = source.GetOrigin()
+    volume = addVolume(app.scene, hu, lpsToRas(lps), name="CT 3")  # as the DICOM module loads it: HU, RAS
+    protectedArray = (hu + np.random.default_rng(1).integers(-12, 13, hu.shape) * masks["lesion"]).astype(np.int16)
+    protected = createProtectedVolume(volume, protectedArray)
+    report = dict(REPORT, epsilon_given="12 HU", epsilon_native=12.0)
+    out = tmp_path / "export"
+    out.mkdir()
+    with pytest.raises(UserFacingError, match="not loaded from DICOM"):
+        exportResults(out, DICOM_FORMAT, volume, protected, report)
+    exported = exportResults(out, DICOM_FORMAT, volume, protected, report, dicomFiles=files)
+    series = exported.files["protected"]
+    assert series == out / "CT_3_protected"
+    assert sorted(p.name for p in series.iterdir()) == sorted(p.name for p in files)
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(series)))
+    assert np.array_equal(sitk.GetArrayFromImage(reader.Execute()), protectedArray)
+    derived = pydicom.dcmread(series / files[0].name)
+    original = pydicom.dcmread(files[0])
+    assert list(derived.ImageType[:2]) == ["DERIVED", "SECONDARY"] and "12 HU" in derived.DerivationDescription
+    assert derived.StudyInstanceUID == original.StudyInstanceUID != "" and derived.PatientID == original.PatientID
+    assert derived.SeriesInstanceUID != original.SeriesInstanceUID
+    sidecar = json.loads(exported.sidecar.read_text())
+    assert sidecar["files"]["protected"]["file"] == "CT_3_protected"
+    assert len(sidecar["files"]["protected"]["sha256"]) == 64
+    with pytest.raises(UserFacingError, match="already exists"):
+        exportResults(out, DICOM_FORMAT, volume, protected, report, dicomFiles=files)
+    moved = lpsToRas(lps)
+    moved[:3, 3] += 5.0  # e.g. a transform hardened into the volume after loading
+    shifted = addVolume(app.scene, hu, moved, name="moved")
+    with pytest.raises(UserFacingError, match="not on the grid"):
+        exportResults(tmp_path, DICOM_FORMAT, shifted, createProtectedVolume(shifted, protectedArray), report,
+                      dicomFiles=files)

@@ -28,7 +28,7 @@ from UMedProtectSlicer.labelmaps import allSegmentIds
 from UMedProtectSlicer.logic import POLL_INTERVAL_S, ProtectionLogic
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
 
-EXPORT_FORMATS = [".nrrd", ".nii.gz"]
+EXPORT_FORMATS = list(export.FORMATS)  # "DICOM series" only for a volume loaded through the DICOM module
 
 
 #
@@ -609,7 +609,7 @@ class UMedProtectTest(ScriptedLoadableModuleTest):
         parameterNode.protectedVolume, parameterNode.differenceVolume = results.protectedNode, results.differenceNode
         parameterNode.exportDifference = True
         with tempfile.TemporaryDirectory() as folder:
-            for fileFormat in EXPORT_FORMATS:
+            for fileFormat in export.FILE_FORMATS:
                 parameterNode.exportDirectory = pathlib.Path(folder) / fileFormat.strip(".")
                 parameterNode.exportDirectory.mkdir()
                 parameterNode.exportFormat = fileFormat

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .datasets import relative_path
+from .dicom import is_series_input
 from .errors import InputError
 from .commands import ProtectJob, ProtectOutputs, input_files, run_protect
 from .image_io import image_extension
@@ -50,7 +51,9 @@ class StudyJob:
         """The protected image and, when asked, the difference map, under the image's relative path."""
         output = self.output_dir / relative_path(self.image, self.root)
         paths = {"output": output}
-        if self.difference:
+        if self.difference and is_series_input(self.image):  # the series' difference in HU, as NRRD beside it
+            paths["difference"] = output.with_name(output.name + "_difference.nrrd")
+        elif self.difference:
             extension = image_extension(output)
             paths["difference"] = output.with_name(output.name[: -len(extension)] + "_difference" + extension)
         return paths

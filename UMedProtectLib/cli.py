@@ -75,11 +75,18 @@ def build_parser(with_evaluation: bool = False) -> Parser:
 
     protect = commands.add_parser("protect", help="protect one study (image + label map)",
                                   description="Protect one study. Files: .nrrd .nhdr .nii .nii.gz .mha .mhd; "
-                                  "labels also Slicer .seg.nrrd. The output keeps the input's voxel type, geometry "
+                                  "labels also Slicer .seg.nrrd. DICOM: the image as a series' folder or DICOMDIR, "
+                                  "the label as a DICOM SEG or RTSTRUCT, the output as a folder (a new derived "
+                                  "series; no de-identification). The output keeps the input's voxel type, geometry "
                                   "and metadata; only the region of interest and its contour band change.")
-    protect.add_argument("--image", required=True, help="the image to protect")
-    protect.add_argument("--label", required=True, help="its label map (or .seg.nrrd segmentation)")
-    protect.add_argument("--output", required=True, help="the protected image to write")
+    protect.add_argument("--image", required=True, help="the image to protect (a file, or a DICOM folder/DICOMDIR)")
+    protect.add_argument("--label", required=True, help="its label map (.seg.nrrd segmentation, DICOM SEG or RTSTRUCT)")
+    protect.add_argument("--output", required=True,
+                         help="the protected image to write (a folder for a derived DICOM series)")
+    protect.add_argument("--series-uid", metavar="UID", help="the DICOM series to protect when --image holds several")
+    protect.add_argument("--segments", metavar="LIST",
+                         help="SEG segments or RTSTRUCT ROIs to protect, by name or number, comma-separated; they "
+                              "become labels 1..n in this order [all]")
     protect.add_argument("--difference", help="also write the signed difference (protected - image, native units)")
     protect.add_argument("--report", help="also write a JSON report (quality figures, settings, SHA-256 of inputs)")
     protect.add_argument("--preview", metavar="PNG", help="also write a PNG: original, protected, difference")

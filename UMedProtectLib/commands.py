@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
+from .dicom.study import check_series_output, companion_files, read_study, series_output
 from .errors import InputError
-from .image_io import data_files, read_image, stage_image
-from .label_io import is_segmentation_file, read_label
-from .outputs import OutputTransaction
+from .image_io import stage_image
+from .outputs import OutputTransaction, created_folders
 from .progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from .reports import command_report, file_record, report_json, summary_lines
 from .settings import ProtectSettings
@@ -55,6 +55,8 @@ class ProtectJob:
     command: str = "protect"  # the command the report names
     study: Optional[str] = None  # a description of the study (the demo's)
     copies: Mapping[Path, Path] = field(default_factory=dict)  # inputs copied unchanged with the outputs
+    series_uid: Optional[str] = None  # the DICOM series to protect when the image folder holds several
+    segments: Optional[Tuple[str, ...]] = None  # the SEG segments or RTSTRUCT ROIs to protect, by name or number
 
 
 def reporter(kind: str) -> Optional[ProgressCallback]:
@@ -79,16 +81,11 @@ def settings_from(args: argparse.Namespace, base: Optional[ProtectSettings] = No
 
 
 def input_files(*paths: Optional[Path]) -> List[Path]:
-    """The given input files and the separate data files their headers name."""
+    """The given input files (not folders) and the files they stand for: data files, a DICOM series' files."""
     files: List[Path] = []
     for path in paths:
         if path is not None:
-            files.append(path)
-            if not is_segmentation_file(path) and path.is_file():
-                try:
-                    files += data_files(path)
-                except InputError:
-                    pass  # an unsupported extension is reported when the file is read
+            files += ([] if path.is_dir() else [path]) + companion_files(path)
     return files
 
 
@@ -108,6 +105,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
 
     `profile` is job.profile already loaded (a dataset run loads it once per worker); otherwise it is loaded here.
     """
+    from .dicom.writer import derivation_description, series_targets, stage_series
     from .engine import protect
     from .preview import further_windows, preview_png
     from .profile import load_profile, save_profile
@@ -115,13 +113,15 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     outputs = job.outputs
     inputs = input_files(job.image, job.label, job.profile)
     transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs)
-    transaction.check(outputs.by_option())
+    to_series = series_output(job.image, outputs.output)
+    transaction.check({k: v for k, v in outputs.by_option().items() if not (to_series and k == "output")})
+    if to_series:
+        check_series_output(outputs.output, job.image, job.overwrite)
     if profile is None and job.profile is not None:
         profile = load_profile(job.profile)
-    image = read_image(job.image)
-    label = read_label(job.label, image)
-    records = {"image": file_record(job.image, image.data_files),
-               "label": file_record(job.label, input_files(job.label)[1:])}
+    image, label, series = read_study(job.image, job.label, job.series_uid, job.segments)
+    records = {"image": file_record(job.image, companion_files(job.image)),
+               "label": file_record(job.label, companion_files(job.label))}
     if job.profile is not None:
         records["profile"] = file_record(job.profile)
     progress = reporter(job.progress)
@@ -134,10 +134,17 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
         sha256={role: record["sha256"] for role, record in records.items()},
         image={"shape": list(image.array.shape), "dtype": str(image.array.dtype), "spacing": list(image.spacing),
                "origin": list(image.origin), "direction": list(image.direction)},
-        label_names={str(k): v for k, v in label.names.items()})
+        label_names={str(k): v for k, v in label.names.items()},
+        **({"dicom": {"series_uid": series.series_uid, "frame_of_reference": series.frame_of_reference,
+                      "rescale": [series.slope, series.intercept], "slices": len(series.files)}} if series else {}))
     emit(progress, "write", 1.0, "writing the outputs")
-    with transaction:
-        stage_image(transaction, result.protected, image, outputs.output)
+    folders = [target.parent for target in series_targets(series, outputs.output)] if to_series else []
+    with created_folders(folders), transaction:
+        if to_series:
+            report["dicom"]["derived_series_uid"] = stage_series(transaction, result.protected, series,
+                                                                 outputs.output, derivation_description(report))
+        else:
+            stage_image(transaction, result.protected, image, outputs.output)
         if outputs.difference is not None:
             stage_image(transaction, result.difference, image, outputs.difference)
         if outputs.preview is not None:
@@ -171,7 +178,8 @@ def protect_command(args: argparse.Namespace) -> int:
         outputs=ProtectOutputs(Path(args.output), _path(args.difference), _path(args.report), _path(args.preview),
                                _path(args.profile_out)),
         settings=settings_from(args, profile.settings if profile is not None else None), profile=_path(args.profile),
-        progress=args.progress, overwrite=args.overwrite)
+        progress=args.progress, overwrite=args.overwrite, series_uid=args.series_uid,
+        segments=tuple(s for s in args.segments.split(",") if s.strip()) if args.segments else None)
     report, written = run_protect(job, profile)
     print("\n".join(summary_lines(report, written)), file=message_stream(args))
     return 0
@@ -219,8 +227,7 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     studies, notes = [], []
     for index, (image_path, label_path) in enumerate(pairs):
         emit(progress, "read", 0.0, f"reading study {index + 1}/{len(pairs)}: {image_path.name}")
-        image = read_image(image_path)
-        label = read_label(label_path, image)
+        image, label, _ = read_study(image_path, label_path)
         notes += [f"{image_path.name}: {warning}" for warning in label.warnings]
         studies.append((image.array, label.array))
     with warnings.catch_warnings(record=True) as caught:
@@ -234,8 +241,8 @@ def fit_profile_command(args: argparse.Namespace) -> int:
         if report_path is not None:
             report = command_report(
                 "fit-profile", {"settings": settings.to_dict(), "profile": dict(profile.info)},
-                [{"image": file_record(image_path, data_files(image_path)),
-                  "label": file_record(label_path, input_files(label_path)[1:])} for image_path, label_path in pairs],
+                [{"image": file_record(image_path, companion_files(image_path)),
+                  "label": file_record(label_path, companion_files(label_path))} for image_path, label_path in pairs],
                 {"profile": profile_out, "report": report_path}, notes)
             transaction.stage(report_path).write_bytes(report_json(report))
         written = transaction.commit()

@@ -1,6 +1,6 @@
 """Finding the image/label pairs of a dataset for `umed-protect fit-profile --dataset DIR_OR_CSV`.
 
-Three layouts are accepted, tried in this order:
+Four layouts are accepted, tried in this order:
 
 1. A CSV file with a header row and columns `image` and `label` (other columns are ignored); relative
    paths are relative to the CSV file's folder.
@@ -9,6 +9,9 @@ Three layouts are accepted, tried in this order:
 3. A flat folder where each label sits beside its image with a suffix on the stem: `case01.nrrd` pairs
    with `case01_label.nrrd`, `case01_seg.nrrd`, `case01-label.nii.gz` or `case01.seg.nrrd` (any supported
    extension; the label's extension may differ from the image's).
+4. DICOM (in the same folder as 3, or alone): a subfolder holding one series, `case01/`, pairs with a DICOM SEG
+   or RTSTRUCT beside it, `case01_seg.dcm`, `case01_rtstruct.dcm`, `case01_label.dcm` or `case01.seg.dcm`. In a
+   CSV, an image may be a series' folder too.
 
 Hidden files are skipped. When nothing matches, the error says what was found and which layouts work.
 `protect-dataset` keeps each file's path relative to the dataset's root (the folder, or the CSV file's folder).
@@ -21,14 +24,17 @@ import os
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
+from .dicom import is_series_input
 from .errors import InputError
 from .image_io import IMAGE_EXTENSIONS
 
 PathLike = Union[str, Path]
 Pair = Tuple[Path, Path]
 LABEL_SUFFIXES = ("_label", "_seg", "-label", "-seg", "_labels", "_mask")
+DICOM_LABEL_SUFFIXES = LABEL_SUFFIXES + ("_rtstruct", "-rtstruct", ".seg", ".rtstruct")
 _LAYOUTS = ("a CSV with columns image,label; a folder with images/ and labels/ subfolders of same-named files; "
-            "or a folder of NAME.nrrd + NAME_label.nrrd (or _seg, or NAME.seg.nrrd) pairs")
+            "or a folder of NAME.nrrd + NAME_label.nrrd (or _seg, or NAME.seg.nrrd) pairs, or of DICOM series "
+            "folders NAME/ + NAME_seg.dcm (SEG or RTSTRUCT)")
 
 
 def split_name(path: Path) -> Tuple[str, str]:
@@ -89,6 +95,19 @@ def _from_suffixes(folder: Path) -> List[Pair]:
             if path not in label_files and split_name(path)[0] in labels]
 
 
+def _from_series_folders(folder: Path) -> List[Pair]:
+    """Pairs of a DICOM series folder NAME/ and a DICOM label file NAME_seg.dcm (or another suffix) beside it."""
+    labels: Dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.name.lower().endswith(".dcm"):
+            stem = path.name[: -len(".dcm")]
+            for suffix in DICOM_LABEL_SUFFIXES:
+                if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+                    labels.setdefault(stem[: -len(suffix)], path)
+    return [(path, labels[path.name]) for path in sorted(folder.iterdir())
+            if path.is_dir() and not path.name.startswith(".") and path.name in labels]
+
+
 def find_pairs(source: PathLike) -> List[Pair]:
     """The (image, label) pairs of a dataset given as a CSV file or a folder (see the module docstring)."""
     source = Path(source)
@@ -102,13 +121,13 @@ def find_pairs(source: PathLike) -> List[Pair]:
             raise InputError(f"no file in {str(source / 'images')!r} has a same-named label in "
                              f"{str(source / 'labels')!r}; name them alike, e.g. images/case01.nrrd and labels/case01.nrrd")
     else:
-        pairs = _from_suffixes(source)
+        pairs = _from_suffixes(source) + _from_series_folders(source)
         if not pairs:
             found = ", ".join(p.name for p in _files(source)[:5]) or "no image files"
             raise InputError(f"no image/label pairs found in {str(source)!r} (found: {found}); use {_LAYOUTS}")
     for image, label in pairs:
         for path in (image, label):
-            if not path.is_file():
+            if not (path.is_file() or (path is image and path.is_dir() and is_series_input(path))):
                 raise InputError(f"dataset file {str(path)!r} does not exist; fix the dataset list")
     return pairs
 

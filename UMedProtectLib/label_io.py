@@ -143,7 +143,7 @@ def _covers(label: sitk.Image, image: sitk.Image) -> bool:
     return bool(np.all(index >= -0.5 - _TOLERANCE) and np.all(index <= size - 0.5 + _TOLERANCE))
 
 
-def _onto_grid(label: sitk.Image, image: sitk.Image, path: Path) -> Tuple[sitk.Image, List[str]]:
+def onto_grid(label: sitk.Image, image: sitk.Image, path: Path) -> Tuple[sitk.Image, List[str]]:
     """The label on the image's grid: as is, padded (cropped segmentation) or nearest-neighbour resampled."""
     if _same_grid(label, image):
         return label, []
@@ -183,6 +183,6 @@ def read_label(path: PathLike, reference: ImageData) -> LabelMap:
     if array.dtype.kind == "i" and array.size and array.min() < 0:
         warnings.append(f"label {path.name!r} has negative values; they count as background (only values > 0 form "
                         "the region to protect)")
-    grid, more = _onto_grid(_as_3d(label), _as_3d(reference.image), path)
+    grid, more = onto_grid(_as_3d(label), _as_3d(reference.image), path)
     labels = sitk.GetArrayFromImage(grid).reshape(reference.array.shape)
     return LabelMap(labels, warnings + more, names)

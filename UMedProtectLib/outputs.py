@@ -175,6 +175,26 @@ def check_writable(targets: Iterable[Optional[PathLike]]) -> None:
             raise InputError(f"cannot write into the output folder {str(parent)!r}: {error.strerror}") from None
 
 
+@contextlib.contextmanager
+def created_folders(folders: Iterable[PathLike]) -> Iterator[None]:
+    """Create the missing output folders (a DICOM series' folder) and remove them again, if still empty, on failure."""
+    made: List[Path] = []
+    try:
+        for folder in sorted({resolved(f) for f in folders}):
+            for path in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+                try:
+                    path.mkdir()
+                except OSError as error:
+                    raise InputError(f"cannot create the output folder {str(path)!r}: {error.strerror}") from None
+                made.append(path)
+        yield
+    except BaseException:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
 class OutputTransaction:
     """Stage several output files and make them appear together (commit) or not at all."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
@@ -23,11 +24,18 @@ def sha256_file(path: Path) -> str:
 
 
 def file_record(path: Path, companions: Iterable[Path] = ()) -> Dict[str, Any]:
-    """Path and SHA-256 of an input file, plus those of its separate data files (.mhd/.nhdr)."""
-    record: Dict[str, Any] = {"path": str(path.resolve()), "sha256": sha256_file(path)}
+    """Path and SHA-256 of an input file, plus those of its separate data files (.mhd/.nhdr) or, for a folder (a
+    DICOM series), of its files; a folder's own SHA-256 is that of its files' paths and hashes, one per line."""
     companions = list(companions)
-    if companions:
-        record["data_files"] = {str(p.resolve()): sha256_file(p) for p in companions}
+    files = {str(p.resolve()): sha256_file(p) for p in companions}
+    if path.is_dir():
+        lines = "".join(f"{Path(os.path.relpath(p, path.resolve())).as_posix()} {h}\n" for p, h in files.items())
+        digest = hashlib.sha256(lines.encode("utf-8")).hexdigest()
+    else:
+        digest = sha256_file(path)
+    record: Dict[str, Any] = {"path": str(path.resolve()), "sha256": digest}
+    if files:
+        record["data_files"] = files
     return record
 
 
@@ -111,5 +119,9 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
     lines += [f"  warning: {warning}" for warning in report.get("warnings") or []]
     if report.get("threat_model"):
         lines.append(f"  evidence: {report['threat_model']['summary']}")
-    lines += [f"  wrote {path}" for path in written]
+    series = report.get("outputs", {}).get("output") if (report.get("dicom") or {}).get("derived_series_uid") else None
+    inside = [path for path in written if series and str(path).startswith(str(Path(series)) + os.sep)]
+    if inside:  # a derived DICOM series: one line for its folder, not one per slice
+        lines.append(f"  wrote {series} (derived DICOM series, {len(inside)} files)")
+    lines += [f"  wrote {path}" for path in written if path not in inside]
     return lines

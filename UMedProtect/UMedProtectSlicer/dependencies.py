@@ -17,6 +17,8 @@ REQUIREMENTS = {
     "slicerio": "slicerio>=1.0",
     "PIL": "pillow>=9",
     "distributed": "distributed>=2024.1",  # protect-dataset's Dask scale-out: an engine dependency like the others
+    "pydicom": "pydicom>=3.0,<4",  # DICOM series in and out (Slicer's own DICOM module uses pydicom too)
+    "highdicom": "highdicom>=0.28,<1",  # DICOM SEG labels
 }
 
 

@@ -1,4 +1,10 @@
-"""Export of a protection result through Slicer's storage nodes (.nrrd / .nii.gz) with a JSON sidecar."""
+"""Export of a protection result through Slicer's storage nodes (.nrrd / .nii.gz), or as a derived DICOM series
+for a volume loaded from DICOM, with a JSON sidecar.
+
+The DICOM series is written by the engine's writer (UMedProtectLib.dicom.writer) from the volume's source files,
+in Slicer as on slicer-core: Slicer's own DICOM export builds a new series from the subject hierarchy and would
+drop what the engine keeps (every source element, private tags, the stored representation).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+import numpy as np
 import slicer
 
 from .engine import engineModule
@@ -20,7 +27,13 @@ from .nodes import RemoveAddedNodes
 from .versions import collectVersions
 from .volumes import ijkToRasMatrix
 
-FORMATS = (".nrrd", ".nii.gz")
+DICOM_FORMAT = "DICOM series"
+FILE_FORMATS = (".nrrd", ".nii.gz")
+FORMATS = FILE_FORMATS + (DICOM_FORMAT,)
+# The attribute Slicer's DICOM module sets on a loaded volume: the SOP Instance UIDs of its files.
+INSTANCE_UIDS_ATTRIBUTE = "DICOM.instanceUIDs"
+# Geometry agreement (mm, direction cosines) between a volume and the DICOM series it came from.
+_GEOMETRY_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -47,7 +60,7 @@ def _partialPath(path: Path) -> Path:
 def writeVolumeNode(volumeNode, path: Path) -> Path:
     """Write a volume with a standalone storage node (the scene is not changed); temporary name, then rename."""
     path = Path(path)
-    if not any(path.name.endswith(ext) for ext in FORMATS):
+    if not any(path.name.endswith(ext) for ext in FILE_FORMATS):
         raise UserFacingError(f"Cannot write '{path.name}': choose a .nrrd or .nii.gz file name.")
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     storage.SetUseCompression(True)
@@ -71,28 +84,86 @@ def _writeJson(path: Path, data: Mapping[str, Any]) -> None:
 
 
 def plannedPaths(folder: Path, baseName: str, fileFormat: str, withDifference: bool, withLabel: bool) -> dict:
-    """The files an export will create, by role (the sidecar under "sidecar")."""
+    """The files an export will create, by role (the sidecar under "sidecar"); a DICOM series is a folder, its
+    difference map and label map are NRRD."""
     base = safeBaseName(baseName)
-    paths = {"protected": folder / f"{base}_protected{fileFormat}"}
+    dicom = fileFormat == DICOM_FORMAT
+    extension = ".nrrd" if dicom else fileFormat
+    paths = {"protected": folder / f"{base}_protected{'' if dicom else fileFormat}"}
     if withDifference:
-        paths["difference"] = folder / f"{base}_difference{fileFormat}"
+        paths["difference"] = folder / f"{base}_difference{extension}"
     if withLabel:
-        paths["label"] = folder / f"{base}_label{fileFormat}"
+        paths["label"] = folder / f"{base}_label{extension}"
     paths["sidecar"] = folder / f"{base}_protected.json"
     return paths
 
 
+def dicomSourceFiles(volumeNode) -> list:
+    """The DICOM files a volume was loaded from, found through Slicer's DICOM database; empty when there are none."""
+    uids = (volumeNode.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split()
+    database = getattr(slicer, "dicomDatabase", None)
+    if not uids or database is None:
+        return []
+    files = [database.fileForInstance(uid) for uid in uids]
+    return [Path(f) for f in files] if all(files) else []
+
+
+def writeDicomSeries(volumeNode, protectedNode, report: Mapping[str, Any], files: Sequence[Path], folder: Path,
+                     overwrite: bool) -> Path:
+    """Write the protected volume as a derived series of `files` (the volume's source) into the new `folder`."""
+    from .volumes import arrayFromVolumeNode
+
+    errors = engineModule("errors")
+    outputs = engineModule("outputs")
+    writer = engineModule("dicom.writer")
+    root = Path(os.path.commonpath([str(Path(f).parent) for f in files]))
+    try:
+        series = engineModule("dicom.series").read_series(root, files=files)
+    except errors.InputError as error:
+        raise UserFacingError(f"Cannot export '{volumeNode.GetName()}' as DICOM: {error}") from None
+    image = series.image
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(image.direction, float).reshape(3, 3) @ np.diag(image.spacing_xyz)
+    lps[:3, 3] = image.origin
+    protected = arrayFromVolumeNode(protectedNode)
+    if protected.shape != image.array.shape or not np.allclose(
+            np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps, ijkToRasMatrix(volumeNode), atol=_GEOMETRY_TOLERANCE):
+        raise UserFacingError(f"'{volumeNode.GetName()}' is not on the grid of the DICOM series it was loaded from "
+                              "(resampled or cropped?); export it as .nrrd or .nii.gz.")
+    try:
+        with outputs.created_folders([t.parent for t in writer.series_targets(series, folder)]), \
+                outputs.OutputTransaction(overwrite=overwrite, keep_intact=files) as transaction:
+            writer.stage_series(transaction, protected, series, folder, writer.derivation_description(report))
+            transaction.commit()
+    except errors.InputError as error:
+        raise UserFacingError(f"Could not write the DICOM series '{folder}': {error}") from None
+    return folder
+
+
+def _fileRecord(path: Path) -> dict:
+    """Name and SHA-256 of an exported file, or of a DICOM series folder (the SHA-256 of its files' hashes)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    return {"file": path.name, "sha256": engineModule("reports").file_record(path, files)["sha256"]}
+
+
 def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode, report: Mapping[str, Any],
                   differenceNode=None, labelSourceNode=None, segmentIds: Sequence[str] = (),
-                  extraVersions: Optional[dict] = None, overwrite: bool = False) -> ExportedFiles:
+                  extraVersions: Optional[dict] = None, overwrite: bool = False,
+                  dicomFiles: Optional[Sequence[Path]] = None) -> ExportedFiles:
     """Write the protected volume (and optionally the difference map and the label map) plus a JSON sidecar.
 
     The label map is written on the volume's grid (segment n of segmentIds -> value n), the form training
-    pipelines read. Nothing in the scene changes.
+    pipelines read. As a "DICOM series", the protected volume is written as a derived series of the files it was
+    loaded from (`dicomFiles`, else found through Slicer's DICOM database). Nothing in the scene changes.
     """
     folder = Path(folder)
     if fileFormat not in FORMATS:
-        raise UserFacingError(f"Unknown export format {fileFormat!r}; choose .nrrd or .nii.gz.")
+        raise UserFacingError(f"Unknown export format {fileFormat!r}; choose .nrrd, .nii.gz or {DICOM_FORMAT}.")
+    if fileFormat == DICOM_FORMAT:
+        dicomFiles = list(dicomFiles or dicomSourceFiles(inputVolumeNode))
+        if not dicomFiles:
+            raise UserFacingError(f"'{inputVolumeNode.GetName()}' was not loaded from DICOM (through the DICOM "
+                                  "module); export it as .nrrd or .nii.gz.")
     if not folder.is_dir():
         raise UserFacingError(f"Export folder '{folder}' does not exist; choose an existing folder.")
     paths = plannedPaths(folder, inputVolumeNode.GetName(), fileFormat, differenceNode is not None,
@@ -102,7 +173,11 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         raise UserFacingError(f"'{existing[0]}' already exists in '{folder}'; choose another folder or allow overwriting.")
 
     exported = ExportedFiles()
-    exported.files["protected"] = writeVolumeNode(protectedNode, paths["protected"])
+    if fileFormat == DICOM_FORMAT:
+        exported.files["protected"] = writeDicomSeries(inputVolumeNode, protectedNode, report, dicomFiles,
+                                                       paths["protected"], overwrite)
+    else:
+        exported.files["protected"] = writeVolumeNode(protectedNode, paths["protected"])
     if differenceNode is not None:
         exported.files["difference"] = writeVolumeNode(differenceNode, paths["difference"])
     segmentNames: list = []
@@ -117,7 +192,6 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         else:
             exported.files["label"] = writeVolumeNode(labelSourceNode, paths["label"])
 
-    sha256 = engineModule("reports").sha256_file
     sidecar = {
         "description": "Volume protected with UMed unlearnable perturbations (UMedProtect for 3D Slicer).",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -136,7 +210,7 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         "visibility": report.get("visibility"),
         "warnings": list(report.get("warnings", []) or []),
         "versions": collectVersions(extraVersions),
-        "files": {role: {"file": path.name, "sha256": sha256(path)} for role, path in exported.files.items()},
+        "files": {role: _fileRecord(path) for role, path in exported.files.items()},
     }
     _writeJson(paths["sidecar"], sidecar)
     exported.sidecar = paths["sidecar"]
