@@ -55,6 +55,7 @@ class ProtectJob:
     command: str = "protect"  # the command the report names
     study: Optional[str] = None  # a description of the study (the demo's)
     copies: Mapping[Path, Path] = field(default_factory=dict)  # inputs copied unchanged with the outputs
+    folder: Optional[Path] = None  # every output must lie inside it (a dataset run's output folder)
 
 
 def reporter(kind: str) -> Optional[ProgressCallback]:
@@ -114,7 +115,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
 
     outputs = job.outputs
     inputs = input_files(job.image, job.label, job.profile)
-    transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs)
+    transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs, folder=job.folder)
     transaction.check(outputs.by_option())
     if profile is None and job.profile is not None:
         profile = load_profile(job.profile)
