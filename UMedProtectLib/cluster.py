@@ -54,6 +54,14 @@ def protect_on_worker(job: StudyJob, settings: ProtectSettings) -> dict:
     return run_study(job, settings, profile_path, setup.profile, setup.worker_device)
 
 
+def check_workers(workers: int) -> None:
+    """Refuse a worker count below 1 or above the machine's cores (each worker is a process with its own threads)."""
+    cores = os.cpu_count() or 1
+    if not 1 <= workers <= cores:
+        raise InputError(f"--workers {workers} must be from 1 to {cores} (this machine's CPU cores; each worker is a "
+                         "process); for more, start a Dask cluster and pass --scheduler")
+
+
 def default_workers(studies: int) -> int:
     """One worker per GPU; without one, a worker per two cores; never more workers than studies."""
     import torch
@@ -72,6 +80,9 @@ def dask_client(workers: int, scheduler: Optional[str], profile_path: Optional[s
                 client = stack.enter_context(Client(scheduler, timeout="30s"))
             except (OSError, TimeoutError, ValueError) as error:
                 raise InputError(f"cannot reach the Dask scheduler {scheduler!r}: {error}") from None
+            except Exception as error:  # noqa: BLE001 - e.g. an HTTP server there: its reply read as a frame length
+                raise InputError(f"{scheduler!r} did not answer as a Dask scheduler ({type(error).__name__}); check "
+                                 "the address") from None
             threads = None  # the cluster's owner sized its workers
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
