@@ -5,11 +5,16 @@ import gzip
 import json
 import os
 import pickle
+import re
+import socketserver
+import threading
+from pathlib import Path
 
 import nibabel
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import slicerio
 import torch
 from conftest import blob_study, sha256, sitk_image
 
@@ -183,3 +188,153 @@ def test_the_input_files_are_unchanged_by_refusals(tmp_path, study_files, capsys
     code, err = protect_with_profile(study_files, profile, tmp_path, capsys)
     assert code == 2 and "generator width" in err
     assert {p: sha256(p) for p in study_files} == before
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """A dataset of two small studies in images/ and labels/ under tmp_path/data, and an empty folder out/."""
+    data = tmp_path / "data"
+    for sub in ("images", "labels"):
+        (data / sub).mkdir(parents=True)
+    for seed, name in enumerate("ab"):
+        image, label = blob_study((4, 32, 32), seed=seed)
+        sitk.WriteImage(sitk_image(image), str(data / "images" / f"{name}.nrrd"), True)
+        sitk.WriteImage(sitk_image(label), str(data / "labels" / f"{name}.nrrd"), True)
+    (tmp_path / "out").mkdir()
+    return tmp_path
+
+
+def dataset_run(root, *extra, dataset="data"):
+    """protect-dataset over the hostile dataset into out/ (one worker, no fitting)."""
+    return ["protect-dataset", "--dataset", root / dataset, "--output-dir", root / "out", "--iterations", "0",
+            "--device", "cpu", "--progress", "none", *extra]
+
+
+def protect_run(root, *extra, image="data/images/a.nrrd", label="data/labels/a.nrrd", output="out/o.nrrd"):
+    """protect of study a into out/ (JSON progress on stdout, so that a fit would show)."""
+    return ["protect", "--image", root / image, "--label", root / label, "--output", root / output,
+            "--iterations", "3", "--device", "cpu", "--progress", "json", *extra]
+
+
+def link_manifest(root, *flags):
+    (root / "out" / "manifest.jsonl").symlink_to(root / "data" / "images" / "a.nrrd")
+    return dataset_run(root, "--workers", "1", *flags)
+
+
+def csv_list(root, text):
+    (root / "data" / "list.csv").write_text(text)
+    return dataset_run(root, "--workers", "1", dataset="data/list.csv")
+
+
+def linked_subfolder(root):
+    (root / "elsewhere").mkdir()
+    (root / "out" / "images").symlink_to(root / "elsewhere")
+    return dataset_run(root, "--workers", "1")
+
+
+def linked_output(root):
+    (root / "elsewhere").mkdir()
+    (root / "elsewhere" / "x.nrrd").write_bytes(b"someone else's file")
+    (root / "out" / "o.nrrd").symlink_to(root / "elsewhere" / "x.nrrd")
+    return protect_run(root, "--overwrite")
+
+
+def profile_window(root, window):
+    write_profile(root / "p.pt", window=window)
+    return protect_run(root, "--profile", root / "p.pt")
+
+
+def damaged_segmentation(root, field, value):
+    """A real .seg.nrrd of study a's label with one header field changed (Segment0_<field>)."""
+    from test_label_io import ijk_to_lps
+
+    image = sitk.ReadImage(str(root / "data" / "images" / "a.nrrd"))
+    label = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "data" / "labels" / "a.nrrd")))
+    segmentation = slicerio.create_segmentation(label.shape[::-1], ijk_to_lps(image))
+    slicerio.add_segment(segmentation, (label == 1).transpose(2, 1, 0), {"id": "lesion", "name": "lesion"})
+    path = root / "data" / "a.seg.nrrd"
+    slicerio.write_segmentation(str(path), segmentation)
+    header, _, data = path.read_bytes().partition(b"\n\n")
+    changed = re.sub(rb"Segment0_" + field.encode() + rb":=[^\n]*", f"Segment0_{field}:={value}".encode(), header)
+    assert changed != header
+    path.write_bytes(changed + b"\n\n" + data)
+    return protect_run(root, label="data/a.seg.nrrd")
+
+
+def http_scheduler(root, server):
+    return dataset_run(root, "--scheduler", f"tcp://127.0.0.1:{server.server_address[1]}")
+
+
+def mhd_data_collision(root):
+    """An input header in.mhd whose data file is a.zraw, and an output a.mhd, whose data file would be a.zraw."""
+    sitk.WriteImage(sitk.ReadImage(str(root / "data" / "images" / "a.nrrd")), str(root / "out" / "a.mhd"), True)
+    (root / "out" / "a.mhd").rename(root / "out" / "in.mhd")
+    return protect_run(root, "--overwrite", image="out/in.mhd", output="out/a.mhd")
+
+
+class AnswersHttp(socketserver.BaseRequestHandler):
+    """A server that answers every connection like an HTTP server refusing it, then hangs up."""
+
+    def handle(self):
+        self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), AnswersHttp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+HOSTILE = {
+    "manifest links to an input, --overwrite": (lambda root, _: link_manifest(root, "--overwrite"), "is an input file"),
+    "manifest links to an input, --resume": (lambda root, _: link_manifest(root, "--resume"), "is an input file"),
+    "CSV lists an image twice": (lambda root, _: csv_list(root, "image,label\nimages/a.nrrd,labels/a.nrrd\n"
+                                                           "images/a.nrrd,labels/b.nrrd\n"), "twice"),
+    "CSV has two image columns": (lambda root, _: csv_list(root, "image,label,image\n"
+                                                            "images/a.nrrd,labels/a.nrrd,images/b.nrrd\n"),
+                                  "2 columns named image"),
+    "--workers 10000": (lambda root, _: dataset_run(root, "--workers", "10000", "--output-dir", root / "new"),
+                        "must be from 1 to"),
+    "--workers 0": (lambda root, _: dataset_run(root, "--workers", "0", "--output-dir", root / "new"),
+                    "must be from 1 to"),
+    "a subfolder of OUT links elsewhere": (lambda root, _: linked_subfolder(root), "outside"),
+    "the output links outside its folder": (lambda root, _: linked_output(root), "symbolic link"),
+    "profile window is a list": (lambda root, _: profile_window(root, [40, 400]), "window"),
+    "profile window is a number": (lambda root, _: profile_window(root, 40), "window"),
+    "profile window is a mapping": (lambda root, _: profile_window(root, {"level": 40}), "window"),
+    "segment in layer 999": (lambda root, _: damaged_segmentation(root, "Layer", 999), "layer 999"),
+    "segment value -1": (lambda root, _: damaged_segmentation(root, "LabelValue", -1), "label value -1"),
+    "segment value 70000": (lambda root, _: damaged_segmentation(root, "LabelValue", 70000), "label value 70000"),
+    "an HTTP server as --scheduler": (http_scheduler, "did not answer as a Dask scheduler"),
+    "--epsilon 4/255HU": (lambda root, _: protect_run(root, "--epsilon", "4/255HU"), "mixes a fraction"),
+    "--epsilon 1e-300": (lambda root, _: protect_run(root, "--epsilon", "1e-300"), "nothing would change"),
+    "--window 40,1e-300": (lambda root, _: protect_run(root, "--window", "40,1e-300"), "nothing would change"),
+    "an .mhd output's data file is the input's": (lambda root, _: mhd_data_collision(root), "data file of --output"),
+}
+
+
+def snapshot(root):
+    """Every path under root (links not followed) -> the SHA-256 of a file, or its kind."""
+    found = {}
+    for folder, subfolders, files in os.walk(root):
+        for name in subfolders + files:
+            path = Path(folder) / name
+            found[path] = ("link", os.readlink(path)) if path.is_symlink() else (
+                sha256(path) if path.is_file() else "folder")
+    return found
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_cases_exit_2_in_one_line_and_change_nothing(hostile, http_server, capsys, case):
+    make, message = HOSTILE[case]
+    argv = [str(a) for a in make(hostile, http_server)]
+    before = snapshot(hostile)
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("umed-protect: error: "), captured.err
+    assert message in lines[0] and not re.search(r"[A-Z][a-z]+(Error|Exception)\b", lines[0]), lines[0]
+    assert '"stage": "fit"' not in captured.out  # refused before any fitting
+    assert snapshot(hostile) == before  # inputs unchanged, no file or folder left behind (OUT not even created)

@@ -399,8 +399,8 @@ class OutputTransaction:
                 self._check(moves)
                 for staged, destination, backup in self._journal(moves):
                     os.replace(staged, destination)
+                    time.sleep(pause)  # a test hook: the window between a rename and its record, widened
                     done.append((destination, backup))
-                    time.sleep(pause)
                 if stop_requested():
                     raise Cancelled("terminated")
             except BaseException:
