@@ -283,14 +283,19 @@ def test_output_folder_removed_or_made_read_only_during_the_run(tmp_path, study)
     assert {p: sha256(p) for p in paths} == hashes
 
 
-def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study, capsys):
+@pytest.mark.parametrize("command", ["protect", "protect-dataset"])
+def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study, capsys, command):
     paths, _ = study
     with read_only_candidate(tmp_path / "out") as out:
         make_read_only(out)
         # A fit of 100000 iterations would take hours: the refusal must come before it starts.
-        code = main([str(a) for a in protect_argv(paths, out, "--iterations", "100000")[3:]])
+        argv = protect_argv(paths, out, "--iterations", "100000")[3:] if command == "protect" else [
+            "protect-dataset", "--dataset", paths[0].parent, "--output-dir", out, "--workers", "1", "--iterations",
+            "100000", "--progress", "json"]
+        code = main([str(a) for a in argv])
         captured = capsys.readouterr()
-        assert code == 2 and "cannot write into the output folder" in captured.err, captured.err
+        assert code == 2 and captured.err.count("\n") == 1, captured.err
+        assert "cannot write into the output folder" in captured.err, captured.err
         assert captured.out == ""  # refused before the first progress line: nothing was read or fitted
         assert os.listdir(out) == []
 
@@ -441,4 +446,35 @@ def test_protect_dataset_start_up_leaves_a_live_runs_staging_alone_and_warns_on_
         if writer.poll() is None:
             writer.kill()
     assert os.listdir(out / "sub") == ["x.json"] and (out / "sub" / "x.json").read_text() == "new"
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_cancelling_a_dataset_run_says_which_studies_it_kept(tmp_path, study):
+    paths, hashes = study
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a", "b", "c"):
+        for path, suffix in zip(paths, ("", "_label")):
+            shutil.copyfile(path, data / f"{name}{suffix}.nrrd")
+    out = tmp_path / "out"
+    # One worker, a second's pause after each rename: the studies finish one by one, seconds apart.
+    process = subprocess.Popen([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                                "--output-dir", str(out), "--workers", "1", "--iterations", "0", "--device", "cpu",
+                                "--progress", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=paused_environment(1.0))
+    try:
+        wait_until(lambda: (out / "manifest.jsonl").is_file() and (out / "manifest.jsonl").read_bytes().count(b"\n"),
+                   process)
+        process.terminate()
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    recorded = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"umed-protect: error: cancelled; studies finished before the cancel: {len(recorded)} of 3, kept in "
+        f"{str(out)!r} and its manifest; rerun with --resume to protect the rest")
+    for record in recorded:  # what the message says is there, is there
+        assert record["status"] == "done" and all((out / name).is_file() for name in record["outputs"])
     assert {p: sha256(p) for p in paths} == hashes

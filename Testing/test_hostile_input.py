@@ -7,6 +7,8 @@ import os
 import pickle
 import re
 import socketserver
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -338,3 +340,55 @@ def test_hostile_cases_exit_2_in_one_line_and_change_nothing(hostile, http_serve
     assert message in lines[0] and not re.search(r"[A-Z][a-z]+(Error|Exception)\b", lines[0]), lines[0]
     assert '"stage": "fit"' not in captured.out  # refused before any fitting
     assert snapshot(hostile) == before  # inputs unchanged, no file or folder left behind (OUT not even created)
+
+
+def test_a_full_or_closed_standard_output_exits_2_in_one_line(hostile):
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    argv = [sys.executable, "-m", "UMedProtectLib"] + [str(a) for a in protect_run(hostile)]
+    # stdout on a full disk: the outputs are written (the summary comes after them), then the summary fails.
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*argv, "--progress", "none"], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=environment, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("umed-protect: error: cannot write to the standard output (No space left")
+    assert os.listdir(hostile / "out") == ["o.nrrd"]
+    (hostile / "out" / "o.nrrd").unlink()
+    # `--progress json | head -1`: the reader leaves after one line; the run stops there and writes nothing.
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    assert json.loads(process.stdout.readline())["stage"] == "prepare"
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 2 and err.count("\n") == 1, err
+    assert err.startswith("umed-protect: error: cannot write to the standard output (Broken pipe)"), err
+    assert os.listdir(hostile / "out") == []
+
+
+def test_the_visibility_warning_compares_the_budget_as_resolved_on_the_study(hostile, capsys):
+    # Study a's robust range is a few hundred units wide: 10 units are 1/40 of it, 100 units a quarter.
+    for budget, visible in (("10units", False), ("100units", True)):
+        report = hostile / "out" / f"{budget}.json"
+        code = main([str(a) for a in protect_run(hostile, "--epsilon", budget, "--report", report, "--overwrite")])
+        assert code == 0, capsys.readouterr().err
+        data = json.loads(report.read_text())
+        warned = [w for w in data["warnings"] if "above 16/255" in w]
+        assert bool(warned) == visible == (data["epsilon"] > 16 / 255), (budget, data["epsilon"], warned)
+        if visible:
+            assert warned[0].startswith(f"epsilon {data['epsilon'] * 255:.3g}/255 ")
+        assert ("above 16/255" in capsys.readouterr().err) == visible  # the summary, on stderr beside JSON progress
+
+
+def test_quiet_rim_on_a_float64_image_stays_within_the_budget_and_reports_the_change_exactly(tmp_path, capsys):
+    image, label = blob_study((4, 32, 32), dtype=np.float64)
+    paths = tmp_path / "f.nrrd", tmp_path / "f_label.nrrd"
+    sitk.WriteImage(sitk_image(image), str(paths[0]))
+    sitk.WriteImage(sitk_image(label), str(paths[1]))
+    out, report = tmp_path / "p.nrrd", tmp_path / "r.json"
+    code = main(["protect", "--image", str(paths[0]), "--label", str(paths[1]), "--output", str(out), "--report",
+                 str(report), "--design", "quiet-rim", "--iterations", "0", "--device", "cpu", "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    protected = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert protected.dtype == np.float64
+    change = np.abs(protected - image).max()
+    data = json.loads(report.read_text())
+    assert 0 < change <= data["epsilon_native"]  # float32 arithmetic overshot it by about 1e-7 of it
+    assert data["linf_native"] == change

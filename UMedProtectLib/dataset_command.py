@@ -118,13 +118,14 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     return lines
 
 
-def _cancelled_outcome(records: List[dict], output_dir: Path) -> str:
-    """What a cancelled dataset run leaves: the studies finished before the cancel stay, recorded in the manifest."""
-    done = sum(record.get("status") == "done" for record in records)
+def _cancelled_outcome(manifest: Manifest, run_key: dict, total: int, output_dir: Path) -> str:
+    """What a cancelled dataset run leaves: the studies done before the cancel stay, as its manifest records them
+    (read back from the file: the cancel may come between a record's line and anything else)."""
+    done = sum(r.get("status") == "done" and r.get("run") == run_key for r in manifest.latest().values())
     if not done:
         return "no study was finished, no output file was written"
-    return (f"the {done} studies finished before it are in {str(output_dir)!r} and its manifest; rerun with --resume "
-            "to protect the rest")
+    return (f"studies finished before the cancel: {done} of {total}, kept in {str(output_dir)!r} and its manifest; "
+            "rerun with --resume to protect the rest")
 
 
 def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, workers: int, scheduler: Optional[str],
@@ -147,6 +148,8 @@ def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, worker
             job = futures[future]
             try:
                 record = future.result()
+            except Cancelled:
+                raise
             except Exception as error:  # noqa: BLE001 - e.g. the OS killed a worker while it held this study
                 message = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 record = {"study": job.study, "seed": job.seed, "status": "failed", "seconds": 0.0,
@@ -203,7 +206,7 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
             _protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress,
                              fresh=not args.resume, records=records)
     except (Cancelled, KeyboardInterrupt):
-        raise Cancelled("terminated", outcome=_cancelled_outcome(records, output_dir)) from None
+        raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
     print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest)), file=stream)
     return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
