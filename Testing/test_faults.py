@@ -3,13 +3,16 @@ turning read-only, a full disk. Each asserts: inputs unchanged, nothing partial 
 and either a complete valid set of outputs or none."""
 
 import contextlib
+import ctypes
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +20,11 @@ import pytest
 import SimpleITK as sitk
 from conftest import blob_study, sha256, sitk_image
 
+from UMedProtectLib import ProtectSettings
 from UMedProtectLib.cli import main
-from UMedProtectLib.outputs import STAGING_PREFIX, recover_stale
+from UMedProtectLib.outputs import RENAME_PAUSE_VARIABLE, STAGING_PREFIX, recover_stale
+from UMedProtectLib.perturbation import make_perturbation
+from UMedProtectLib.profile import Profile, save_profile
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 OUTPUTS = ("o.nrrd", "d.nrrd", "r.json", "v.png")
@@ -277,14 +283,19 @@ def test_output_folder_removed_or_made_read_only_during_the_run(tmp_path, study)
     assert {p: sha256(p) for p in paths} == hashes
 
 
-def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study, capsys):
+@pytest.mark.parametrize("command", ["protect", "protect-dataset"])
+def test_read_only_output_folder_is_refused_before_the_fit(tmp_path, study, capsys, command):
     paths, _ = study
     with read_only_candidate(tmp_path / "out") as out:
         make_read_only(out)
         # A fit of 100000 iterations would take hours: the refusal must come before it starts.
-        code = main([str(a) for a in protect_argv(paths, out, "--iterations", "100000")[3:]])
+        argv = protect_argv(paths, out, "--iterations", "100000")[3:] if command == "protect" else [
+            "protect-dataset", "--dataset", paths[0].parent, "--output-dir", out, "--workers", "1", "--iterations",
+            "100000", "--progress", "json"]
+        code = main([str(a) for a in argv])
         captured = capsys.readouterr()
-        assert code == 2 and "cannot write into the output folder" in captured.err, captured.err
+        assert code == 2 and captured.err.count("\n") == 1, captured.err
+        assert "cannot write into the output folder" in captured.err, captured.err
         assert captured.out == ""  # refused before the first progress line: nothing was read or fitted
         assert os.listdir(out) == []
 
@@ -308,4 +319,162 @@ def test_full_disk_exits_2_in_one_line_and_leaves_nothing(tmp_path, study, capsy
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "full" in err or "No space left" in err, err
         assert os.listdir(out) == ["filler"]
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+def paused_environment(seconds: float, threads: int = 1):
+    """environment() with the transaction pausing `seconds` after each rename (outputs.RENAME_PAUSE_VARIABLE)."""
+    return dict(environment(), **{RENAME_PAUSE_VARIABLE: str(seconds), "OMP_NUM_THREADS": str(threads)})
+
+
+def wait_until(condition, process, timeout: float = 300) -> None:
+    """Poll every 10 ms until `condition()` holds, while the process runs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.01)
+
+
+def signal_other_threads(pid: int, signum: int) -> int:
+    """Send `signum` to each thread of `pid` but its main one (tgkill), as the kernel may; returns how many."""
+    numbers = {"x86_64": 234, "aarch64": 131}
+    if platform.machine() not in numbers:
+        pytest.skip(f"tgkill's system call number on {platform.machine()} is not known here")
+    libc = ctypes.CDLL(None, use_errno=True)
+    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    for thread in threads:
+        libc.syscall(numbers[platform.machine()], pid, thread, signum)
+    return len(threads)
+
+
+def identities(folder: Path):
+    """name -> (inode, SHA-256) of the files in `folder`."""
+    return {n: (os.stat(folder / n).st_ino, sha256(folder / n)) for n in visible(folder)}
+
+
+def test_sigterm_to_another_thread_between_the_renames_rolls_the_whole_set_back(tmp_path, study, capsys):
+    paths, hashes = study
+    out = tmp_path / "out"
+    out.mkdir()
+    code, err = run_here(protect_argv(paths, out, "--iterations", "0", "--seed", "1", "--progress", "none"), capsys)
+    assert code == 0, err
+    old = identities(out)
+    # The second run pauses a second after each of its four renames; torch's threads (2) share the process with it.
+    process = subprocess.Popen(protect_argv(paths, out, "--iterations", "0", "--seed", "2", "--overwrite"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=paused_environment(1.0, threads=2))
+    try:
+        wait_until(lambda: os.stat(out / OUTPUTS[1]).st_ino != old[OUTPUTS[1]][0], process)  # the first rename
+        assert signal_other_threads(process.pid, signal.SIGTERM) > 0
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130 and err.strip() == "umed-protect: error: cancelled; no output file was written"
+    # Every file is the old one again (the same inode: restored from its backup), nothing staged is left.
+    assert identities(out) == old and sorted(os.listdir(out)) == sorted(OUTPUTS)
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_sigkill_after_the_last_rename_keeps_the_complete_set_at_the_next_run(tmp_path, study, capsys):
+    paths, hashes = study
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(protect_argv(paths, out, "--iterations", "0", "--progress", "none"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=paused_environment(1.0))
+    try:
+        # All four renamed: the run now pauses before removing its journal. Kill it there.
+        wait_until(lambda: set(OUTPUTS) <= set(os.listdir(out)), process)
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    assert any(name.startswith(STAGING_PREFIX) for name in os.listdir(out))  # its journal is still there
+    complete = identities(out)
+    assert_complete_and_valid(out, paths[0])
+    # An unrelated run into the folder removes the stale staging folder and keeps the complete set.
+    code, err = run_here(protect_argv(paths, out, "--iterations", "0", "--progress", "none",
+                                      names=("o2.nrrd", "d2.nrrd", "r2.json", "v2.png")), capsys)
+    assert code == 0, err
+    assert sorted(os.listdir(out)) == sorted(OUTPUTS + ("o2.nrrd", "d2.nrrd", "r2.json", "v2.png"))
+    assert {n: complete[n] for n in OUTPUTS} == {n: identities(out)[n] for n in OUTPUTS}
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+_STAGE_THEN_WAIT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from UMedProtectLib.outputs import OutputTransaction
+
+    with OutputTransaction(overwrite=True) as transaction:
+        transaction.stage(Path(sys.argv[1]) / "x.json").write_text("new")
+        print("staged", flush=True)
+        sys.stdin.readline()
+        transaction.commit()
+    print("committed", flush=True)
+""")
+
+
+def test_protect_dataset_start_up_leaves_a_live_runs_staging_alone_and_warns_on_the_console(tmp_path, study):
+    paths, hashes = study
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "x.json").write_text("old")
+    writer = subprocess.Popen([sys.executable, "-c", _STAGE_THEN_WAIT, str(out / "sub")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=environment())
+    try:
+        assert writer.stdout.readline().strip() == "staged"
+        # A profile with a visible budget, fitted for another design than the one asked for.
+        settings = ProtectSettings(epsilon=1.0, design="quiet-rim")
+        profile = tmp_path / "loud.pt"
+        save_profile(Profile.from_perturbation(make_perturbation(settings), settings, {}), profile)
+        done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset",
+                               str(paths[0].parent), "--output-dir", str(out), "--workers", "1", "--device", "cpu",
+                               "--profile", str(profile), "--design", "published", "--progress", "none"],
+                              capture_output=True, text=True, env=environment(), timeout=600)
+        assert done.returncode == 0, done.stderr
+        # The live writer's staging folder survived the dataset run's start-up: it commits now.
+        writer.stdin.write("\n")
+        writer.stdin.flush()
+        assert writer.stdout.readline().strip() == "committed" and writer.wait(timeout=60) == 0
+        # The profile's visible budget and the design it overrode are said on the console, not only in the manifest.
+        assert "warning (1 of 1 studies): design 'published' was not used" in done.stdout, done.stdout
+        assert "warning (1 of 1 studies): epsilon 255/255 is above 16/255" in done.stdout, done.stdout
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert os.listdir(out / "sub") == ["x.json"] and (out / "sub" / "x.json").read_text() == "new"
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_cancelling_a_dataset_run_says_which_studies_it_kept(tmp_path, study):
+    paths, hashes = study
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a", "b", "c"):
+        for path, suffix in zip(paths, ("", "_label")):
+            shutil.copyfile(path, data / f"{name}{suffix}.nrrd")
+    out = tmp_path / "out"
+    # One worker, a second's pause after each rename: the studies finish one by one, seconds apart.
+    process = subprocess.Popen([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                                "--output-dir", str(out), "--workers", "1", "--iterations", "0", "--device", "cpu",
+                                "--progress", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=paused_environment(1.0))
+    try:
+        wait_until(lambda: (out / "manifest.jsonl").is_file() and (out / "manifest.jsonl").read_bytes().count(b"\n"),
+                   process)
+        process.terminate()
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    recorded = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"umed-protect: error: cancelled; studies finished before the cancel: {len(recorded)} of 3, kept in "
+        f"{str(out)!r} and its manifest; rerun with --resume to protect the rest")
+    for record in recorded:  # what the message says is there, is there
+        assert record["status"] == "done" and all((out / name).is_file() for name in record["outputs"])
     assert {p: sha256(p) for p in paths} == hashes

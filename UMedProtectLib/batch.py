@@ -66,7 +66,7 @@ class StudyJob:
         """This study's protection: the run's settings with the study's own seed (and the worker's device, if any)."""
         return ProtectJob(self.image, self.label, ProtectOutputs(**self.outputs()),
                           settings.with_changes(seed=self.seed, device=device or settings.device), profile=profile,
-                          overwrite=True, copies=self.copies())
+                          overwrite=True, copies=self.copies(), folder=self.output_dir)
 
 
 def study_seed(run_seed: int, study: str) -> int:
@@ -78,15 +78,20 @@ def study_seed(run_seed: int, study: str) -> int:
 def plan_jobs(pairs: Sequence[Tuple[Path, Path]], root: Path, output_dir: Path, run_seed: int,
               difference: bool) -> List[StudyJob]:
     """One job per image/label pair; refuses pairs outside the root and two studies writing the same file."""
-    jobs, owners = [], {}
+    jobs: List[StudyJob] = []
+    owners: Dict[Path, StudyJob] = {}
     for image, label in pairs:
         study = relative_path(image, root).as_posix()
         job = StudyJob(study, image, label, root, output_dir, study_seed(run_seed, study), difference)
         for target in [*job.outputs().values(), *job.copies().values()]:
-            if target in owners and owners[target] != study:
-                raise InputError(f"studies {owners[target]!r} and {study!r} would both write {str(target)!r}; "
+            other = owners.get(target)
+            if other is not None and other.study == study:  # e.g. a CSV's rows: last would win, resumes would flip
+                raise InputError(f"the dataset lists the image {str(image)!r} twice (with labels {str(other.label)!r} "
+                                 f"and {str(label)!r}); both would write {str(target)!r}: list each study once")
+            if other is not None:
+                raise InputError(f"studies {other.study!r} and {study!r} would both write {str(target)!r}; "
                                  "give every file its own name")
-            owners[target] = study
+            owners[target] = job
         jobs.append(job)
     return jobs
 

@@ -92,7 +92,11 @@ def parse_budget(text: str) -> Tuple[float, str]:
     stripped = text.strip()
     for unit in NATIVE_UNITS:
         if stripped.lower().endswith(unit.lower()):
-            return check_native(_number(stripped[:-len(unit)], "epsilon"), unit), unit
+            amount = stripped[:-len(unit)]
+            if "/" in amount:  # 4/255HU would be 0.0157 HU: a fraction is of a window, an amount in units is not
+                raise InputError(f"epsilon {stripped!r} mixes a fraction with a unit; give a fraction of the window "
+                                 f"({amount.strip()}) or an amount in the image's units (e.g. 10{unit})")
+            return check_native(_number(amount, "epsilon"), unit), unit
     return parse_epsilon(stripped), FRACTION
 
 
@@ -106,6 +110,8 @@ def format_budget(amount: float, unit: str) -> str:
 
 def parse_window(text: str) -> str:
     """Read a reading window: "level,width" (e.g. "40,400", "-600,1500") or a preset name; returns its usual form."""
+    if not isinstance(text, str):  # a profile is someone else's file: its window may be any JSON value
+        raise InputError(f"window {text!r} must be text: level,width (e.g. 40,400) or a preset name")
     name = text.strip().lower()
     if name == ROBUST or name in WINDOW_PRESETS:
         return name
@@ -200,6 +206,13 @@ class ResolvedBudget:
     def of_window(self) -> float:
         """The budget as a share of the reading window."""
         return self.native / self.window.width
+
+    def check_changes(self, step: float) -> None:
+        """Refuse a budget below `step`, the smallest change the image's values can hold: it would change nothing."""
+        if self.native < step:
+            raise InputError(f"the budget {self.given} is {self.native:.3g} in the image's units, less than the "
+                             f"smallest change its values can hold ({step:.3g}), so nothing would change; choose a "
+                             "larger one")
 
 
 def _default_budget(window: Optional[str], robust_low: float, robust_high: float,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,42 @@ SIGNED_VALUE_OPTIONS = tuple(option.flag_name for option in COMMAND_LINE if opti
 
 class UsageError(Exception):
     """A command-line usage mistake (argparse's errors), reported like InputError."""
+
+
+class StandardOutputError(InputError):
+    """The standard output cannot be written: a closed pipe (`| head -1`), a full disk (/dev/full)."""
+
+
+class GuardedOutput:
+    """The standard output during a command: a failed write stops the run with one line, not a traceback."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except OSError as error:
+            raise StandardOutputError(f"cannot write to the standard output ({error.strerror or error}); the run "
+                                      "stopped there (its output files appear all together or not at all)") from None
+
+    def write(self, text: str) -> int:
+        """Write, or raise StandardOutputError."""
+        return self._guard(self.stream.write, text)
+
+    def flush(self) -> None:
+        """Flush, or raise StandardOutputError."""
+        self._guard(self.stream.flush)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+    def discard(self) -> None:
+        """Send what is left (and Python's flush at exit) to the null device, so that no second error follows."""
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+            pass
 
 
 class Parser(argparse.ArgumentParser):
@@ -209,13 +246,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    stdout = sys.stdout = GuardedOutput(sys.stdout)
     try:
-        return _run(args)
+        code = _run(args)
+        stdout.flush()
+        return code
     except InputError as error:
+        if isinstance(error, StandardOutputError):
+            stdout.discard()
         _error(str(error).splitlines()[0] if str(error) else "bad input")
         return 2
-    except (Cancelled, KeyboardInterrupt):
-        _error("cancelled; no output file was written")
+    except (Cancelled, KeyboardInterrupt) as error:
+        _error(f"cancelled; {getattr(error, 'outcome', Cancelled().outcome)}")
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence of a command-line tool
         if debug:
@@ -224,6 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _error(f"internal error: {type(error).__name__}: {summary} (rerun with --debug for the traceback)")
         return 1
     finally:
+        sys.stdout = stdout.stream
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -7,6 +7,7 @@ the same paths as the submitting machine (a shared file system on a cluster).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -16,10 +17,11 @@ from typing import Iterator, Optional
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from .batch import StudyJob, run_study
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .settings import ProtectSettings
 
 PLUGIN_NAME = "umed-protect-study-setup"
+CONNECT_S = 30  # seconds to reach a scheduler and exchange Dask's handshake with it
 
 
 class StudyWorkerSetup(WorkerPlugin):
@@ -54,6 +56,23 @@ def protect_on_worker(job: StudyJob, settings: ProtectSettings) -> dict:
     return run_study(job, settings, profile_path, setup.profile, setup.worker_device)
 
 
+async def _handshake(address: str) -> None:
+    """Connect to `address` and exchange Dask's handshake within a deadline: Client alone waits forever for a
+    server that speaks another protocol and never answers (e.g. an HTTP server waiting for a request line)."""
+    from distributed.comm import connect
+
+    comm = await asyncio.wait_for(connect(address, timeout=f"{CONNECT_S}s"), CONNECT_S + 5)
+    await comm.close()
+
+
+def check_workers(workers: int) -> None:
+    """Refuse a worker count below 1 or above the machine's cores (each worker is a process with its own threads)."""
+    cores = os.cpu_count() or 1
+    if not 1 <= workers <= cores:
+        raise InputError(f"--workers {workers} must be from 1 to {cores} (this machine's CPU cores; each worker is a "
+                         "process); for more, start a Dask cluster and pass --scheduler")
+
+
 def default_workers(studies: int) -> int:
     """One worker per GPU; without one, a worker per two cores; never more workers than studies."""
     import torch
@@ -69,9 +88,15 @@ def dask_client(workers: int, scheduler: Optional[str], profile_path: Optional[s
     with contextlib.ExitStack() as stack:
         if scheduler:
             try:
-                client = stack.enter_context(Client(scheduler, timeout="30s"))
-            except (OSError, TimeoutError, ValueError) as error:
-                raise InputError(f"cannot reach the Dask scheduler {scheduler!r}: {error}") from None
+                asyncio.run(_handshake(scheduler))
+                client = stack.enter_context(Client(scheduler, timeout=f"{CONNECT_S}s"))
+            except Cancelled:
+                raise
+            except (OSError, ValueError) as error:  # TimeoutError is an OSError
+                reason = str(error) or f"no answer within {CONNECT_S} s"
+                raise InputError(f"cannot reach the Dask scheduler {scheduler!r}: {reason}") from None
+            except Exception:  # noqa: BLE001 - e.g. an HTTP server there: its reply read as a frame length
+                raise InputError(f"{scheduler!r} did not answer as a Dask scheduler; check the address") from None
             threads = None  # the cluster's owner sized its workers
         else:
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

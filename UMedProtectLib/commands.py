@@ -57,6 +57,7 @@ class ProtectJob:
     copies: Mapping[Path, Path] = field(default_factory=dict)  # inputs copied unchanged with the outputs
     series_uid: Optional[str] = None  # the DICOM series to protect when the image folder holds several
     segments: Optional[Tuple[str, ...]] = None  # the SEG segments or RTSTRUCT ROIs to protect, by name or number
+    folder: Optional[Path] = None  # every output must lie inside it (a dataset run's output folder)
 
 
 def reporter(kind: str) -> Optional[ProgressCallback]:
@@ -112,7 +113,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
 
     outputs = job.outputs
     inputs = input_files(job.image, job.label, job.profile)
-    transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs)
+    transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs, folder=job.folder)
     to_series = series_output(job.image, outputs.output)
     transaction.check({k: v for k, v in outputs.by_option().items() if not (to_series and k == "output")})
     if to_series:

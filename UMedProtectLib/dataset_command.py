@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
 import time
+from collections import Counter
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 from .batch import StudyJob, input_hashes, plan_jobs
 from .commands import message_stream, reporter, settings_from
 from .datasets import dataset_root, find_pairs
 from .designs.evidence import threat_model
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .manifest import Manifest, still_valid
-from .outputs import resolved
+from .outputs import STAGING_PREFIX, check_writable, confined, folder_locks, held_signals, recover_stale, resolved
 from .progress import ProgressCallback, emit
 from .reports import plain
 from .settings import ProtectSettings
@@ -66,18 +67,16 @@ class StudyProgress:
 
 
 def _check_output_dir(output_dir: Path, root: Path, jobs: Sequence[StudyJob], manifest: Manifest,
-                      args: argparse.Namespace) -> None:
-    """Refuse an output folder that is the dataset's, or that holds earlier results without --resume/--overwrite."""
+                      inputs: Mapping[Path, Path], args: argparse.Namespace) -> None:
+    """Refuse an output folder that is the dataset's, whose files would be inputs or lie outside it (links), or that
+    holds earlier results without --resume/--overwrite."""
     if resolved(output_dir) == resolved(root):
         raise InputError(f"--output-dir {str(output_dir)!r} is the dataset's folder; the outputs keep the inputs' "
                          "relative paths and would replace them, so choose another folder")
-    inputs = {resolved(path) for job in jobs for path in job.inputs()}
     for job in jobs:
         for target in [*job.outputs().values(), *job.copies().values()]:
-            if resolved(target) in inputs:
-                raise InputError(f"output {str(target)!r} of study {job.study!r} is an input file; choose another "
-                                 "--output-dir (inputs are never modified)")
-            if not (args.resume or args.overwrite) and target.exists():
+            confined(target, inputs, output_dir, f"output of study {job.study!r}")
+            if not (args.resume or args.overwrite) and os.path.lexists(target):
                 raise InputError(f"output {str(target)!r} already exists; pass --resume to continue an earlier run "
                                  "or --overwrite to replace its outputs")
     if manifest.exists() and not (args.resume or args.overwrite):
@@ -85,11 +84,13 @@ def _check_output_dir(output_dir: Path, root: Path, jobs: Sequence[StudyJob], ma
                          "to start again")
 
 
-def _remove_partial_outputs(output_dir: Path) -> None:
-    """Remove the staging folders a killed run left behind (they hold no committed output)."""
-    for folder in sorted(output_dir.rglob(".umed-partial-*"), reverse=True):
-        if folder.is_dir():
-            shutil.rmtree(folder, ignore_errors=True)
+def _recover_partial_outputs(output_dir: Path) -> None:
+    """Roll back and remove the staging folders that killed runs left anywhere in OUT; a live run's are left alone."""
+    for folder, subfolders, _ in os.walk(output_dir):
+        if any(name.startswith(STAGING_PREFIX) for name in subfolders):
+            with held_signals(), folder_locks([Path(folder)]):
+                recover_stale(Path(folder))
+        subfolders[:] = [name for name in subfolders if not name.startswith(STAGING_PREFIX)]
 
 
 def _run_key(args: argparse.Namespace, settings_dict: dict, profile_sha256: Optional[str]) -> dict:
@@ -122,29 +123,45 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     lines.append(f"| skipped | {skipped} | - | - | - | - |")
     lines.append(f"| failed | {len(failed)} | - | - | - | {_mean([r['seconds'] for r in failed])} |")
     lines += [f"  failed: {r['study']}: {r.get('error')}" for r in sorted(failed, key=lambda r: r["study"])]
-    lines += [f"  warning: {r['study']}: {warning}" for r in sorted(done, key=lambda r: r["study"])
-              for warning in r.get("warnings") or []]
+    warned = Counter(warning for r in done for warning in dict.fromkeys(r.get("warnings") or []))
+    lines += [f"  warning ({count} of {len(done)} studies): {warning}" for warning, count in warned.items()]
     lines.append(f"  evidence: {evidence}")
     lines.append(f"  manifest: {manifest.path}")
     return lines
 
 
+def _cancelled_outcome(manifest: Manifest, run_key: dict, total: int, output_dir: Path) -> str:
+    """What a cancelled dataset run leaves: the studies done before the cancel stay, as its manifest records them
+    (read back from the file: the cancel may come between a record's line and anything else)."""
+    done = sum(r.get("status") == "done" and r.get("run") == run_key for r in manifest.latest().values())
+    if not done:
+        return "no study was finished, no output file was written"
+    return (f"studies finished before the cancel: {done} of {total}, kept in {str(output_dir)!r} and its manifest; "
+            "rerun with --resume to protect the rest")
+
+
 def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, workers: int, scheduler: Optional[str],
-                     profile_path: Optional[str], run_key: dict, manifest: Manifest,
-                     progress: StudyProgress) -> List[dict]:
-    """Submit every job to Dask and append each study's record to the manifest as soon as it finishes."""
+                     profile_path: Optional[str], run_key: dict, manifest: Manifest, progress: StudyProgress,
+                     fresh: bool, records: List[dict]) -> None:
+    """Submit every job to Dask and append each study's record to the manifest (and `records`) as it finishes.
+
+    The manifest is started (emptied for a fresh run) only once the cluster is up: a run that cannot reach its
+    scheduler leaves the folder as it was.
+    """
     from distributed import as_completed
 
     from .cluster import dask_client, protect_on_worker
 
-    records = []
     with dask_client(workers, scheduler, profile_path, settings.device) as client:
+        manifest.start(fresh)
         progress.started()
         futures = {client.submit(protect_on_worker, job, settings, pure=False): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
                 record = future.result()
+            except Cancelled:
+                raise
             except Exception as error:  # noqa: BLE001 - e.g. the OS killed a worker while it held this study
                 message = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 record = {"study": job.study, "seed": job.seed, "status": "failed", "seconds": 0.0,
@@ -153,15 +170,16 @@ def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, worker
             manifest.append(record)
             records.append(record)
             progress.study_done(record)
-    return records
 
 
 def protect_dataset_command(args: argparse.Namespace) -> int:
     """Protect every study of --dataset into --output-dir, on a local or existing Dask cluster."""
-    from .cluster import default_workers
+    from .cluster import check_workers, default_workers
     from .profile import load_profile
     from .reports import sha256_file
 
+    if args.workers is not None:
+        check_workers(args.workers)  # before anything is created
     pairs = find_pairs(args.dataset)
     root = dataset_root(args.dataset)
     output_dir = Path(args.output_dir)
@@ -173,16 +191,17 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     profile_path = str(resolved(args.profile)) if args.profile else None
     profile = load_profile(profile_path) if profile_path else None  # refuse a bad profile before any work
     settings = settings_from(args, profile.settings if profile is not None else None)
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers {args.workers} must be at least 1")
     jobs = plan_jobs(pairs, root, output_dir, settings.seed, args.difference)
-    manifest = Manifest(output_dir)
-    _check_output_dir(output_dir, root, jobs, manifest, args)
+    sources = [path for job in jobs for path in job.inputs()] + [Path(args.dataset)] + (
+        [Path(profile_path)] if profile_path else [])
+    inputs = {resolved(path): path for path in sources}
+    manifest = Manifest(output_dir, inputs)
+    _check_output_dir(output_dir, root, jobs, manifest, inputs, args)
+    check_writable([manifest.path])
 
     run_key = _run_key(args, settings.to_dict(), sha256_file(Path(profile_path)) if profile_path else None)
-    _remove_partial_outputs(output_dir)
-    manifest.start(fresh=not args.resume)
-    latest = manifest.latest()
+    _recover_partial_outputs(output_dir)
+    latest = manifest.latest() if args.resume else {}
     todo = [job for job in jobs if not (latest.get(job.study, {}).get("run") == run_key
                                         and still_valid(latest[job.study], output_dir, input_hashes(job)))]
     skipped = len(jobs) - len(todo)
@@ -195,8 +214,13 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     if todo:
         progress.starting(where)
     start = time.monotonic()
-    records = (_protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress)
-               if todo else [])
+    records: List[dict] = []
+    try:
+        if todo:
+            _protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress,
+                             fresh=not args.resume, records=records)
+    except (Cancelled, KeyboardInterrupt):
+        raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
     evidence = threat_model(settings.design, settings.design_spec.measurements)["summary"]
     print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence)), file=stream)

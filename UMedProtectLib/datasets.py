@@ -56,9 +56,14 @@ def _from_csv(path: Path) -> List[Pair]:
     """Pairs listed in a CSV file with columns image and label."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as stream:
-            rows = list(csv.DictReader(stream))
+            reader = csv.DictReader(stream)
+            rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise InputError(f"dataset list {str(path)!r} could not be read as CSV ({type(error).__name__})") from None
+    header = [key.strip().lower() for key in reader.fieldnames or [] if key]
+    for column in ("image", "label"):
+        if header.count(column) > 1:  # csv would let the last one win: a study protected with another's label
+            raise InputError(f"dataset list {str(path)!r} has {header.count(column)} columns named {column}; keep one")
     if not rows or not {"image", "label"} <= {key.strip().lower() for key in rows[0] if key}:
         raise InputError(f"dataset list {str(path)!r} needs a header row with columns image,label and one row per pair")
     pairs = []

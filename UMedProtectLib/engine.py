@@ -12,7 +12,7 @@ from .designs.evidence import threat_model
 from .device import resolve_device, run_with_memory_fallback
 from .errors import InputError
 from .inference import window_deltas
-from .intensity import IntensityScale, add_perturbation
+from .intensity import IntensityScale, add_perturbation, smallest_change
 from .metrics import mean_shift, protection_metrics, visibility
 from .modality import read_study
 from .perturbation import make_perturbation
@@ -133,7 +133,11 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
             cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band."""
     start = time.perf_counter()
+    overridden = []
     if profile is not None:  # the masks must be the ones the profile's generators were fitted with
+        if settings.design != profile.settings.design:
+            overridden.append(f"design {settings.design!r} was not used: the profile's generators were fitted for the "
+                              f"{profile.settings.design!r} design, which was applied")
         settings = settings.with_changes(design=profile.settings.design, carrier_period=profile.settings.carrier_period)
     volume, label_volume = as_volume(image, label)
     labels = chosen_labels(label_volume, settings.labels)
@@ -141,6 +145,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     roi = np.isin(label_volume, labels)
     reading = read_study(volume, roi, settings.modality)
     run_settings, budget = settings.for_study(scale.low, scale.high, reading)
+    budget.check_changes(smallest_change(volume.dtype, scale))
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
@@ -163,10 +168,11 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         rows, cols = window.valid
         where = (window.band | window.interior)[:rows, :cols]
         target = protected[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols]
-        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range)
+        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range, budget.native)
         region[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols] |= where
     # Slice by slice: a whole-volume float64 difference of a 512x512x600 CT alone took 2.5 GB (README, memory).
-    difference = np.zeros(volume.shape, dtype=np.float32)
+    # float32 unless the image is float64, whose changes float32 would round (and the report under-state).
+    difference = np.zeros(volume.shape, dtype=np.float64 if volume.dtype == np.float64 else np.float32)
     for z in {window.z for window in windows}:
         difference[z] = protected[z].astype(np.float64) - volume[z].astype(np.float64)
 
@@ -200,7 +206,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
         "threat_model": threat_model(settings.design, settings.design_spec.measurements),
-        "warnings": (strength["warnings"] + visibility_warnings(budget.epsilon, float(region.mean()))
+        "warnings": (overridden + strength["warnings"] + visibility_warnings(budget.epsilon, float(region.mean()))
                      + window_warnings(report["standard_windows"], reading)
                      + mean_shift_warnings(report["mean_shift"], settings.design)
                      + texture_warnings(report["texture"])),

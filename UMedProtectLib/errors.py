@@ -6,4 +6,8 @@ class InputError(ValueError):
 
 
 class Cancelled(RuntimeError):
-    """The caller asked the engine to stop; nothing was written."""
+    """The caller asked the engine to stop; `outcome` says what is left (nothing, unless a dataset run says more)."""
+
+    def __init__(self, message: str = "cancelled", outcome: str = "no output file was written"):
+        super().__init__(message)
+        self.outcome = outcome

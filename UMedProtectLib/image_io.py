@@ -80,6 +80,14 @@ def data_files(path: PathLike) -> List[Path]:
     return names
 
 
+def written_data_files(path: PathLike) -> List[Path]:
+    """The data file that writing an image to `path` puts beside it (stage_image compresses: .zraw, .raw.gz)."""
+    path = Path(path)
+    extension = image_extension(path)
+    suffix = {".mhd": ".zraw", ".nhdr": ".raw.gz"}.get(extension)
+    return [path.with_name(path.name[: -len(extension)] + suffix)] if suffix else []
+
+
 def _check_readable(path: Path, what: str) -> str:
     """Refuse a missing path, a folder or an unsupported extension before ITK sees it."""
     extension = image_extension(path)

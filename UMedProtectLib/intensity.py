@@ -41,14 +41,28 @@ class IntensityScale:
         return np.clip((values.astype(np.float32) - self.low) / self.span, 0.0, 1.0)
 
 
+def smallest_change(dtype: np.dtype, scale: IntensityScale) -> float:
+    """The smallest change a voxel of this type can take across the robust range: 1 for whole numbers, else one
+    step of the floating-point grid at the range's largest magnitude."""
+    if np.issubdtype(dtype, np.integer):
+        return 1.0
+    return float(np.spacing(np.asarray(max(abs(scale.low), abs(scale.high)), dtype=dtype)))
+
+
 def add_perturbation(values: np.ndarray, delta: np.ndarray, scale: IntensityScale,
-                     native_range: Tuple[float, float]) -> np.ndarray:
-    """values + delta (normalised) in native units, kept in the image's range and dtype, never over the budget."""
-    shift = delta.astype(np.float64) * scale.span
+                     native_range: Tuple[float, float], limit: float) -> np.ndarray:
+    """values + delta (normalised) in native units, kept in the image's range and dtype, never over `limit` (the
+    budget in native units)."""
+    # delta is float32: its rounding alone can step over a float64 budget by about 1e-7 of it.
+    shift = np.clip(delta.astype(np.float64) * scale.span, -limit, limit)
     if np.issubdtype(values.dtype, np.integer):
         # Truncating towards zero (not rounding) keeps |shift| within epsilon * span after the cast.
         shift = np.trunc(shift)
         info = np.iinfo(values.dtype)
         native_range = (max(native_range[0], info.min), min(native_range[1], info.max))
-    out = np.clip(values.astype(np.float64) + shift, *native_range)
-    return out.astype(values.dtype)
+    out = np.clip(values.astype(np.float64) + shift, *native_range).astype(values.dtype)
+    if np.issubdtype(values.dtype, np.floating):
+        # Rounding the sum to the image's type may step over the budget by part of a grid step: one step back.
+        over = np.abs(out.astype(np.float64) - values.astype(np.float64)) > limit
+        out[over] = np.nextafter(out[over], values[over])
+    return out

@@ -22,6 +22,8 @@ PathLike = Union[str, Path]
 # Geometry agreement, in voxels (positions) and relative units (spacing, direction): float32 headers
 # such as NIfTI's are accurate to about 1e-6.
 _TOLERANCE = 1e-3
+# The largest label value of a segment (Slicer stores a layer's labels in at most 16 bits).
+MAX_SEGMENT_VALUE = 2**16 - 1
 
 
 @dataclass
@@ -61,6 +63,16 @@ def _segmentation_image(path: Path) -> Tuple[sitk.Image, Dict[int, str], List[st
     if voxels is None or voxels.ndim not in (3, 4) or not segments:
         raise InputError(f"segmentation {str(path)!r} holds no segments; add a segment in Slicer and save again")
     warnings: List[str] = []
+    layers = voxels.shape[0] if voxels.ndim == 4 else 1
+    for segment in segments:  # a damaged or hostile header: say which segment, before numpy overflows or indexes
+        name = segment.get("name", segment.get("id"))
+        value, layer = segment.get("labelValue", 1), segment.get("layer", 0)
+        if not isinstance(value, int) or not 1 <= value <= MAX_SEGMENT_VALUE:
+            raise InputError(f"segment {name!r} of {str(path)!r} has label value {value!r}; a segment's value is "
+                             f"from 1 to {MAX_SEGMENT_VALUE}: the file is damaged")
+        if not isinstance(layer, int) or not 0 <= layer < layers:
+            raise InputError(f"segment {name!r} of {str(path)!r} is in layer {layer!r}, and the file holds "
+                             f"{layers} layer(s): the file is damaged")
     values = [int(segment.get("labelValue", 1)) for segment in segments]
     if len(set(values)) != len(values):
         # Segments in different layers may share a label value: number them in file order instead.

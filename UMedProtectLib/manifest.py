@@ -7,11 +7,14 @@ study wins, so a study redone after a failure is read with its newest outcome.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
 from typing import Dict, Iterator, Mapping, Optional
 
+from .errors import InputError
+from .outputs import NO_FOLLOW, confined
 from .reports import plain, sha256_file
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -34,9 +37,19 @@ def _lines(path: Path) -> Iterator[dict]:
 class Manifest:
     """The manifest file of an output folder."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, inputs: Mapping[Path, Path] = {}):
         self.folder = folder
-        self.path = folder / MANIFEST_NAME
+        self.path = confined(folder / MANIFEST_NAME, inputs, folder, "the manifest")
+
+    def _open(self, flags: int) -> int:
+        """A descriptor of the manifest file itself: a symbolic link in its place is refused, never written through."""
+        try:
+            return os.open(self.path, flags | NO_FOLLOW, 0o644)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise InputError(f"{str(self.path)!r} is a symbolic link; remove it (the manifest is never written "
+                                 "through a link)") from None
+            raise
 
     def exists(self) -> bool:
         """True when a manifest from an earlier run is in the folder."""
@@ -54,18 +67,19 @@ class Manifest:
 
     def start(self, fresh: bool) -> None:
         """Begin a run: an empty manifest (fresh) or the old one with a torn last line cut off (resume)."""
-        if fresh or not self.exists():
-            self.path.write_bytes(b"")
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(self.path, "r+b") as stream:
-                stream.truncate(data.rfind(b"\n") + 1)
+        fresh = fresh or not self.exists()
+        descriptor = self._open(os.O_RDWR | os.O_CREAT | (os.O_TRUNC if fresh else 0))
+        try:
+            data = b"" if fresh else self.path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                os.ftruncate(descriptor, data.rfind(b"\n") + 1)
+        finally:
+            os.close(descriptor)
 
     def append(self, record: Mapping) -> None:
         """Add one record as a single appended line and flush it to disk before returning."""
         line = (json.dumps(plain(record), allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        descriptor = self._open(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(descriptor, line)
             os.fsync(descriptor)

@@ -12,8 +12,14 @@ and a hard-linked backup of what it replaces) is written into every staging fold
 writes into one of those folders, or calls `recover_stale`, finds the unlocked staging folders, undoes the renames
 the journal lists (only where the destination still is the file this set put there) and removes them. So a set of
 outputs is all or nothing: a kill between two renames leaves a mixture only until the next run into that folder.
+A journal whose renames all happened describes a complete set: it is kept (only the staging folder goes), so a
+kill after the last rename never costs the outputs it had just put in place.
 Commits into the same folder are serialised with a lock on the folder itself, so two runs never interleave their
 renames. SIGINT and SIGTERM are held during the renames and the cleanup and acted on (rollback) afterwards.
+
+Every file the tool writes goes through `confined`: its folder is resolved, its own name is not followed (a rename
+replaces a symbolic link, never writes through it), and it is refused if it is, or links to, an input or lies
+outside the folder it belongs to (a dataset run's output folder, through a linked subfolder).
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ FULL_DISK_BYTES = 2**20
 # Outputs (named by their command-line option) that are images, and the one that is a PNG.
 IMAGE_OUTPUTS = ("output", "difference")
 PNG_OUTPUTS = ("preview",)
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Seconds to pause after each rename of a commit: widens the windows between renames for the fault tests.
+RENAME_PAUSE_VARIABLE = "UMED_PROTECT_TEST_RENAME_PAUSE"
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # open a file itself, never what a symbolic link in its place names
 
 
 def resolved(path: PathLike) -> Path:
@@ -55,22 +65,88 @@ def resolved(path: PathLike) -> Path:
     return Path(os.path.abspath(os.path.realpath(os.fspath(path))))
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether a resolved path is `folder` or lies under it."""
+    return path == folder or folder in path.parents
+
+
+def confined(path: PathLike, inputs: Mapping[Path, Path] = {}, folder: Optional[PathLike] = None,
+             what: str = "output") -> Path:
+    """Where a file the tool writes really goes: its folder resolved, its own name kept (a link is not followed).
+
+    Refused: the file is an input or a symbolic link to one, a link that leads outside its folder, or a folder that
+    lies outside `folder` (a linked subfolder of a dataset run's output folder). `inputs`: resolved -> as given.
+    """
+    given = Path(path)
+    parent = resolved(given.parent)
+    if folder is not None and not _inside(parent, resolved(folder)):
+        raise InputError(f"{what} {str(given)!r} would be written to {str(parent)!r}, outside {str(folder)!r} (a "
+                         "symbolic link on the way); remove the link: nothing is written outside that folder")
+    target = parent / given.name
+    real = resolved(target)
+    if real in inputs:
+        raise InputError(f"{what} {str(given)!r} is an input file ({str(inputs[real])!r}); choose another name "
+                         "(inputs are never modified)")
+    if target.is_symlink() and not _inside(real, resolved(folder) if folder is not None else parent):
+        raise InputError(f"{what} {str(given)!r} is a symbolic link to {str(real)!r}, outside its folder; remove "
+                         "the link (outputs replace a link, they never write through it)")
+    return target
+
+
+class _Hold:
+    """The process's hold on SIGINT and SIGTERM: how deep, the handlers it replaced, the signals it recorded."""
+
+    depth = 0
+    previous: Dict[int, object] = {}
+    recorded: List[int] = []
+
+
+def _record(signum, frame) -> None:
+    """The handler while signals are held: remember the signal, act on it when the hold ends."""
+    _Hold.recorded.append(signum)
+
+
 @contextlib.contextmanager
 def held_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (they stay pending) so that renames and cleanup are not cut in half."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    """Hold SIGINT and SIGTERM so that renames and cleanup are not cut in half; they are acted on afterwards.
+
+    Blocking them in this thread is not enough: the kernel may deliver a signal to any thread (torch's, ITK's,
+    Dask's), and Python then runs its handler in the main thread between two statements, e.g. after a rename and
+    before it is recorded. So in the main thread the handlers themselves are replaced by one that only records the
+    signal; when the outermost hold ends the old handlers come back and get what was recorded and not taken by
+    stop_requested(). The signals are also blocked in the holding thread, whichever it is.
+    """
+    blocking = hasattr(signal, "pthread_sigmask")
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS) if blocking else None
+    main = threading.current_thread() is threading.main_thread()
+    outermost = main and _Hold.depth == 0
+    if outermost:
+        _Hold.previous = {signum: signal.signal(signum, _record) for signum in HELD_SIGNALS}
+    _Hold.depth += main
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _Hold.depth -= main
+        if outermost:
+            for signum, handler in _Hold.previous.items():
+                if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                    signal.signal(signum, handler)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal blocked meanwhile arrives now
+        if outermost:
+            recorded, _Hold.recorded = _Hold.recorded, []
+            for signum in dict.fromkeys(recorded):
+                signal.raise_signal(signum)
 
 
 def stop_requested() -> bool:
-    """Whether a held SIGINT or SIGTERM is waiting."""
-    return hasattr(signal, "sigpending") and bool({signal.SIGINT, signal.SIGTERM} & signal.sigpending())
+    """Whether a held SIGINT or SIGTERM is waiting; it is taken (acting on it is the caller's job)."""
+    waiting = bool(_Hold.recorded)
+    _Hold.recorded = []
+    if hasattr(signal, "sigtimedwait"):
+        while signal.sigtimedwait(HELD_SIGNALS, 0) is not None:
+            waiting = True
+    return waiting
 
 
 def _lock(path: Path, blocking: bool = True) -> Optional[int]:
@@ -109,16 +185,20 @@ def _same_file(path: Path, identity: List[int]) -> bool:
 
 
 def _roll_back(journal: Path) -> None:
-    """Undo the renames a dead run's journal lists, where the destination is still that run's file."""
+    """Undo the renames a dead run's journal lists, where the destination is still that run's file.
+
+    When every destination is that run's file, all its renames happened: the set is complete and stays.
+    """
     try:
         entries = json.loads(journal.read_text(encoding="utf-8"))["moves"]
     except (OSError, ValueError, KeyError):
         return  # no complete journal: the run died before its first rename
-    for entry in entries:
+    moved = [entry for entry in entries if _same_file(Path(entry["destination"]), entry["identity"])]
+    if len(moved) == len(entries):
+        return
+    for entry in moved:  # the others were never moved, or were replaced since by someone else: not ours to touch
         destination, backup = Path(entry["destination"]), entry["backup"]
-        if not _same_file(destination, entry["identity"]):
-            continue  # never moved, or replaced since by someone else: not ours to touch
-        if backup is not None and Path(backup).exists():
+        if backup is not None and os.path.lexists(backup):
             os.replace(backup, destination)
         else:
             destination.unlink()
@@ -164,11 +244,11 @@ def full_disk(folder: Path) -> Optional[InputError]:
 
 def check_writable(targets: Iterable[Optional[PathLike]]) -> None:
     """Before any work: each target's folder exists and takes new files (stale staging folders are cleaned first)."""
-    for parent in sorted({resolved(t).parent for t in targets if t is not None}):
+    for parent in sorted({resolved(Path(t).parent) for t in targets if t is not None}):
         if not parent.is_dir():
             raise InputError(f"the output folder {str(parent)!r} does not exist; create it first")
         try:
-            with folder_locks([parent]):
+            with held_signals(), folder_locks([parent]):
                 recover_stale(parent)
                 os.rmdir(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
         except OSError as error:
@@ -198,9 +278,10 @@ def created_folders(folders: Iterable[PathLike]) -> Iterator[None]:
 class OutputTransaction:
     """Stage several output files and make them appear together (commit) or not at all."""
 
-    def __init__(self, overwrite: bool = True, keep_intact: Iterable[PathLike] = ()):
+    def __init__(self, overwrite: bool = True, keep_intact: Iterable[PathLike] = (), folder: Optional[PathLike] = None):
         self.overwrite = overwrite
         self.keep_intact: Dict[Path, Path] = {resolved(p): Path(p) for p in keep_intact}  # resolved -> as given
+        self.folder = folder  # every output must lie inside it (a dataset run's output folder); None: anywhere
         self._folders: Dict[Path, Path] = {}
         self._locks: Dict[Path, int] = {}
         self._targets: List[Path] = []
@@ -212,30 +293,31 @@ class OutputTransaction:
         file without overwrite, or a folder that takes no new files; the same rules stage() and commit() apply, asked
         now rather than after a fit of many minutes.
         """
-        from .image_io import image_extension  # image_io writes through this module
+        from .image_io import image_extension, written_data_files  # image_io writes through this module
 
         seen: Dict[Path, str] = {}
         for option, path in outputs.items():
             if path is None:
                 continue
             flag = "--" + option.replace("_", "-")
+            extra: List[Path] = []
             if option in IMAGE_OUTPUTS:
                 image_extension(path)
+                extra = written_data_files(path)
             if option in PNG_OUTPUTS and not Path(path).name.lower().endswith(".png"):
                 raise InputError(f"{flag} {str(path)!r} must be a .png file")
-            target = resolved(path)
-            if target in self.keep_intact:
-                raise InputError(f"{flag} {str(path)!r} is the input file {str(self.keep_intact[target])!r}; choose "
-                                 "another name (inputs are never modified)")
-            if target in seen:
-                raise InputError(f"{flag} and {seen[target]} are the same file {str(path)!r}; give each its own name")
-            seen[target] = flag
-            if target.is_dir():
-                raise InputError(f"{flag} {str(path)!r} is a folder; give a file name")
-            if not target.parent.is_dir():
-                raise InputError(f"the folder of {flag} {str(path)!r} does not exist; create it first")
-            if target.exists() and not self.overwrite:
-                raise InputError(f"{flag} {str(path)!r} already exists; remove it or pass --overwrite")
+            for file, what in [(Path(path), flag), *((data, f"the data file of {flag}") for data in extra)]:
+                target = confined(file, self.keep_intact, self.folder, what)
+                if target in seen:
+                    raise InputError(f"{what} and {seen[target]} are the same file {str(file)!r}; give each its own "
+                                     "name")
+                seen[target] = what
+                if target.is_dir():
+                    raise InputError(f"{what} {str(file)!r} is a folder; give a file name")
+                if not target.parent.is_dir():
+                    raise InputError(f"the folder of {what} {str(file)!r} does not exist; create it first")
+                if os.path.lexists(target) and not self.overwrite:
+                    raise InputError(f"{what} {str(file)!r} already exists; remove it or pass --overwrite")
         check_writable(outputs.values())
 
     def __enter__(self) -> "OutputTransaction":
@@ -258,16 +340,14 @@ class OutputTransaction:
 
     def stage(self, target: PathLike) -> Path:
         """The path to write `target`'s content to; it appears at `target` on commit."""
-        target = resolved(target)
+        target = confined(target, self.keep_intact, self.folder)
         if target in self._targets:
             raise InputError(f"two outputs are both {str(target)!r}; give each output its own file name")
-        if target in self.keep_intact:
-            raise InputError(f"output {str(target)!r} is an input file; choose another output name")
         if not target.parent.is_dir():
             raise InputError(f"the folder of output {str(target)!r} does not exist; create it first")
         if target.is_dir():
             raise InputError(f"output {str(target)!r} is a folder; give a file name")
-        if target.exists() and not self.overwrite:
+        if os.path.lexists(target) and not self.overwrite:
             raise InputError(f"output {str(target)!r} already exists; remove it or pass --overwrite")
         folder = self._folders.get(target.parent)
         if folder is None:
@@ -298,10 +378,8 @@ class OutputTransaction:
     def _check(self, moves: List[Tuple[Path, Path]]) -> None:
         """Refuse moves that would replace an input or an existing file we may not overwrite."""
         for staged, destination in moves:
-            if destination in self.keep_intact:
-                raise InputError(f"writing {str(destination)!r} (a data file of an output) would replace an "
-                                 "input file; choose another output name")
-            if destination.exists() and not self.overwrite:
+            confined(destination, self.keep_intact, self.folder)  # a data file of an output, or a link made meanwhile
+            if os.path.lexists(destination) and not self.overwrite:
                 # Checked again here, under the folder lock: another run may have written it during this one.
                 raise InputError(f"output {str(destination)!r} already exists (written by another run meanwhile?); "
                                  "remove it or pass --overwrite; nothing of this run was written")
@@ -311,33 +389,37 @@ class OutputTransaction:
         plan = []
         for staged, destination in moves:
             backup = None
-            if destination.exists():
+            if os.path.lexists(destination):
                 # A hard link keeps the old file reachable for a rollback without a moment where it is missing.
                 backup = staged.with_name(BACKUP_PREFIX + staged.name)
                 try:
-                    os.link(destination, backup)
+                    os.link(destination, backup, follow_symlinks=False)
                 except OSError:
-                    shutil.copy2(destination, backup)
+                    shutil.copy2(destination, backup, follow_symlinks=False)
             plan.append((staged, destination, backup))
         entries = [{"destination": str(d), "backup": str(b) if b else None,
                     "identity": [os.stat(s).st_dev, os.stat(s).st_ino]} for s, d, b in plan]
         text = json.dumps({"created": time.time(), "moves": entries})
         for folder in self._folders.values():
-            with open(folder / JOURNAL, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
+            descriptor = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o600)
+            try:
+                os.write(descriptor, text.encode("utf-8"))
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
         return plan
 
     def commit(self) -> List[Path]:
         """Move every staged file to its destination; on failure or a held stop signal restore what was before."""
         moves = self._moves()
         done: List[Tuple[Path, Optional[Path]]] = []
+        pause = float(os.environ.get(RENAME_PAUSE_VARIABLE) or 0)
         with held_signals(), folder_locks(self._folders):
             try:
                 self._check(moves)
                 for staged, destination, backup in self._journal(moves):
                     os.replace(staged, destination)
+                    time.sleep(pause)  # a test hook: the window between a rename and its record, widened
                     done.append((destination, backup))
                 if stop_requested():
                     raise Cancelled("terminated")
