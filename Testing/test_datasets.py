@@ -5,7 +5,7 @@ import pytest
 
 from UMedProtectLib.datasets import find_pairs
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.preview import middle_roi_slice, render_preview
+from UMedProtectLib.preview import BAR_STRIP, middle_roi_slice, render_preview
 
 
 def touch(folder, *names):
@@ -68,8 +68,9 @@ def test_preview_panels_orientation_and_colours():
     # radiological display flips both, moving the marker to the bottom-right corner.
     sheet = np.asarray(render_preview(original, protected, roi, 4.0, (0, 100), (1.0, 2.0, 3.0),
                                       (-1, 0, 0, 0, -1, 0, 0, 0, 1)))
-    # Panels 320 wide (30 columns x 10.67); 20 rows x 10.67 x 2 for the 2:1 voxel aspect = 427 high.
-    assert sheet.shape[:2] == (427 + 34 + 8, 3 * 320 + 4 * 8)
+    # Panels 320 wide (30 columns x 10.67); 20 rows x 10.67 x 2 for the 2:1 voxel aspect = 427 high; the colour
+    # bar's strip under the row.
+    assert sheet.shape[:2] == (427 + 34 + 8 + BAR_STRIP, 3 * 320 + 4 * 8)
     first = sheet[34:34 + 427, 8:328]
     assert (first[-5, -5] == 255).all() and (first[5, 5] == 0).all()
     third = sheet[34:34 + 427, 8 + 2 * 328:8 + 2 * 328 + 320]
