@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
+from ..texture_change import texture_ratios
 from .baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from .config import UMED, EvaluationConfig
 from .corpora import load_corpus
 from .owner import dataset_corpus
 from .corpus import Corpus, Study
 from .defences import apply_defence
-from ..texture_change import texture_ratios
 from .metrics import dice, perturbation_stats
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, NnUNetVictim
 from .plan import estimate, protected_sets
