@@ -23,5 +23,5 @@ class Design:
     whole_roi_inside: bool = False  # texture part up to the contour, contour part on the outer half of the band
     fit_through_augmentation: bool = False  # the surrogate sees protected patches through a victim's augmentations
     surrogate_every: Optional[int] = None  # overrides settings.surrogate_every when set
-    # What victims did on data protected with it (README, "Does it protect?").
+    # What victims did on data protected with it: its rows of designs/measured/ (docs/results/ has the runs).
     measurements: Tuple[Measurement, ...] = ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 # A victim counts as defeated when its best seed scores at most this Dice while its clean twin reaches CLEAN_DSC.
 DEFEATED_DSC = 0.10
@@ -12,25 +12,6 @@ CLEAN_DSC = 0.70
 LEVELS = ("none", "flip", "full", "nnunet")
 # A defence of the attacker breaks a design where victims keep more than this share of their clean twin's Dice.
 BROKEN_SHARE = 1 / 3
-# The synthetic corpus on which the designs take effect, and the README sections that hold its figures.
-FAINT_LESIONS = "synthetic faint lesions, contrast 2.5 x epsilon, noise epsilon"
-FAINT_PROBE = "README, Measured: faint lesions (benchmarks/noise_shortcut_probe.py)"
-FAINT_LADDER = "README, Measured: the faint-lesion ladder (benchmarks/noise_shortcut_probe.py)"
-NUCLEI_LADDER = "README, Measured: the real-corpus ladder, nuclei (umed-protect evaluate)"
-# The harness's own faint-lesion corpus, and its run at full augmentation with victims trained long enough to learn it.
-SYNTH_FAINT = "synth-faint (the harness's faint lesions, 2.5 x epsilon)"
-FAINT_FULL = "README, Measured: full augmentation on faint lesions, victims trained 600 steps (umed-protect evaluate)"
-# The contrast ladder: faint and strong lesions share one training set.
-MIXED_CONTRAST = "synth-contrast (1x-8x epsilon mixed in one training set)"
-CONTRAST_LADDER = "README, Measured: the contrast ladder (synth-contrast), published design (umed-protect evaluate)"
-# The faint-lesion ladder's clean twins (best seed per level and victim): the same runs for every design's rows.
-FAINT_CLEAN = {
-    ("none", "U-Net"): 0.843, ("none", "attention U-Net"): 0.796, ("none", "FPN"): 0.759,
-    ("flip", "U-Net"): 0.894, ("flip", "attention U-Net"): 0.833, ("flip", "FPN"): 0.844,
-    ("full", "U-Net"): 0.643, ("full", "attention U-Net"): 0.468, ("full", "FPN"): 0.794,
-}
-# Their clean twins at full augmentation on synth-faint, trained 600 steps (best seed), for every design's rows.
-FAINT_FULL_CLEAN = {("full", "U-Net"): 0.834, ("full", "attention U-Net"): 0.831, ("full", "FPN"): 0.851}
 
 
 @dataclass(frozen=True)
@@ -45,8 +26,12 @@ class Measurement:
     clean_dsc: float
     protected_dsc: float
     psnr_db: float
-    source: str  # the README section with the command that reproduces it
+    source: str  # the docs page (a path in the repository) with the command that reproduces it
     defence: str = "none"  # the attacker's preprocessing of every image (evaluation/defences.py)
+    seeds: Optional[int] = None  # seeds per victim family; both Dice figures are the best of them
+    commit: Optional[str] = None  # the commit that recorded the figures
+    machine: Optional[str] = None  # where the victims were trained, as the docs page states it
+    date: Optional[str] = None  # YYYY-MM-DD of that commit
 
     @property
     def defeats(self) -> bool:
@@ -57,19 +42,6 @@ class Measurement:
     def broken(self) -> bool:
         """Whether victims kept more than BROKEN_SHARE of their clean twin's Dice (which worked) under a defence."""
         return self.clean_dsc >= CLEAN_DSC and self.protected_dsc > BROKEN_SHARE * self.clean_dsc
-
-
-def faint_ladder(protected: Dict[Tuple[str, str], float], psnr_db: float, note: str = "", corpus: str = FAINT_LESIONS,
-                 clean: Dict[Tuple[str, str], float] = FAINT_CLEAN,
-                 source: str = FAINT_LADDER) -> Tuple[Measurement, ...]:
-    """A design's faint-lesion ladder rows (4/255, 3 seeds): best seed per (level, victim) vs the clean twin."""
-    return tuple(Measurement(level, corpus, 4, 0.4, f"{victim} x 3 seeds{note}", clean[level, victim], dsc, psnr_db,
-                             source) for (level, victim), dsc in protected.items())
-
-
-def faint_full(protected: Dict[Tuple[str, str], float], psnr_db: float) -> Tuple[Measurement, ...]:
-    """A design's rows of the synth-faint run at full augmentation with 600-step victims, vs FAINT_FULL_CLEAN."""
-    return faint_ladder(protected, psnr_db, ", 600 steps", SYNTH_FAINT, FAINT_FULL_CLEAN, FAINT_FULL)
 
 
 def _broken_sentence(broken: Sequence[Measurement]) -> str:
