@@ -90,14 +90,15 @@ def test_unknown_design_is_refused_with_the_list():
     ("quiet", "none", "unet", 150, False), ("quiet-rim", "flip", "unet", 150, False),
     ("quiet-rim", "full", "fpn", 600, True)])
 def test_quiet_designs_lower_victims_on_faint_lesions(design, augmentation, victim, steps, meets_target):
-    """The direction, asserted where the designs take effect (README): the harness's faint lesions (synth-faint,
-    2.5 x epsilon), whose clean twin must reach the criterion's 0.70; the target itself where it was met.
+    """The direction, asserted where the designs take effect (docs/results/faint-lesions.md): the harness's faint
+    lesions (synth-faint, 2.5 x epsilon), whose clean twin must reach the criterion's 0.70; the target itself where it
+    was met.
 
     Measured at these sizes (seed 0): U-Net, 150 steps, augmentation none, clean 0.767, quiet 0.157 at 45.7 dB; flips,
     clean 0.772, quiet-rim 0.295 at 45.3 dB. Neither meets the 0.10 target, so they ask for the direction with a
     margin for other machines (the smallest drop measured is 0.48): at least 0.3 below the clean twin. FPN, 600
-    steps, full augmentation: clean 0.817, quiet-rim 0.018, the target met (README, full augmentation on faint
-    lesions), so it asks for the target.
+    steps, full augmentation: clean 0.817, quiet-rim 0.018, the target met (docs/results/synth-faint-full.md),
+    so it asks for the target.
     """
     from UMedProtectLib import fit_profile
     from UMedProtectLib.designs.evidence import CLEAN_DSC, DEFEATED_DSC

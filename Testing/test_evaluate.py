@@ -306,10 +306,10 @@ def test_quick_run_writes_table_figure_and_json(quick_run):
 
 @pytest.mark.slow
 def test_quick_run_default_design_lowers_the_victim_on_faint_lesions(quick_run):
-    """The direction, asserted where the engine takes effect (README, "Does it protect?"): faint lesions, a victim
+    """The direction, asserted where the engine takes effect (docs/results/frontier.md): faint lesions, a victim
     without augmentation. Measured with `umed-protect evaluate --quick --corpora synth-faint --threads 1`: clean
     0.764, the default design fitted on the training set 0.416 (45.8 dB), Gaussian noise at the same budget 0.700.
-    On nuclei (the same run) nothing protects: see the README's real-corpus ladder."""
+    On nuclei (the same run) nothing protects: see docs/results/nuclei-ladder.md."""
     _, data = quick_run
     faint = data["corpora"]["synth-faint"]["augmentation"]["none"]
     best = {entry["method"]: entry["best_dice"] for entry in faint["methods"]}

@@ -1,6 +1,6 @@
 """The budget grammar: how large a change may be, as a fraction of a reading window or in the image's own units.
 
-Three ways of giving it (README, the method section): a fraction such as 4/255 of the study's robust intensity range;
+Three ways of giving it (docs/method.md): a fraction such as 4/255 of the study's robust intensity range;
 the same fraction of a reading window (--window 40,400 or a preset such as soft-tissue); or a native amount such as
 10HU (CT) or 2.5units (any other modality). Given none, the default depends on how the study is read
 (docs/visibility.md): for a CT in HU, one grey level of the narrowest standard window that shows the ROI's tissue

@@ -170,7 +170,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         target = protected[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols]
         target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range, budget.native)
         region[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols] |= where
-    # Slice by slice: a whole-volume float64 difference of a 512x512x600 CT alone took 2.5 GB (README, memory).
+    # Slice by slice: a whole-volume float64 difference of a 512x512x600 CT alone raised the peak by gigabytes
+    # (docs/guarantees.md, memory).
     # float32 unless the image is float64, whose changes float32 would round (and the report under-state).
     difference = np.zeros(volume.shape, dtype=np.float64 if volume.dtype == np.float64 else np.float32)
     for z in {window.z for window in windows}:

@@ -9,8 +9,8 @@ from .errors import InputError
 
 # Per voxel, for a voxel type of b bytes: the image as read and as an array (2b), the protected copy and its written
 # copy (2b), the label and ROI masks (about 4), the float32 difference and its written copy (8); and a fixed part
-# for torch. Measured on a 512x512x600 int16 CT (benchmarks/protect_benchmark.py --cases c --command-line): 2370 MB
-# peak against 4.1 GB estimated: the estimate errs high (it may refuse a volume that would just have fitted).
+# for torch. Measured on a 512x512x600 int16 CT (benchmarks/protect_benchmark.py --cases c --command-line,
+# docs/guarantees.md): the estimate errs high (it may refuse a volume that would just have fitted).
 BYTES_PER_VOXEL_BASE = 12
 VOXEL_TYPE_COPIES = 4
 FIXED_BYTES = 2**30

@@ -23,7 +23,8 @@ class UMedPerturbation(nn.Module):
 
     Published texture part: clamp(eps*tanh(G_t(x)), -eps*T(x), eps*T(x)).
     Carrier texture part (carrier_period set): eps*sigmoid(G_t(x))*checker, the generator choosing where and how
-    strongly a fixed mid-frequency pattern is laid; no LBP bound, which removed the pattern's effect (README, "Design").
+    strongly a fixed mid-frequency pattern is laid; no LBP bound, which removed the pattern's effect
+    (docs/method.md, carrier).
     """
 
     def __init__(self, width: int = 16, cdc_theta: float = 0.7, texture_floor: float = 0.25,

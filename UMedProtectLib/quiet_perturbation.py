@@ -3,7 +3,7 @@ a fitted CDC contour part (quiet) or a fixed change in the sign of the band's ow
 
 A victim trained on such images can tell the target by its missing noise, a local-variance cue far stronger than a
 low contrast; a loud rim around the quiet ROI makes that cue stronger still. On real (noisy) images the cue is
-absent and the victim misses the target (README, "Does it protect?").
+absent and the victim misses the target (docs/method.md, the quiet design).
 """
 
 import math

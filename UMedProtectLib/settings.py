@@ -41,7 +41,7 @@ class Preset:
         return f"{self.iterations} iterations"
 
 
-# The cheap presets are this project's (README "Choices where the paper is silent"); `paper` is the published
+# The cheap presets are this project's (docs/method.md); `paper` is the published
 # generation budget: 100 epochs over the data, Adam 1e-4 for generators and surrogate, no early stop.
 PRESETS = {
     "fast": Preset(iterations=60),

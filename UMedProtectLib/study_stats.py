@@ -8,9 +8,9 @@ from scipy import ndimage
 from .budget import GREY_LEVELS, StudyReading
 from .windows import Window
 
-# Measured (shared/research/protection-feasibility.md): at epsilon / contrast of about 0.13 nothing protected.
+# Where the budget was below a quarter of the ROI's contrast, no design protected (docs/results/frontier.md).
 WEAK_BUDGET_RATIO = 0.25
-# README "Does it protect?": at 16/255 the perturbation was measured at PSNR 32-33 dB, i.e. visible.
+# At 16/255 the perturbation was measured visible (docs/results/nuclei-gpu.md).
 VISIBLE_EPSILON = 16 / 255
 # Above this fraction of the volume the "region" is no longer a region: a label that covers (nearly) everything.
 WIDE_REGION_FRACTION = 0.5

@@ -1,4 +1,4 @@
-"""The three ways of giving the budget, measured on a real head CT and on the MR sample (README, "The budget").
+"""The three ways of giving the budget, measured on a real head CT and on the MR sample (docs/method.md).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/budget_examples.py [--preset fast] [--cases 0,3]
 CT: the head CT of Debian's invesalius-examples package (`apt-get install invesalius-examples`; "ProMED CT

@@ -3,7 +3,7 @@
 `umed-protect evaluate` trains the clean twins in every run; this script trains only the protected victims, so
 rows can run side by side and be read against the clean row of an evaluate run with the same seed and steps
 on the same machine (victim training on the CPU is deterministic for a seed on one machine, not across machines:
-README, the contrast ladder). Prints one JSON line.
+docs/results/contrast-ladder.md). Prints one JSON line.
 """
 
 import argparse

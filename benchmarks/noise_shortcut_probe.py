@@ -6,7 +6,7 @@ slices only; victims of the evaluation train on them and are scored on the clean
 `--probes`, `--seeds`, `--victims` and `--augmentations` is one row; a seed seeds the victim and the engine design's
 fit, the slices stay the same. `--workers` runs rows side by side (one thread each; `--device cuda` on a GPU), so
 the faint-lesion ladder is one command; it prints every row, then per probe, victim and level the DSC of each seed,
-the mean and the best (the largest: what an attacker keeps). The README's "faint lesions" figures come from it.
+the mean and the best (the largest: what an attacker keeps). The figures of docs/results/faint-lesions.md come from it.
 
 Probes: clean; an engine design by its name, e.g. quiet, quiet-rim or published (one profile fitted on the
 training slices, `--preset`, default balanced; `paper` is the published generation budget); or hand-made terms

@@ -1,7 +1,7 @@
 """Design probe (not a test): does a fixed checker in the ROI fool a victim, and what weakens it?
 
 Each probe lays +-epsilon checker squares on the training split of a corpus, trains one victim with the
-evaluation's recipe and prints its Dice on the clean test split. The README's "Design" figures come from:
+evaluation's recipe and prints its Dice on the clean test split. The figures of docs/results/frontier.md come from:
 
     .venv/bin/python benchmarks/shortcut_probe.py --corpus nuclei --steps 240 --epsilon 16 \
         --probes roi:2 roi:4 roi:8 interior:8 roi-lbp:8

@@ -59,7 +59,7 @@ class EvaluationConfig:
 
 
 def full_config() -> EvaluationConfig:
-    """The run whose table goes into the README (hours on a CPU, minutes on a GPU)."""
+    """The full run of docs/evaluation.md (hours on a CPU, minutes on a GPU)."""
     return EvaluationConfig()
 
 

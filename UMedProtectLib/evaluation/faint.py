@@ -3,7 +3,7 @@
 Slices of 48x48: a flat organ (0.45 plus a smooth texture of 2/255) with 1-2 lesions of contrast multiple x
 epsilon (hypo or hyper), Gaussian noise of std epsilon. Unlike `synth-contrast`, every training lesion is equally
 faint: no easy example teaches a victim the anatomy. This is the regime in which the designs were measured to take
-effect (README, "Does it protect?"). The slices' own range is not pinned, so the benchmark gives the engine its
+effect (docs/results/faint-lesions.md). The slices' own range is not pinned, so the benchmark gives the engine its
 budget in the images' units (`epsilon_unit="units"`); the harness's corpus `synth-faint` pins it (faint_corpus).
 """
 

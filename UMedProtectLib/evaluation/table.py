@@ -19,7 +19,7 @@ ROW_NAMES = {"clean": "clean (no protection)", "gaussian": "Gaussian noise in RO
                 for design in DESIGNS for mode, phrase in _MODE_PHRASES.items()}}
 
 
-# Visibility as the engine's report and the Slicer panel state it (README, "The budget").
+# Visibility as the engine's report and the Slicer panel state it (docs/cli.md, `visibility`).
 VISIBLE_HEADER = "ROI visibly changed %"
 
 
