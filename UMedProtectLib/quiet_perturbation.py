@@ -35,7 +35,7 @@ class QuietPerturbation(nn.Module):
     """delta = contour*band + clamp(blur(x) - x, -eps, eps)*interior (interior = the whole ROI).
 
     contour = eps*tanh(G_c(x)), fitted; or, given rim, rim*eps*sign(x - blur(x)): the band's noise pushed out to a
-    fixed amplitude, with nothing to fit (the probes showed the fitted part cost 3 dB and did not help).
+    fixed amplitude, with nothing to fit (the probes showed the fitted part cost PSNR and did not help: docs/method.md).
     """
 
     def __init__(self, width: int = 16, cdc_theta: float = 0.7, sigma: float = 1.5, rim: Optional[float] = None):
