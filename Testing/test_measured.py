@@ -41,6 +41,14 @@ def test_every_source_of_every_designs_row_is_a_file_of_the_repository():
     assert not missing
 
 
+@pytest.mark.parametrize("path", STUDIES, ids=[path.stem for path in STUDIES])
+def test_every_data_file_is_named_on_its_page(path):
+    """A reader of the page finds the data; a reader of the data finds the page with the command."""
+    pages = {row.source for _, row in study_rows(path)}
+    assert len(pages) == 1, pages
+    assert path.name in (ROOT / pages.pop()).read_text(encoding="utf-8")
+
+
 def test_a_row_outside_the_row_format_is_refused(tmp_path):
     design, row = study_rows(STUDIES[0])[0]
     good = {"design": design, **{key: getattr(row, key) for key in ROW_KEYS - {"design"}}}
