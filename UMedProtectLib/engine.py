@@ -96,7 +96,24 @@ def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, dev
 
 def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSettings(),
                 progress: Optional[ProgressCallback] = None, cancel: Optional[CancelFlag] = None) -> Profile:
-    """Fit one perturbation on many image/label pairs, each normalised on its own, and return it as a profile."""
+    """Fit one perturbation on many image/label pairs, each normalised on its own, and return it as a profile.
+
+    Args:
+        studies: (image, label) pairs, each as `protect` takes them; the studies may differ in shape and type.
+        settings: The protection settings. The budget is resolved per study and the fit uses the median of the
+            studies' budgets as a fraction of each one's window.
+        progress: Called with a `Progress` event at each stage and fitting step; None for silence.
+        cancel: Polled during the fit; when it returns True the fit stops.
+
+    Returns:
+        The fitted `Profile`: generator weights, the settings and the fit's record in `info`. Save it with
+        `save_profile` and apply it with `protect(..., profile=profile)`.
+
+    Raises:
+        InputError: The dataset is empty, a pair is not a valid image and label map, no study holds the chosen
+            labels, or the device asked for is not available.
+        Cancelled: `cancel` returned True.
+    """
     start = time.perf_counter()
     volumes = [as_volume(image, label) for image, label in studies]
     if not volumes:
@@ -131,7 +148,29 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
 def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
             settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
-    """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band."""
+    """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band.
+
+    Args:
+        image: The study, a 2D (y, x) or 3D (z, y, x) array of any number type, in SimpleITK order: axis 0 is the
+            axial slice. It is not modified.
+        label: The label map on the image's grid, integer values; the voxels with the chosen labels are the ROI.
+        spacing: The voxel spacing, recorded in the report only.
+        settings: The protection settings (budget, design, band width, training effort, device, seed...).
+        progress: Called with a `Progress` event at each stage and fitting step; None for silence.
+        cancel: Polled during the fit and the perturbation; when it returns True the run stops.
+        profile: A profile fitted before (`fit_profile`, `load_profile`): its generators are applied in one forward
+            pass instead of fitting on this study, and its design replaces the one in `settings`.
+
+    Returns:
+        A `ProtectionResult`: `protected` (the image's shape and type), `difference` (protected minus image, in the
+        image's units), `report` (metrics, visibility, budget, threat model and warnings, as the report JSON) and
+        `profile` (the generators fitted on this study, or the profile given).
+
+    Raises:
+        InputError: The image or label map is not valid (shape, type, NaN, no ROI, labels not present), the budget
+            is out of range or would change no voxel, or the device asked for is not available.
+        Cancelled: `cancel` returned True.
+    """
     start = time.perf_counter()
     overridden = []
     if profile is not None:  # the masks must be the ones the profile's generators were fitted with

@@ -75,6 +75,15 @@ def load_profile(path: Union[str, Path]) -> Profile:
 
     Its settings are held to the same bounds as the command line's and its tensors to the shapes those settings
     give, before any network is built from them.
+
+    Args:
+        path: A profile file written by `save_profile` or `umed-protect fit-profile`.
+
+    Returns:
+        The `Profile`, its generators checked by building them once.
+
+    Raises:
+        InputError: The file is missing, is not a UMedProtect profile, or holds settings or tensors out of bounds.
     """
     path = Path(path)
     if not path.is_file():

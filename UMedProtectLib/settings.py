@@ -217,7 +217,31 @@ def _whole(low: int, high: int, step: int = 1) -> Bounds:
 
 @dataclass(frozen=True)
 class ProtectSettings:
-    """Everything that decides a protection run; stored in reports and profiles."""
+    """Everything that decides a protection run; stored in reports and profiles.
+
+    Each field is declared once below with its default, bounds or choices and help; `umed-protect protect --help`
+    and `OPTIONS` are generated from them. The ones a user sets most:
+
+    Args:
+        epsilon: The budget, the largest change of a voxel: a fraction of the reading window, or an amount in the
+            image's units when `epsilon_unit` is "HU" or "units"; None for the default of the study's reading.
+        epsilon_unit: What `epsilon` is in: a fraction of the window, "HU" or "units".
+        window: The reading window, "level,width" or a named window; None for the robust intensity range.
+        modality: How the image is read, one of `MODALITIES` ("auto" tells a CT in HU by its air).
+        design: The perturbation design, a name in the registry `DESIGNS` (`designs/`).
+        band_width: Radius in pixels of the band around each contour that is perturbed with the ROI.
+        labels: The label values that form the ROI; None for every label above 0.
+        preset: The training effort, a name in `PRESETS`.
+        iterations: Training iterations, overriding the preset (give this or `epochs`).
+        epochs: Training epochs over the ROI slices, overriding the preset.
+        device: One of `DEVICES`, or "cuda:N" for the GPU N.
+        seed: The random seed: the same seed, settings and inputs give the same result on the CPU.
+
+    The remaining fields set the networks' sizes and the fit's details (see their help below).
+
+    Raises:
+        InputError: A value outside its bounds or choices, or both `iterations` and `epochs`.
+    """
 
     # The budget: a fraction of the reading window (the robust range unless `window` names another), or an
     # amount in native units when epsilon_unit is "HU" or "units"; None: the default of the study's reading
