@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Optional, TypeVar
 import pytest
 
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.evaluation.corpus import Corpus
+from UMedProtectLib.evaluation.corpora.corpus import Corpus
 
 Loaded = TypeVar("Loaded")
 

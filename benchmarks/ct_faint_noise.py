@@ -20,9 +20,9 @@ import numpy as np
 from scipy import ndimage
 
 from UMedProtectLib.budget import WINDOW_PRESETS
-from UMedProtectLib.evaluation import ct_lesions
-from UMedProtectLib.outputs import OutputTransaction
-from UMedProtectLib.study_stats import noise_std
+from UMedProtectLib.evaluation.corpora import ct_lesions
+from UMedProtectLib.files.transaction import OutputTransaction
+from UMedProtectLib.method.budget_strength import noise_std
 
 EPSILON = 4 / 255
 MULTIPLES = (1.0, 2.5, 4.0)

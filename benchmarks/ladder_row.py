@@ -12,9 +12,9 @@ import json
 import torch
 
 from UMedProtectLib.evaluation.config import EvaluationConfig
-from UMedProtectLib.evaluation.corpora import load_corpus
+from UMedProtectLib.evaluation.corpora.registry import load_corpus
 from UMedProtectLib.evaluation.harness import _Tracker, _generate, _group_means, _train_all
-from UMedProtectLib.evaluation.training import Recipe
+from UMedProtectLib.evaluation.victim_training import Recipe
 from UMedProtectLib.settings import parse_epsilon
 
 

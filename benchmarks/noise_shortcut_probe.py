@@ -1,6 +1,6 @@
 """Design probe (not a test): which 4/255 change of the ROI fools a victim on low-contrast lesions?
 
-The slices are `faint_slices` (UMedProtectLib/evaluation/faint.py: 48x48, 1-2 lesions of contrast k x 4/255 in a
+The slices are `faint_slices` (UMedProtectLib/evaluation/corpora/faint.py: 48x48, 1-2 lesions of contrast k x 4/255 in a
 flat organ, noise of 4/255; 160 training and 60 test slices from disjoint seeds). The probes change the training
 slices only; victims of the evaluation train on them and are scored on the clean test slices. Every combination of
 `--probes`, `--seeds`, `--victims` and `--augmentations` is one row; a seed seeds the victim and the engine design's
@@ -79,7 +79,7 @@ def probe_images(images: np.ndarray, labels: np.ndarray, probe: str) -> np.ndarr
 def design_images(images: np.ndarray, labels: np.ndarray, design: str, preset: str, seed: int) -> np.ndarray:
     """An engine design (quiet, published): one profile fitted on the slices, budget 4/255 of their robust range."""
     from UMedProtectLib import ProtectSettings, fit_profile, protect
-    from UMedProtectLib.intensity import robust_range
+    from UMedProtectLib.method.intensity import robust_range
     from UMedProtectLib.settings import PERCENTILES
 
     low, high = robust_range(images, PERCENTILES)  # the engine's epsilon is relative to this range
@@ -96,7 +96,7 @@ def _fit(job: tuple) -> np.ndarray:
     """(probe, seed, preset, contrast) -> the probe's training slices; a worker's task, so fits run side by side."""
     probe, seed, preset, contrast = job
     from UMedProtectLib.designs import DESIGNS
-    from UMedProtectLib.evaluation.faint import faint_slices
+    from UMedProtectLib.evaluation.corpora.faint import faint_slices
 
     torch.set_num_threads(1)
     train = faint_slices(160, contrast, EPSILON, seed=1)
@@ -106,9 +106,9 @@ def _fit(job: tuple) -> np.ndarray:
 def _train(job: tuple) -> dict:
     """One victim on one probe's slices at one augmentation level, scored on the clean test slices."""
     probe, seed, victim, level, images, contrast, steps, device = job
-    from UMedProtectLib.evaluation.faint import faint_slices
+    from UMedProtectLib.evaluation.corpora.faint import faint_slices
     from UMedProtectLib.evaluation.metrics import dice, psnr
-    from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
+    from UMedProtectLib.evaluation.victim_training import Recipe, predict, train_victim
 
     torch.set_num_threads(1)
     start = time.monotonic()
@@ -170,7 +170,7 @@ def main() -> None:
     print()
     print(_summary(rows))
     if args.json:  # the engine's JSON rule: strict, an infinite PSNR (clean rows) is null
-        from UMedProtectLib.reports import report_json
+        from UMedProtectLib.files.reports import report_json
 
         with open(args.json, "wb") as handle:
             handle.write(report_json({"contrast": args.contrast, "steps": args.steps, "preset": args.preset,

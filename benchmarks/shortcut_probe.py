@@ -19,9 +19,9 @@ import torch
 
 def probe_images(images: np.ndarray, labels: np.ndarray, probe: str, epsilon: float) -> np.ndarray:
     """The training images with the probe's checker laid on them, in [0, 1]."""
-    from UMedProtectLib.masks import band_and_interior
-    from UMedProtectLib.perturbation import checker_carrier
-    from UMedProtectLib.texture import texture_bound
+    from UMedProtectLib.method.masks import band_and_interior
+    from UMedProtectLib.method.umed_perturbation import checker_carrier
+    from UMedProtectLib.method.texture import texture_bound
 
     if probe == "clean":
         return images
@@ -35,9 +35,9 @@ def probe_images(images: np.ndarray, labels: np.ndarray, probe: str, epsilon: fl
 
 
 def main() -> None:
-    from UMedProtectLib.evaluation.corpora import load_corpus
+    from UMedProtectLib.evaluation.corpora.registry import load_corpus
     from UMedProtectLib.evaluation.metrics import dice, perturbation_stats
-    from UMedProtectLib.evaluation.training import Recipe, predict, train_victim
+    from UMedProtectLib.evaluation.victim_training import Recipe, predict, train_victim
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="nuclei")

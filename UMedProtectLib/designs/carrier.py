@@ -5,7 +5,7 @@ from .evidence import Measurement
 
 
 def _build(settings):
-    from ..perturbation import UMedPerturbation
+    from ..method.umed_perturbation import UMedPerturbation
 
     return UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor,
                             carrier_period=settings.carrier_period)

@@ -6,7 +6,7 @@ from .evidence import (CONTRAST_LADDER, FAINT_LESIONS, FAINT_PROBE, MIXED_CONTRA
 
 
 def _build(settings):
-    from ..perturbation import UMedPerturbation
+    from ..method.umed_perturbation import UMedPerturbation
 
     return UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor)
 

@@ -5,7 +5,7 @@ from .evidence import MIXED_CONTRAST, Measurement, faint_ladder
 
 
 def _build(settings):
-    from ..quiet_perturbation import QuietPerturbation
+    from ..method.denoising_perturbation import QuietPerturbation
 
     return QuietPerturbation(settings.generator_width, settings.cdc_theta)
 

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from scipy.signal import lfilter
 
-from ..masks import roi_and_band
+from ..method.masks import roi_and_band
 from ..progress import CancelFlag, check_cancel
-from .training import victim_loss
+from .victim_training import victim_loss
 from .victims import UNet, _PadToMultiple
 
 
@@ -38,7 +38,7 @@ def checker_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, perio
 
     Not on the outer band: marking background voxels too blurs the shortcut's edge (measured: no effect at 16/255).
     """
-    from ..perturbation import checker_carrier
+    from ..method.umed_perturbation import checker_carrier
 
     carrier = checker_carrier(*images.shape[1:], period, torch.zeros(())).numpy()
     protected = images + epsilon * carrier * (labels > 0)

@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (python -m UMedProtectLib.evaluation.command), the same as `umed-protect evaluate`."""
-    from ..cli import add_version
+    from ..cli.main import add_version
 
     parser = argparse.ArgumentParser(prog="umed-protect evaluate", description=__doc__)
     add_arguments(parser)

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 from ..designs import DESIGNS
 from .augmentation import LEVELS
 from .nnunet_victim import NnUNetRecipe
-from .training import Recipe
+from .victim_training import Recipe
 from .umed import UMED_MODES
 
 CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast",

@@ -10,17 +10,17 @@ import numpy as np
 import torch
 
 from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
-from ..texture_change import texture_ratios
+from ..method.texture_change import texture_ratios
 from .baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from .config import UMED, EvaluationConfig
-from .corpora import load_corpus
-from .owner import dataset_corpus
-from .corpus import Corpus, Study
+from .corpora.registry import load_corpus
+from .corpora.owner import dataset_corpus
+from .corpora.corpus import Corpus, Study
 from .defences import apply_defence
 from .metrics import dice, perturbation_stats
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, NnUNetVictim
 from .plan import estimate, protected_sets
-from .training import predict, train_victim
+from .victim_training import predict, train_victim
 from .umed import mode_and_design, protect_studies
 
 
@@ -239,7 +239,7 @@ def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.devi
 def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
              on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
     """Run the whole evaluation; the result holds every number (and, under "_figure", arrays for the figure)."""
-    from ..device import resolve_device
+    from ..method.device import resolve_device
 
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -10,7 +10,7 @@ import torch
 
 from .config import EvaluationConfig
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS
-from .training import victim_loss
+from .victim_training import victim_loss
 from .umed import mode_and_design
 from .victims import make_victim
 
