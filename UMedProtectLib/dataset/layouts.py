@@ -26,7 +26,7 @@ from typing import Dict, List, Tuple, Union
 
 from ..files.dicom import is_series_input
 from ..errors import InputError
-from ..files.image_io import IMAGE_EXTENSIONS
+from ..files.formats import IMAGE_EXTENSIONS
 
 PathLike = Union[str, Path]
 Pair = Tuple[Path, Path]

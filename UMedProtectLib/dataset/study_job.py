@@ -22,7 +22,7 @@ from .layouts import relative_path
 from ..files.dicom import is_series_input
 from ..errors import InputError
 from ..cli.commands import ProtectJob, ProtectOutputs, input_files, run_protect
-from ..files.image_io import image_extension
+from ..files.formats import image_extension
 from ..method.profile import Profile
 from ..settings import ProtectSettings
 

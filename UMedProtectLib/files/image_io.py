@@ -11,17 +11,16 @@ import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import Cancelled, InputError
+from .formats import PathLike, data_files, image_extension
 from .memory import check_fits
 from .transaction import OutputTransaction, full_disk
 
-PathLike = Union[str, Path]
-IMAGE_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 # Metadata that ITK's readers add to describe the read, not the image; writing it back would be wrong or noise.
 # No deflate stream (gzip, zlib: what NRRD, NIfTI and MetaImage use) expands more than 1032 to 1.
 MAX_COMPRESSION = 1100
@@ -45,47 +44,6 @@ class ImageData:
     def spacing_xyz(self) -> Tuple[float, float, float]:
         """Spacing as (x, y, z), with 1.0 for the slice axis of a 2D image."""
         return tuple(self.spacing) + (1.0,) * (3 - len(self.spacing))  # type: ignore[return-value]
-
-
-def image_extension(path: PathLike) -> str:
-    """The supported extension of `path` (lower case), or InputError naming the supported ones."""
-    name = Path(path).name.lower()
-    for extension in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):
-        if name.endswith(extension) and len(name) > len(extension):
-            return extension
-    raise InputError(f"{str(path)!r} has an unsupported file type; use one of {', '.join(IMAGE_EXTENSIONS)}")
-
-
-def data_files(path: PathLike) -> List[Path]:
-    """The separate data file(s) that a .mhd or .nhdr header names (empty for single-file formats)."""
-    path = Path(path)
-    extension = image_extension(path)
-    if extension not in (".mhd", ".nhdr") or not path.is_file():
-        return []
-    pattern = r"^\s*ElementDataFile\s*=\s*(.+?)\s*$" if extension == ".mhd" else r"^\s*data ?file\s*:\s*(.+?)\s*$"
-    try:
-        text = path.read_text(encoding="latin-1", errors="replace")
-    except OSError:
-        return []
-    names: List[Path] = []
-    for line in text.splitlines():
-        if extension == ".nhdr" and not line.strip():
-            break  # the NRRD header ends at the first empty line
-        match = re.match(pattern, line, flags=re.IGNORECASE)
-        if match:
-            value = match.group(1)
-            # LOCAL data and file lists (LIST, printf-style patterns) name no single file beside the header.
-            if value.upper() not in ("LOCAL", "LIST") and "%" not in value and " " not in value:
-                names.append(path.parent / value)
-    return names
-
-
-def written_data_files(path: PathLike) -> List[Path]:
-    """The data file that writing an image to `path` puts beside it (stage_image compresses: .zraw, .raw.gz)."""
-    path = Path(path)
-    extension = image_extension(path)
-    suffix = {".mhd": ".zraw", ".nhdr": ".raw.gz"}.get(extension)
-    return [path.with_name(path.name[: -len(extension)] + suffix)] if suffix else []
 
 
 def _check_readable(path: Path, what: str) -> str:

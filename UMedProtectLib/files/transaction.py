@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from ..errors import Cancelled, InputError
+from .formats import image_extension, written_data_files
 
 try:
     import fcntl
@@ -293,8 +294,6 @@ class OutputTransaction:
         file without overwrite, or a folder that takes no new files; the same rules stage() and commit() apply, asked
         now rather than after a fit of many minutes.
         """
-        from .image_io import image_extension, written_data_files  # image_io writes through this module
-
         seen: Dict[Path, str] = {}
         for option, path in outputs.items():
             if path is None:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from ...errors import InputError
-from ..image_io import ImageData, image_extension, read_image
+from ..formats import data_files, image_extension
+from ..image_io import ImageData, read_image
 from ..label_io import LabelMap, read_label
 from ..transaction import check_writable, resolved
 from . import DICOMDIR, is_series_input
@@ -38,7 +39,6 @@ def read_study(image: Path, label: Path, series_uid: Optional[str] = None,
 
 def companion_files(path: Path) -> List[Path]:
     """The files an input stands for besides itself: a header's data files, or a DICOM folder's (DICOMDIR's) files."""
-    from ..image_io import data_files
     from ..label_io import is_segmentation_file
 
     if is_series_input(path):
