@@ -23,7 +23,7 @@ from conftest import blob_study, sha256, sitk_image
 from UMedProtectLib import ProtectSettings
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.files.transaction import RENAME_PAUSE_VARIABLE, STAGING_PREFIX, recover_stale
-from UMedProtectLib.method.umed_perturbation import make_perturbation
+from UMedProtectLib.method.profile import make_perturbation
 from UMedProtectLib.method.profile import Profile, save_profile
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from UMedProtectLib.cli.main import main
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.files.image_io import read_image
 from UMedProtectLib.files.label_io import read_label
-from UMedProtectLib.method.umed_perturbation import make_perturbation
+from UMedProtectLib.method.profile import make_perturbation
 from UMedProtectLib.method.profile import FORMAT, Profile, load_profile, save_profile
 
 FAST = ProtectSettings(iterations=0, device="cpu")

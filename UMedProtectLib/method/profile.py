@@ -10,10 +10,14 @@ from typing import Dict, Union
 import torch
 
 from ..errors import InputError
-from .umed_perturbation import make_perturbation
 from ..settings import ProtectSettings
 
 FORMAT = "umed-protect-profile/1"
+
+
+def make_perturbation(settings: ProtectSettings) -> torch.nn.Module:
+    """A fresh perturbation module of the settings' design."""
+    return settings.design_spec.build(settings)
 
 
 @dataclass

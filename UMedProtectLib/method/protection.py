@@ -15,8 +15,7 @@ from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
 from .visibility import mean_shift, protection_metrics, visibility
 from .modality import read_study
-from .umed_perturbation import make_perturbation
-from .profile import Profile
+from .profile import Profile, make_perturbation
 from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
 from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from .networks.encoder_decoder import EncoderDecoder, cdc_conv
-from ..settings import ProtectSettings
 from .texture import texture_bound
 
 
@@ -44,8 +43,3 @@ class UMedPerturbation(nn.Module):
             bound = epsilon * texture_bound(x, self.texture_floor)
             texture = torch.maximum(torch.minimum(epsilon * torch.tanh(self.texture(x)), bound), -bound)
         return contour + texture * interior
-
-
-def make_perturbation(settings: ProtectSettings) -> nn.Module:
-    """A fresh perturbation module of the settings' design."""
-    return settings.design_spec.build(settings)
