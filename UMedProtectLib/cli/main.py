@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Sequence
 
 from ..errors import Cancelled, InputError
 from ..settings import COMMAND_LINE
+from .version import PROG, add_version
 
-PROG = "umed-protect"
 # Options whose values may start with '-' (a negative window level, a mistyped negative budget).
 SIGNED_VALUE_OPTIONS = tuple(option.flag_name for option in COMMAND_LINE if option.signed)
 
@@ -91,13 +91,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, overwrite: bool = True) -
     if overwrite:
         parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
-
-
-def add_version(parser: argparse.ArgumentParser) -> None:
-    """--version: the program and the engine's version."""
-    from .. import __version__
-
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
 
 
 def build_parser(with_evaluation: bool = False) -> Parser:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from ..cli.version import add_version
 from ..errors import Cancelled, InputError
 from ..progress import BarReporter, JsonLinesReporter
 from ..settings import DEVICES, PRESETS, parse_epsilon
@@ -150,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (python -m UMedProtectLib.evaluation.command), the same as `umed-protect evaluate`."""
-    from ..cli.main import add_version
-
     parser = argparse.ArgumentParser(prog="umed-protect evaluate", description=__doc__)
     add_arguments(parser)
     add_version(parser)
