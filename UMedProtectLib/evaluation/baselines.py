@@ -21,7 +21,7 @@ from scipy.signal import lfilter
 from ..method.masks import roi_and_band
 from ..progress import CancelFlag, check_cancel
 from .victim_training import victim_loss
-from .victims import UNet, _PadToMultiple
+from .victims import PadToMultiple, UNet
 
 
 def gaussian_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int,
@@ -110,7 +110,7 @@ def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: i
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     # The same kind of surrogate as the engine's (a U-Net of width 8), so the baseline gets the same information.
-    surrogate = _PadToMultiple(UNet(2, width=8, depth=3), 8).to(device)
+    surrogate = PadToMultiple(UNet(2, width=8, depth=3), 8).to(device)
     optimiser = torch.optim.Adam(surrogate.parameters(), lr=1e-3)
     x = torch.from_numpy(images.astype(np.float32))[:, None].to(device)
     y = torch.from_numpy(labels.astype(np.int64)).to(device)

@@ -39,7 +39,7 @@ def _encode(encoder: nn.ModuleList, x: torch.Tensor) -> List[torch.Tensor]:
     return skips
 
 
-class _PadToMultiple(nn.Module):
+class PadToMultiple(nn.Module):
     """Pads the input to a multiple of the network's stride and crops the output back, so any slice size works."""
 
     def __init__(self, body: nn.Module, multiple: int):
@@ -160,9 +160,9 @@ class FPN(nn.Module):
 
 
 VICTIMS: Dict[str, Callable[[int], nn.Module]] = {
-    "unet": lambda classes: _PadToMultiple(UNet(classes), 16),
-    "attention-unet": lambda classes: _PadToMultiple(AttentionUNet(classes), 8),
-    "fpn": lambda classes: _PadToMultiple(FPN(classes), 8),
+    "unet": lambda classes: PadToMultiple(UNet(classes), 16),
+    "attention-unet": lambda classes: PadToMultiple(AttentionUNet(classes), 8),
+    "fpn": lambda classes: PadToMultiple(FPN(classes), 8),
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from .corpus import Corpus, Study
-from .synthetic import _blob, _field
+from .synthetic import blob_mask, smooth_field
 
 MULTIPLES = (1, 2, 4, 8)
 SIZE_CLASSES = {"small": (3.0, 4.5), "large": (7.0, 10.0)}
@@ -29,17 +29,17 @@ def contrast_study(seed: int, multiple: float, size_class: str, epsilon: float, 
     rng = np.random.default_rng(seed)
     shape = (slices, size, size)
     centre = (slices / 2, size / 2 + rng.uniform(-2, 2), size / 2 + rng.uniform(-2, 2))
-    body = _blob(rng, shape, centre, (slices * 4, size * rng.uniform(0.40, 0.45), size * rng.uniform(0.42, 0.47)),
+    body = blob_mask(rng, shape, centre, (slices * 4, size * rng.uniform(0.40, 0.45), size * rng.uniform(0.42, 0.47)),
                  rng.uniform(-0.3, 0.3), 0.02, 6)
     inner = ndimage.binary_erosion(body, np.ones((1, 5, 5)))
     organ_centre = (slices / 2, centre[1] + rng.uniform(-4, 4), centre[2] + rng.uniform(-4, 4))
     organ_radii = (slices * 2, size * rng.uniform(0.30, 0.33), size * rng.uniform(0.31, 0.35))
-    organ = _blob(rng, shape, organ_centre, organ_radii, rng.uniform(0, np.pi), 0.15, (2, 4, 4))
+    organ = blob_mask(rng, shape, organ_centre, organ_radii, rng.uniform(0, np.pi), 0.15, (2, 4, 4))
     organ &= ndimage.binary_erosion(inner, np.ones((1, 3, 3)))
     # Smooth fields of a few /255 only: local contrast at the lesion's scale stays the lesion's own.
-    image = 0.35 + (3 / 255) * _field(rng, shape, (2, 8, 8))
+    image = 0.35 + (3 / 255) * smooth_field(rng, shape, (2, 8, 8))
     organ_level = 0.5
-    image[organ] = organ_level + (2 / 255) * _field(rng, shape, (2, 6, 6))[organ]
+    image[organ] = organ_level + (2 / 255) * smooth_field(rng, shape, (2, 6, 6))[organ]
     low, high = SIZE_CLASSES[size_class]
     label = np.zeros(shape, bool)
     sign = rng.choice([-1.0, 1.0])
@@ -50,7 +50,7 @@ def contrast_study(seed: int, multiple: float, size_class: str, epsilon: float, 
         for _attempt in range(20):
             where = core[rng.integers(len(core))]
             radius = rng.uniform(low, high)
-            lesion = _blob(rng, shape, (slices / 2, where[1], where[2]),
+            lesion = blob_mask(rng, shape, (slices / 2, where[1], where[2]),
                            (slices * rng.uniform(0.35, 0.5), radius, radius * rng.uniform(0.8, 1.25)),
                            rng.uniform(0, np.pi), 0.1, 1.5)
             if lesion.any() and not (ndimage.binary_dilation(lesion, margin) & ~organ).any():

@@ -23,7 +23,7 @@ from .corpus import Corpus, Study, normalise_percentiles
 TASKS = ("organ", "lesion")
 
 
-def _field(rng: np.random.Generator, shape: Tuple[int, ...], sigma) -> np.ndarray:
+def smooth_field(rng: np.random.Generator, shape: Tuple[int, ...], sigma) -> np.ndarray:
     """Smooth Gaussian random field with unit standard deviation."""
     field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
     return field / (field.std() + 1e-8)
@@ -42,10 +42,10 @@ def blob_distance(rng, shape, centre, radii, angle, roughness, grain) -> np.ndar
     cos, sin = np.cos(angle), np.sin(angle)
     u, v = cos * dx + sin * dy, -sin * dx + cos * dy
     distance = np.sqrt(((z - centre[0]) / radii[0]) ** 2 + (v / radii[1]) ** 2 + (u / radii[2]) ** 2)
-    return distance + roughness * _field(rng, shape, grain)
+    return distance + roughness * smooth_field(rng, shape, grain)
 
 
-def _blob(rng, shape, centre, radii, angle, roughness, grain) -> np.ndarray:
+def blob_mask(rng, shape, centre, radii, angle, roughness, grain) -> np.ndarray:
     """A rotated ellipsoid whose surface is pushed in and out by a smooth random field."""
     return blob_distance(rng, shape, centre, radii, angle, roughness, grain) < 1.0
 
@@ -56,19 +56,19 @@ def synthetic_study(seed: int, slices: int = 10, size: int = 96) -> Dict[str, np
     shape = (slices, size, size)
     mr_like = bool(rng.random() < 0.5)
     centre = (slices / 2, size / 2 + rng.uniform(-4, 4), size / 2 + rng.uniform(-4, 4))
-    body = _blob(rng, shape, centre, (slices * 4, rng.uniform(30, 42), rng.uniform(36, 46)),
+    body = blob_mask(rng, shape, centre, (slices * 4, rng.uniform(30, 42), rng.uniform(36, 46)),
                  rng.uniform(-0.3, 0.3), 0.03, 6)
     inner = ndimage.binary_erosion(body, np.ones((1, 5, 5)), iterations=int(rng.integers(1, 3)))
     organ_centre = (slices / 2 + rng.uniform(-2, 2), centre[1] + rng.uniform(-10, 10), centre[2] + rng.uniform(-12, 12))
-    organ = _blob(rng, shape, organ_centre, (slices * rng.uniform(0.8, 1.5), rng.uniform(12, 22), rng.uniform(14, 26)),
+    organ = blob_mask(rng, shape, organ_centre, (slices * rng.uniform(0.8, 1.5), rng.uniform(12, 22), rng.uniform(14, 26)),
                   rng.uniform(0, np.pi), rng.uniform(0.1, 0.35), (2, 4, 4)) & inner
     lesions = np.zeros(shape, bool)
     image = np.where(body, 0.35, 0.02).astype(np.float32)
     image[body & ~inner] = 0.2  # fat rim
     tissue_level = rng.uniform(0.35, 0.5)
-    image[inner] = tissue_level + 0.04 * _field(rng, shape, 3)[inner]
+    image[inner] = tissue_level + 0.04 * smooth_field(rng, shape, 3)[inner]
     organ_level = tissue_level + rng.choice([-1, 1]) * rng.uniform(0.08, 0.2)
-    organ_texture = _field(rng, shape, (0.5, *(rng.uniform(0.8, 3.0),) * 2))
+    organ_texture = smooth_field(rng, shape, (0.5, *(rng.uniform(0.8, 3.0),) * 2))
     image[organ] = organ_level + rng.uniform(0.015, 0.05) * organ_texture[organ]
     organ_voxels = np.argwhere(ndimage.binary_erosion(organ, iterations=3))
     for _ in range(int(rng.integers(1, 4))):
@@ -76,18 +76,18 @@ def synthetic_study(seed: int, slices: int = 10, size: int = 96) -> Dict[str, np
             break
         where = organ_voxels[rng.integers(len(organ_voxels))]
         radius = rng.uniform(3, 8)
-        lesion = _blob(rng, shape, where, (rng.uniform(2, 5), radius, radius * rng.uniform(0.6, 1.4)),
+        lesion = blob_mask(rng, shape, where, (rng.uniform(2, 5), radius, radius * rng.uniform(0.6, 1.4)),
                        rng.uniform(0, np.pi), rng.uniform(0.1, 0.4), 1.5) & organ
         contrast = rng.choice([-1, 1]) * rng.uniform(12, 60) / 255
         grain = rng.uniform(0.7, 2.0)
-        image[lesion] = organ_level + contrast + rng.uniform(0.01, 0.04) * _field(rng, shape, grain)[lesion]
+        image[lesion] = organ_level + contrast + rng.uniform(0.01, 0.04) * smooth_field(rng, shape, grain)[lesion]
         if rng.random() < 0.3:  # enhancing rim
             rim = lesion & ~ndimage.binary_erosion(lesion, np.ones((1, 3, 3)))
             image[rim] += abs(contrast) * 0.6
         lesions |= lesion
     noise = rng.uniform(3, 12) / 255
     if mr_like:
-        bias = np.exp(0.15 * _field(rng, shape, (8, 30, 30))).astype(np.float32)
+        bias = np.exp(0.15 * smooth_field(rng, shape, (8, 30, 30))).astype(np.float32)
         image = np.sqrt((image * bias + noise * rng.standard_normal(shape)) ** 2 + (noise * rng.standard_normal(shape)) ** 2)
     else:
         image = ndimage.gaussian_filter(image, (0, 0.6, 0.6)) + noise * rng.standard_normal(shape)
