@@ -380,3 +380,20 @@ def test_the_report_ends_with_a_verdict_per_corpus_by_the_criterion():
     tail = markdown[markdown.index("## Verdict"):].split("\n\n")
     assert [part.split(",")[1].split("**")[0].strip() for part in tail[1:]] == ["synth-faint", "nuclei"]
     assert markdown.endswith("NOT PROTECTED: no method ran at this epsilon.")
+
+
+def test_a_ladder_row_is_the_protected_row_of_an_evaluate_run():
+    """harness.ladder_row (research/ladder_row.py's API) trains what evaluate trains for one method and level, no
+    clean twin: the same victim on the same protected split gets the same test DSC."""
+    from UMedProtectLib.evaluation.config import quick_config
+    from UMedProtectLib.evaluation.harness import evaluate, ladder_row
+    from UMedProtectLib.evaluation.victim_training import Recipe
+
+    config = quick_config().with_changes(corpora=("synth-lesion",), methods=("checker",), sweep=(), device="cpu",
+                                         threads=1, recipe=Recipe(steps=4, batch_size=4, curve_points=2))
+    row = ladder_row(config)
+    assert (row["corpus"], row["method"], row["augmentation"]) == ("synth-lesion", "checker", "none")
+    full = evaluate(config)["corpora"]["synth-lesion"]["augmentation"]["none"]["methods"][0]
+    assert [r["dice"] for r in row["victims"]["unet"]["runs"]] == [r["dice"] for r in full["victims"]["unet"]["runs"]]
+    assert row["stats"]["psnr_db"] == full["stats"]["psnr_db"]
+    assert "clean_twin_dice" not in row["victims"]["unet"]["runs"][0]

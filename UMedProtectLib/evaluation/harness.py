@@ -236,14 +236,42 @@ def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.devi
     return {"summary": corpus.summary(), "augmentation": levels}
 
 
-def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
-             on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
-    """Run the whole evaluation; the result holds every number (and, under "_figure", arrays for the figure)."""
+def _device(config: EvaluationConfig) -> torch.device:
+    """The config's device, with torch's thread count set as the config asks."""
     from ..method.device import resolve_device
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    return resolve_device(config.device)
+
+
+def ladder_row(config: EvaluationConfig, progress: Optional[ProgressCallback] = None,
+               cancel: CancelFlag = None) -> Dict:
+    """One protected row on its own: the config's first method at its epsilon on its first corpus, every victim and
+    seed trained on the protected training split at its first augmentation level and scored on the clean test split.
+
+    No clean twins are trained: the row is read against the clean row of an `evaluate` run with the same corpus,
+    seeds, recipe and machine (victim training on the CPU is deterministic for a seed on one machine), so rows can
+    run side by side in their own processes. The result holds the generation's statistics and log, the victims
+    (as in an evaluate result's "victims") and the per-group means.
+    """
+    device = _device(config)
+    method, level = config.methods[0], config.augmentations[0]
+    corpus = load_corpus(config.corpora[0], config.quick, config.epsilon)
+    tracker = _Tracker(config.recipe.steps * (1 + len(config.victims) * len(config.seeds)), progress)
+    generated = _generate(method, config.epsilon, corpus, config, device, tracker, config.recipe.steps, cancel)
+    test_images, _ = corpus.slices("test")
+    victims = _train_all(corpus, generated["protected"], test_images, level, config, device, tracker,
+                         f"{corpus.name} [{level}]: {method} {config.epsilon * 255:g}/255", cancel)
+    return {"corpus": corpus.name, "method": method, "augmentation": level, "epsilon_255": config.epsilon * 255,
+            "stats": generated["stats"], "generation_log": generated["log"], "victims": victims,
+            "groups": _group_means(victims)}
+
+
+def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
+             on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
+    """Run the whole evaluation; the result holds every number (and, under "_figure", arrays for the figure)."""
+    device = _device(config)
     start = time.monotonic()
     emit(progress, "corpora", 0.0, "loading " + ", ".join(config.corpora))
     corpora = [load_corpus(name, config.quick, config.epsilon) for name in config.corpora]

@@ -9,11 +9,8 @@ README, the contrast ladder). Prints one JSON line.
 import argparse
 import json
 
-import torch
-
 from UMedProtectLib.evaluation.config import EvaluationConfig
-from UMedProtectLib.evaluation.corpora.registry import load_corpus
-from UMedProtectLib.evaluation.harness import _Tracker, _generate, _group_means, _train_all
+from UMedProtectLib.evaluation.harness import ladder_row
 from UMedProtectLib.evaluation.victim_training import Recipe
 from UMedProtectLib.settings import parse_epsilon
 
@@ -28,20 +25,15 @@ def main() -> None:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seeds", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    epsilon = parse_epsilon(args.epsilon)
     config = EvaluationConfig(corpora=(args.corpus,), victims=("unet",), seeds=tuple(range(args.seeds)),
-                              methods=(args.method,), epsilon=epsilon, sweep=(), augmentations=(args.augmentation,),
-                              recipe=Recipe(steps=args.steps), umed_preset=args.preset, device="cpu", threads=1)
-    corpus = load_corpus(args.corpus, epsilon=epsilon)
-    device = torch.device("cpu")
-    tracker = _Tracker(1.0, None)
-    generated = _generate(args.method, epsilon, corpus, config, device, tracker, 0.0, None)
-    victims = _train_all(corpus, generated["protected"], args.augmentation, config, device, tracker, "", None)
-    print(json.dumps({"corpus": args.corpus, "method": args.method, "augmentation": args.augmentation,
-                      "epsilon_255": epsilon * 255, "steps": args.steps, "stats": generated["stats"],
-                      "generation_log_tail": str(generated["log"])[-600:],
-                      "dice": {v: r["mean"] for v, r in victims.items()}, "groups": _group_means(victims)}))
+                              methods=(args.method,), epsilon=parse_epsilon(args.epsilon), sweep=(),
+                              augmentations=(args.augmentation,), recipe=Recipe(steps=args.steps),
+                              umed_preset=args.preset, device="cpu", threads=1)
+    row = ladder_row(config)
+    print(json.dumps({"corpus": row["corpus"], "method": row["method"], "augmentation": row["augmentation"],
+                      "epsilon_255": row["epsilon_255"], "steps": args.steps, "stats": row["stats"],
+                      "generation_log_tail": str(row["generation_log"])[-600:],
+                      "dice": {v: r["mean"] for v, r in row["victims"].items()}, "groups": row["groups"]}))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Each probe lays +-epsilon checker squares on the training split of a corpus, trains one victim with the
 evaluation's recipe and prints its Dice on the clean test split. The README's "Design" figures come from:
 
-    .venv/bin/python benchmarks/shortcut_probe.py --corpus nuclei --steps 240 --epsilon 16 \
+    .venv/bin/python research/shortcut_probe.py --corpus nuclei --steps 240 --epsilon 16 \
         --probes roi:2 roi:4 roi:8 interior:8 roi-lbp:8
 
 A probe is REGION:PERIOD: REGION is roi (the whole ROI), interior (the ROI minus the 3-pixel inner band) or

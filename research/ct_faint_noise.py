@@ -9,7 +9,7 @@ the inserted contrast, the contrast seen on the images (inside against a 3-pixel
 sign, mean over studies), their sizes and the split's sizes. Writes one JSON file (docs/results/ct-faint.json;
 docs/results/ct-faint.md reads it):
 
-    PYTHONPATH=. .venv/bin/python benchmarks/ct_faint_noise.py [--output docs/results/ct-faint.json]
+    PYTHONPATH=. .venv/bin/python research/ct_faint_noise.py [--output docs/results/ct-faint.json]
 """
 
 import argparse
@@ -72,7 +72,7 @@ def main() -> None:
     white = np.random.default_rng(0).standard_normal(image.shape) * noise + 0.5  # stays inside BRAIN_HU's window
     white_residue, _ = ct_lesions.high_pass(white)
     data = {
-        "command": "PYTHONPATH=. .venv/bin/python benchmarks/ct_faint_noise.py",
+        "command": "PYTHONPATH=. .venv/bin/python research/ct_faint_noise.py",
         "source": {"file": str(ct_lesions.SOURCE), "spacing_zyx_mm": list(spacing),
                    "brain_slices": [first, first + len(image)], "brain_voxels_measured": int(inside.sum())},
         "window": ct_lesions.WINDOW.to_dict(),
