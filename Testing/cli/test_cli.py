@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import slicerio
-from conftest import blob_study, sha256, sitk_image
 from PIL import Image
 from scipy import ndimage
 from skimage.morphology import disk
 
-from UMedProtectLib.cli.main import main
 from UMedProtectLib.cli.commands import DEMO_FILES
+from UMedProtectLib.cli.main import main
 from UMedProtectLib.files.image_io import read_image
+
+from conftest import blob_study, sha256, sitk_image
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FAST = ["--iterations", "0", "--progress", "none"]

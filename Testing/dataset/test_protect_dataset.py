@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import blob_study, sha256, sitk_image
-from UMedProtectLib.dataset.study_job import StudyJob, run_study, study_seed
-from UMedProtectLib.cli.main import build_parser, main
 from UMedProtectLib.cli.commands import settings_from
-from UMedProtectLib.dataset.protect_dataset import duration
+from UMedProtectLib.cli.main import build_parser, main
 from UMedProtectLib.dataset.manifest import Manifest, still_valid
+from UMedProtectLib.dataset.protect_dataset import duration
+from UMedProtectLib.dataset.study_job import StudyJob, run_study, study_seed
+
+from conftest import blob_study, sha256, sitk_image
 
 REPO = Path(__file__).resolve().parents[2]
 STUDIES = 20

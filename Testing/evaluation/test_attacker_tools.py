@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
-from UMedProtectLib.evaluation.defences import NAMES, apply_defence
 from UMedProtectLib.evaluation.corpora.faint import faint_slices
+from UMedProtectLib.evaluation.defences import NAMES, apply_defence
 from UMedProtectLib.method.texture_change import VISIBLE_TEXTURE_FACTOR, texture_ratios, texture_warnings
 
 

@@ -7,8 +7,8 @@ from scipy import ndimage
 
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.evaluation.corpora import ct_lesions
-from UMedProtectLib.evaluation.corpora.registry import load_corpus
 from UMedProtectLib.evaluation.corpora.corpus import normalise_percentiles
+from UMedProtectLib.evaluation.corpora.registry import load_corpus
 
 from evaluation_testing import split_gap
 

@@ -10,9 +10,9 @@ import torch
 from UMedProtectLib.evaluation.augmentation import augment
 from UMedProtectLib.evaluation.baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
-from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
 from UMedProtectLib.evaluation.corpora.split import slab_split
 from UMedProtectLib.evaluation.corpora.synthetic import synthetic_corpus
+from UMedProtectLib.evaluation.metrics import dice, noise_std, perturbation_stats, psnr
 from UMedProtectLib.evaluation.victims import VICTIMS, make_victim
 from UMedProtectLib.method.masks import roi_and_band
 
@@ -330,8 +330,8 @@ def test_method_names_select_mode_and_design():
 @pytest.mark.parametrize("mode", ["umed-per-study", "umed-dataset", "umed-transfer"])
 def test_umed_modes_protect_every_training_study_within_the_budget(mode):
     pytest.importorskip("UMedProtectLib.method.protection")
-    from UMedProtectLib.settings import ProtectSettings
     from UMedProtectLib.evaluation.umed import protect_studies
+    from UMedProtectLib.settings import ProtectSettings
 
     corpus = synthetic_corpus("organ", train_studies=4, test_studies=1, slices=3, size=48)
     # iterations=0: the untrained generators, enough to check how the modes are wired, in seconds.

@@ -9,8 +9,8 @@ from UMedProtectLib.errors import InputError
 from UMedProtectLib.evaluation.corpora.contrast import GROUPS, MULTIPLES, contrast_corpus
 from UMedProtectLib.evaluation.corpora.corpus import normalise_percentiles
 from UMedProtectLib.evaluation.corpora.faint import faint_corpus, faint_slices
-from UMedProtectLib.evaluation.metrics import roi_contrast
 from UMedProtectLib.evaluation.corpora.owner import dataset_corpus
+from UMedProtectLib.evaluation.metrics import roi_contrast
 
 from evaluation_testing import split_gap, stardist_or_skip
 

@@ -12,7 +12,6 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_testing import ct_study, new_study, write_ct_series, write_rtstruct, write_seg
 from pydicom.uid import UID
 from scipy import ndimage
 from skimage.morphology import disk
@@ -22,6 +21,8 @@ from UMedProtectLib.cli.main import main
 from UMedProtectLib.files.dicom.series import read_series
 from UMedProtectLib.files.dicom.study import read_study
 from UMedProtectLib.files.dicom.writer import SUFFIX
+
+from dicom_testing import ct_study, new_study, write_ct_series, write_rtstruct, write_seg
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FAST = ["--iterations", "0", "--progress", "none", "--epsilon", "25HU"]

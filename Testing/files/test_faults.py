@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import blob_study, sha256, sitk_image
 
 from UMedProtectLib import ProtectSettings
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.files.transaction import RENAME_PAUSE_VARIABLE, STAGING_PREFIX, recover_stale
-from UMedProtectLib.method.profile import make_perturbation
-from UMedProtectLib.method.profile import Profile, save_profile
+from UMedProtectLib.method.profile import Profile, make_perturbation, save_profile
+
+from conftest import blob_study, sha256, sitk_image
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 OUTPUTS = ("o.nrrd", "d.nrrd", "r.json", "v.png")

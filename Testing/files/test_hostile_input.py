@@ -18,15 +18,15 @@ import pytest
 import SimpleITK as sitk
 import slicerio
 import torch
-from conftest import blob_study, sha256, sitk_image
 
 from UMedProtectLib import ProtectSettings, protect
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.files.image_io import read_image
 from UMedProtectLib.files.label_io import read_label
-from UMedProtectLib.method.profile import make_perturbation
-from UMedProtectLib.method.profile import FORMAT, Profile, load_profile, save_profile
+from UMedProtectLib.method.profile import FORMAT, Profile, load_profile, make_perturbation, save_profile
+
+from conftest import blob_study, sha256, sitk_image
 
 FAST = ProtectSettings(iterations=0, device="cpu")
 

@@ -8,12 +8,13 @@ import nrrd
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import OBLIQUE, blob_study, sha256, sitk_image
 
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.files.formats import IMAGE_EXTENSIONS, data_files
 from UMedProtectLib.files.image_io import from_sitk, read_image, write_outputs
 from UMedProtectLib.files.transaction import OutputTransaction
+
+from conftest import OBLIQUE, blob_study, sha256, sitk_image
 
 SPACING, ORIGIN = (0.8, 0.9, 2.5), (-12.5, 30.0, 7.25)
 METADATA = {"UMed_test_note": "kept across writes", "Patient_comment": "anonymised; study 7"}

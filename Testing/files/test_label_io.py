@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import slicerio
-from conftest import blob_study, sitk_image
 
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.files.image_io import from_sitk
 from UMedProtectLib.files.label_io import read_label
+
+from conftest import blob_study, sitk_image
 
 SPACING, ORIGIN = (0.8, 0.9, 2.5), (-12.5, 30.0, 7.25)
 

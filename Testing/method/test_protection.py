@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import perturbable_region
-
 from UMedProtectLib import Cancelled, InputError, ProtectSettings, fit_profile, load_profile, protect, save_profile
+
+from conftest import perturbable_region
 
 FAST = ProtectSettings(iterations=4, batch_size=4, patch_size=32)
 
@@ -204,9 +204,9 @@ def test_cuda_run_respects_the_same_bounds():
 @pytest.mark.slow
 def test_protection_is_error_minimising_on_a_real_study():
     """A fresh surrogate trained on the protected slices reaches a lower training loss than on the clean ones."""
+    from UMedProtectLib.files.sample import template_study
     from UMedProtectLib.method.intensity import IntensityScale
     from UMedProtectLib.method.losses import dice_ce_loss
-    from UMedProtectLib.files.sample import template_study
     from UMedProtectLib.method.training import PatchSampler, make_surrogate
     from UMedProtectLib.method.windows import build_windows
 

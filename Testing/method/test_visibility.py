@@ -8,18 +8,19 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import sitk_image
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from UMedProtectLib import ProtectSettings, protect
+from UMedProtectLib.budget import GREY_LEVEL, standard_windows
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.evaluation.metrics import perturbation_stats
 from UMedProtectLib.evaluation.table import VISIBLE_HEADER, main_table, sweep_table
 from UMedProtectLib.files.image_io import read_image
-from UMedProtectLib.budget import GREY_LEVEL, standard_windows
 from UMedProtectLib.files.preview import BAR_HEIGHT, BAR_STRIP, CAPTION_HEIGHT, OUTLINE, difference_caption
 from UMedProtectLib.method.budget_strength import MEAN_SHIFT_LIMIT, mean_shift_warnings
+
+from conftest import sitk_image
 
 
 def hand_ssim(x: np.ndarray, y: np.ndarray, side: int = 7) -> float:

@@ -5,8 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
-
 from UMedProtectSlicer.budget import describeBudget, displayWindow, windowArgument
 from UMedProtectSlicer.compare import leaveCompare, showCompare
 from UMedProtectSlicer.export import exportResults
@@ -14,6 +12,9 @@ from UMedProtectSlicer.job import ProtectJob, ProtectRequest
 from UMedProtectSlicer.metrics import metricRows
 from UMedProtectSlicer.runner import EngineProcess
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
+
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
+
 
 @pytest.fixture
 def ct():

@@ -7,8 +7,6 @@ import os
 import numpy as np
 import pytest
 
-from slicer_testing import addSegmentationFromLabels, addVolume, makeMrmlApp, obliqueIjkToRas
-
 from UMedProtectSlicer.compare import COMPARE_LAYOUT_ID
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.job import ProtectRequest
@@ -16,6 +14,8 @@ from UMedProtectSlicer.logic import PollingScheduler, ProtectionLogic
 from UMedProtectSlicer.nodes import nodeIds
 from UMedProtectSlicer.runner import EngineProcess
 from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix
+
+from slicer_testing import addSegmentationFromLabels, addVolume, makeMrmlApp, obliqueIjkToRas
 
 needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
 SLICER_FOUR_UP = 3  # vtkMRMLLayoutNode::SlicerLayoutFourUpView

@@ -25,7 +25,6 @@ from .outputs import REPORT_ATTRIBUTE, createDifferenceVolume, createProtectedVo
 from .runner import ProtectCommand
 from .volumes import ijkToRasMatrix, readVolumeArray
 
-
 _DEFAULTS = engineSettings.ProtectSettings()
 
 

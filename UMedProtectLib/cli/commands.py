@@ -10,12 +10,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
-from ..files.dicom.study import check_series_output, companion_files, read_study, series_output
 from ..errors import InputError
+from ..files.dicom.study import check_series_output, companion_files, read_study, series_output
 from ..files.image_io import stage_image
+from ..files.reports import command_report, file_record, report_json, summary_lines
 from ..files.transaction import OutputTransaction, created_folders
 from ..progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
-from ..files.reports import command_report, file_record, report_json, summary_lines
 from ..settings import ProtectSettings
 
 if TYPE_CHECKING:
@@ -107,9 +107,9 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     `profile` is job.profile already loaded (a dataset run loads it once per worker); otherwise it is loaded here.
     """
     from ..files.dicom.writer import derivation_description, series_targets, stage_series
-    from ..method.protection import protect
     from ..files.preview import further_windows, preview_png
     from ..method.profile import load_profile, save_profile
+    from ..method.protection import protect
 
     outputs = job.outputs
     inputs = input_files(job.image, job.label, job.profile)
@@ -211,10 +211,10 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def fit_profile_command(args: argparse.Namespace) -> int:
     """`umed-protect fit-profile`: fit one protection profile on a dataset of image/label pairs."""
-    from ..method.data_parallel import is_writer, join_torchrun
     from ..dataset.layouts import find_pairs
-    from ..method.protection import fit_profile
+    from ..method.data_parallel import is_writer, join_torchrun
     from ..method.profile import save_profile
+    from ..method.protection import fit_profile
 
     profile_out = Path(args.profile_out)
     report_path = Path(args.report) if args.report else None

@@ -16,9 +16,9 @@ from typing import Iterator, Optional
 
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from .study_job import StudyJob, run_study
 from ..errors import Cancelled, InputError
 from ..settings import ProtectSettings
+from .study_job import StudyJob, run_study
 
 PLUGIN_NAME = "umed-protect-study-setup"
 CONNECT_S = 30  # seconds to reach a scheduler and exchange Dask's handshake with it

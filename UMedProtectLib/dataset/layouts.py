@@ -24,8 +24,8 @@ import os
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
-from ..files.dicom import is_series_input
 from ..errors import InputError
+from ..files.dicom import is_series_input
 from ..files.formats import IMAGE_EXTENSIONS
 
 PathLike = Union[str, Path]

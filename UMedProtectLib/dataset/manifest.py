@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Dict, Iterator, Mapping, Optional
 
 from ..errors import InputError
-from ..files.transaction import NO_FOLLOW, confined
 from ..files.reports import plain, sha256_file
+from ..files.transaction import NO_FOLLOW, confined
 
 MANIFEST_NAME = "manifest.jsonl"
 

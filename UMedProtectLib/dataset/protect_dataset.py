@@ -14,16 +14,17 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
-from .study_job import StudyJob, input_hashes, plan_jobs
 from ..cli.commands import message_stream, reporter, settings_from
-from .layouts import dataset_root, find_pairs
 from ..designs.evidence import threat_model
 from ..errors import Cancelled, InputError
-from .manifest import Manifest, still_valid
-from ..files.transaction import STAGING_PREFIX, check_writable, confined, folder_locks, held_signals, recover_stale, resolved
-from ..progress import ProgressCallback, emit
 from ..files.reports import plain
+from ..files.transaction import (STAGING_PREFIX, check_writable, confined, folder_locks, held_signals, recover_stale,
+                                 resolved)
+from ..progress import ProgressCallback, emit
 from ..settings import ProtectSettings
+from .layouts import dataset_root, find_pairs
+from .manifest import Manifest, still_valid
+from .study_job import StudyJob, input_hashes, plan_jobs
 
 SOME_FAILED = 3
 
@@ -174,9 +175,9 @@ def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, worker
 
 def protect_dataset_command(args: argparse.Namespace) -> int:
     """Protect every study of --dataset into --output-dir, on a local or existing Dask cluster."""
-    from .cluster import check_workers, default_workers
-    from ..method.profile import load_profile
     from ..files.reports import sha256_file
+    from ..method.profile import load_profile
+    from .cluster import check_workers, default_workers
 
     if args.workers is not None:
         check_workers(args.workers)  # before anything is created

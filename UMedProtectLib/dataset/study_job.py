@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .layouts import relative_path
-from ..files.dicom import is_series_input
-from ..errors import InputError
 from ..cli.commands import ProtectJob, ProtectOutputs, input_files, run_protect
+from ..errors import InputError
+from ..files.dicom import is_series_input
 from ..files.formats import image_extension
 from ..method.profile import Profile
 from ..settings import ProtectSettings
+from .layouts import relative_path
 
 # The report figures copied into the manifest (the full report would make each line several kB).
 METRICS = ("psnr_db", "psnr_roi_db", "ssim", "ssim_roi_slices", "linf_native", "epsilon_native",

@@ -9,19 +9,19 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
 from ..method.texture_change import texture_ratios
+from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
 from .baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from .config import UMED, EvaluationConfig
-from .corpora.registry import load_corpus
-from .corpora.owner import dataset_corpus
 from .corpora.corpus import Corpus, Study
+from .corpora.owner import dataset_corpus
+from .corpora.registry import load_corpus
 from .defences import apply_defence
 from .metrics import dice, perturbation_stats
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, NnUNetVictim
 from .plan import estimate, protected_sets
-from .victim_training import predict, train_victim
 from .umed import mode_and_design, protect_studies
+from .victim_training import predict, train_victim
 
 
 class _Tracker:

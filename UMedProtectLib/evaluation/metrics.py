@@ -7,8 +7,8 @@ from typing import Dict, Tuple
 import numpy as np
 from scipy import ndimage
 
-from ..method.visibility import psnr_db, unit_ssim
 from ..method.budget_strength import noise_std as slice_noise_std
+from ..method.visibility import psnr_db, unit_ssim
 
 
 def dice(prediction: np.ndarray, target: np.ndarray) -> float:

@@ -25,8 +25,7 @@ import torch
 
 def plan_once(dataset_id: int, configuration: str) -> None:
     """nnU-Net's fingerprint, experiment planning and preprocessing of one configuration (skipped when done)."""
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
-                                                                      preprocess)
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprints, plan_experiments, preprocess
     from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
 
     name = maybe_convert_to_dataset_name(dataset_id)

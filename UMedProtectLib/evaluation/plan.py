@@ -10,8 +10,8 @@ import torch
 
 from .config import EvaluationConfig
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS
-from .victim_training import victim_loss
 from .umed import mode_and_design
+from .victim_training import victim_loss
 from .victims import make_victim
 
 

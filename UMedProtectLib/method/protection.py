@@ -9,18 +9,18 @@ import torch
 
 from ..budget import FRACTION, standard_windows
 from ..designs.evidence import threat_model
-from .device import resolve_device, run_with_memory_fallback
 from ..errors import InputError
-from .inference import window_deltas
-from .intensity import IntensityScale, add_perturbation, smallest_change
-from .visibility import mean_shift, protection_metrics, visibility
-from .modality import read_study
-from .profile import Profile, make_perturbation
 from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
 from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
+from .device import resolve_device, run_with_memory_fallback
+from .inference import window_deltas
+from .intensity import IntensityScale, add_perturbation, smallest_change
+from .modality import read_study
+from .profile import Profile, make_perturbation
 from .texture_change import texture_ratios, texture_warnings
 from .training import fit_perturbation
+from .visibility import mean_shift, protection_metrics, visibility
 from .windows import Window, build_windows
 
 Study = Tuple[np.ndarray, np.ndarray]
