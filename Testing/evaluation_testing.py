@@ -14,7 +14,8 @@ Loaded = TypeVar("Loaded")
 
 
 def stardist_or_skip(load: Callable[[], Loaded]) -> Loaded:
-    """What `load` returns, or a skip where tifffile or stardist (which ships the nuclei image and volume) is missing."""
+    """What `load` returns, or a skip where tifffile or stardist (which ships the nuclei image and volume) is
+    missing."""
     pytest.importorskip("tifffile")
     try:
         return load()

@@ -48,8 +48,8 @@ def _literal_import_module(node: ast.AST) -> Optional[str]:
     """The name in `importlib.import_module("...")` when it is a literal absolute name."""
     if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module" and node.args:
         argument = node.args[0]
-        if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and not argument.value.startswith("."):
-            return argument.value
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            return None if argument.value.startswith(".") else argument.value
     return None
 
 

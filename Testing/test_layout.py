@@ -1,4 +1,4 @@
-"""docs/architecture.md's layout table names every file of the engine and the Slicer helpers, so that it matches the tree.
+"""docs/architecture.md's layout table names every file of the engine and the Slicer helpers: it matches the tree.
 
 Each row of the table starts with a folder (a path from the repository root ending in '/'); the other names in its
 first column are that folder's files and subfolders.

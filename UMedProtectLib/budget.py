@@ -164,8 +164,8 @@ def standard_windows() -> Tuple[ReadingWindow, ...]:
 
 @dataclass(frozen=True)
 class StudyReading:
-    """How a study is read: as a CT in HU or not (method/modality.py says how that is told), the ROI's median value and the
-    image's smallest step (1 for integer voxels, 0 for floating point)."""
+    """How a study is read: as a CT in HU or not (method/modality.py says how that is told), the ROI's median value
+    and the image's smallest step (1 for integer voxels, 0 for floating point)."""
 
     ct: bool
     roi_median: float

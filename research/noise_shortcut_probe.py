@@ -123,7 +123,8 @@ def _train(job: tuple) -> dict:
 
 def _summary(rows: list) -> str:
     """Per probe, victim and level: DSC per seed, mean and the victims' best (the largest: what an attacker keeps)."""
-    lines = ["| probe | augmentation | victim | DSC per seed | mean | best | PSNR dB |", "|---|---|---|---|---|---|---|"]
+    lines = ["| probe | augmentation | victim | DSC per seed | mean | best | PSNR dB |",
+             "|---|---|---|---|---|---|---|"]
     keys = sorted({(r["probe"], r["augmentation"], r["victim"]) for r in rows})
     for probe, level, victim in keys:
         group = sorted((r for r in rows if (r["probe"], r["augmentation"], r["victim"]) == (probe, level, victim)),

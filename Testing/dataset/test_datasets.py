@@ -18,14 +18,14 @@ def touch(folder, *names):
 def test_suffix_convention_pairs_and_ignores_the_rest(tmp_path):
     touch(tmp_path, "a.nrrd", "a_label.nrrd", "b.nii.gz", "b_seg.nii.gz", "c.mha", "c.seg.nrrd", "d.nrrd",
           "notes.txt", ".hidden.nrrd", ".hidden_label.nrrd")
-    pairs = [(i.name, l.name) for i, l in find_pairs(tmp_path)]
+    pairs = [(image.name, label.name) for image, label in find_pairs(tmp_path)]
     assert pairs == [("a.nrrd", "a_label.nrrd"), ("b.nii.gz", "b_seg.nii.gz"), ("c.mha", "c.seg.nrrd")]
 
 
 def test_images_and_labels_subfolders(tmp_path):
     touch(tmp_path / "images", "case1.nii.gz", "case2.nrrd", "case3.nrrd")
     touch(tmp_path / "labels", "case1.nrrd", "case2.seg.nrrd")
-    pairs = [(i.name, l.name) for i, l in find_pairs(tmp_path)]
+    pairs = [(image.name, label.name) for image, label in find_pairs(tmp_path)]
     assert pairs == [("case1.nii.gz", "case1.nrrd"), ("case2.nrrd", "case2.seg.nrrd")]
 
 

@@ -74,7 +74,8 @@ def test_quiet_rim_amplifies_the_bands_noise_and_fits_nothing(tmp_path):
     # Hand-made: no iteration, no weights, yet a profile that is saved and applied like any other.
     assert result.report["training"]["iterations_run"] == 0 and result.profile.state == {}
     save_profile(result.profile, tmp_path / "rim.pt")
-    again = protect(image, label, settings=ProtectSettings(design="quiet-rim"), profile=load_profile(tmp_path / "rim.pt"))
+    again = protect(image, label, settings=ProtectSettings(design="quiet-rim"),
+                    profile=load_profile(tmp_path / "rim.pt"))
     np.testing.assert_array_equal(again.protected, result.protected)
 
 

@@ -42,8 +42,8 @@ def axis_run(tmp_path_factory):
         sitk.WriteImage(sitk.GetImageFromArray(label), str(data / f"case{index}_label.nrrd"))
     output = tmp_path_factory.mktemp("axis")
     code = run(_args("--quick", "--corpora", "synth-contrast", "--dataset", str(data), "--augmentation", "none,flip",
-                     "--methods", "lsp", "--epsilon", "4/255", "--steps", "3", "--output-dir", str(output), "--progress", "none",
-                     "--threads", "1"))
+                     "--methods", "lsp", "--epsilon", "4/255", "--steps", "3", "--output-dir", str(output),
+                     "--progress", "none", "--threads", "1"))
     assert code == 0
     # Strict JSON, the engine's report rule: a non-finite number would be null, never NaN or Infinity.
     strict = json.loads((output / "evaluation.json").read_text(),

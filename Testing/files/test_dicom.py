@@ -1,5 +1,6 @@
 """DICOM in, protected DICOM out: CT series written by pydicom, SEG by highdicom, RTSTRUCT by pydicom; the command
-line's derived series read back by SimpleITK (GDCM) and pydicom; bad DICOM input refused with one line and nothing written."""
+line's derived series read back by SimpleITK (GDCM) and pydicom; bad DICOM input refused with one line and nothing
+written."""
 
 import hashlib
 import json

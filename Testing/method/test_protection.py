@@ -267,8 +267,10 @@ def test_threat_model_counts_a_level_defeated_only_when_the_clean_twin_worked():
 
     assert threat_model("x", [])["defeats_augmentation"] == []
     assert threat_model("x", [evidence_row("none", 0.60, 0.05)])["defeats_augmentation"] == []  # clean twin failed
-    assert threat_model("x", [evidence_row("none", 0.90, 0.11), evidence_row("full", 0.9, 0.8)])["defeats_augmentation"] == []
-    model = threat_model("x", [evidence_row("flip", 0.90, 0.08), evidence_row("none", 0.90, 0.02), evidence_row("full", 0.9, 0.8)])
+    model = threat_model("x", [evidence_row("none", 0.90, 0.11), evidence_row("full", 0.9, 0.8)])
+    assert model["defeats_augmentation"] == []
+    model = threat_model("x", [evidence_row("flip", 0.90, 0.08), evidence_row("none", 0.90, 0.02),
+                               evidence_row("full", 0.9, 0.8)])
     assert model["defeats_augmentation"] == ["none", "flip"]
     assert "none, flip" in model["summary"] and "full" in model["summary"]
 

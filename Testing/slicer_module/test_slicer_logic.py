@@ -17,7 +17,8 @@ from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix
 
 from slicer_testing import addSegmentationFromLabels, addVolume, makeMrmlApp, obliqueIjkToRas
 
-needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
+needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None,
+                               reason="the CLI is not there yet")
 SLICER_FOUR_UP = 3  # vtkMRMLLayoutNode::SlicerLayoutFourUpView
 
 

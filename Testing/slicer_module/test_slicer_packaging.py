@@ -82,7 +82,8 @@ def test_extension_installs_the_engine_without_the_evaluation(tmp_path):
         (site / "UMedProtectLib" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ENGINE / name, site / "UMedProtectLib" / name)
     # A development install (pip install -e) hooks the checkout's files in; Slicer's Python has no such hook.
-    script = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if not f.__module__.startswith('__editable__')]; "
+    script = ("import sys; "
+              "sys.meta_path[:] = [f for f in sys.meta_path if not f.__module__.startswith('__editable__')]; "
               "import UMedProtectLib; from UMedProtectLib.cli.main import main; print(UMedProtectLib.__file__); "
               "sys.exit(main(sys.argv[1:]))")
     environment = {**os.environ, "PYTHONPATH": str(site)}
@@ -145,7 +146,8 @@ def test_missing_packages_are_found_without_importing_them():
                                "scipy": "scipy>=999"})
     assert [m.importName for m in missing] == ["umed_no_such_package", "scipy"]
     assert missing[0].installed is None and missing[1].installed
-    text = describeMissing([MissingPackage("torch", "torch>=2.0,<3", None), MissingPackage("scipy", "scipy>=1.8", "1.7.3")])
+    text = describeMissing([MissingPackage("torch", "torch>=2.0,<3", None),
+                            MissingPackage("scipy", "scipy>=1.8", "1.7.3")])
     assert text == "torch>=2.0,<3 (not installed), scipy>=1.8 (1.7.3 installed)"
     assert missingPackages() == []  # this environment has everything the engine needs
 

@@ -18,7 +18,8 @@ from UMedProtectLib.settings import ProtectSettings
 from UMedProtectSlicer.runner import (EXIT_BAD_INPUT, EngineProcess, ProgressEvent, ProtectCommand, _LogFollower,
                                       engineEnvironment, engineSearchPath, parseProgressLine, pythonExecutable)
 
-needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None, reason="the CLI is not there yet")
+needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None,
+                               reason="the CLI is not there yet")
 
 
 def command(tmp_path, image, label, profile=None, **settings):

@@ -103,7 +103,8 @@ def wrapper_fields(module_ast):
     for node in ast.walk(module_ast):
         if isinstance(node, ast.ClassDef) and any(
                 (isinstance(d, ast.Name) and d.id == "parameterNodeWrapper") for d in node.decorator_list):
-            return {item.target.id: ast.unparse(item.annotation) for item in node.body if isinstance(item, ast.AnnAssign)}
+            return {item.target.id: ast.unparse(item.annotation) for item in node.body
+                    if isinstance(item, ast.AnnAssign)}
     raise AssertionError("no @parameterNodeWrapper class in UMedProtect.py")
 
 
@@ -155,7 +156,8 @@ def test_node_selectors_offer_the_field_node_types(ui_tree, module_ast):
     for widget in ui_tree.iter("widget"):
         if widget.get("class") != "qMRMLNodeComboBox":
             continue
-        binding = next((p.findtext("string") for p in widget.findall("property") if p.get("name") == "SlicerParameterName"), None)
+        binding = next((p.findtext("string") for p in widget.findall("property")
+                        if p.get("name") == "SlicerParameterName"), None)
         types = [s.text for p in widget.findall("property") if p.get("name") == "nodeTypes" for s in p.iter("string")]
         assert types, f"{widget.get('name')} has no nodeTypes"
         if binding:
@@ -184,14 +186,16 @@ def test_custom_widgets_are_declared_and_scene_is_propagated(ui_tree):
     assert {c for c in used if not c.startswith("Q")} <= declared
     receivers = {c.findtext("receiver") for c in ui_tree.iter("connection")
                  if c.findtext("signal") == "mrmlSceneChanged(vtkMRMLScene*)"}
-    mrml_widgets = {w.get("name") for w in ui_tree.iter("widget") if w.get("class", "").startswith("qMRML")} - {"UMedProtect"}
+    mrml_widgets = {w.get("name") for w in ui_tree.iter("widget")
+                    if w.get("class", "").startswith("qMRML")} - {"UMedProtect"}
     assert mrml_widgets <= receivers, f"never given the scene: {sorted(mrml_widgets - receivers)}"
 
 
 def test_choice_fields_match_the_combo_boxes_left_empty(ui_tree, module_ast):
     """Choice-bound combo boxes are filled by connectGui: items in the .ui would be duplicated."""
     for widget in ui_tree.iter("widget"):
-        if widget.get("class") == "QComboBox" and any(p.get("name") == "SlicerParameterName" for p in widget.findall("property")):
+        if widget.get("class") == "QComboBox" and any(p.get("name") == "SlicerParameterName"
+                                                      for p in widget.findall("property")):
             assert not widget.findall("item"), widget.get("name")
 
 

@@ -170,7 +170,8 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
                          labelSourceNode is not None)
     existing = [p.name for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise UserFacingError(f"'{existing[0]}' already exists in '{folder}'; choose another folder or allow overwriting.")
+        raise UserFacingError(f"'{existing[0]}' already exists in '{folder}'; choose another folder or allow "
+                              "overwriting.")
 
     exported = ExportedFiles()
     if fileFormat == DICOM_FORMAT:
@@ -187,8 +188,10 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
                 labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, inputVolumeNode, segmentIds)
                 exported.files["label"] = writeVolumeNode(labelmapNode, paths["label"])
             segmentation = labelSourceNode.GetSegmentation()
-            chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
-            segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()} for n, sid in enumerate(chosen)]
+            chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i)
+                                          for i in range(segmentation.GetNumberOfSegments())]
+            segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()}
+                            for n, sid in enumerate(chosen)]
         else:
             exported.files["label"] = writeVolumeNode(labelSourceNode, paths["label"])
 

@@ -81,7 +81,8 @@ def _from_subfolders(folder: Path) -> List[Pair]:
     labels: Dict[str, Path] = {}
     for label in _files(folder / "labels"):
         labels.setdefault(split_name(label)[0], label)
-    return [(image, labels[split_name(image)[0]]) for image in _files(folder / "images") if split_name(image)[0] in labels]
+    return [(image, labels[split_name(image)[0]]) for image in _files(folder / "images")
+            if split_name(image)[0] in labels]
 
 
 def _from_suffixes(folder: Path) -> List[Pair]:
@@ -124,7 +125,8 @@ def find_pairs(source: PathLike) -> List[Pair]:
         pairs = _from_subfolders(source)
         if not pairs:
             raise InputError(f"no file in {str(source / 'images')!r} has a same-named label in "
-                             f"{str(source / 'labels')!r}; name them alike, e.g. images/case01.nrrd and labels/case01.nrrd")
+                             f"{str(source / 'labels')!r}; name them alike, e.g. images/case01.nrrd and "
+                             "labels/case01.nrrd")
     else:
         pairs = _from_suffixes(source) + _from_series_folders(source)
         if not pairs:

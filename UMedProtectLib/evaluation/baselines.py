@@ -142,8 +142,9 @@ def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: i
                     d *= region[part]
             delta[part] = d.detach()
         with torch.no_grad():
-            protected_loss = float(np.mean([victim_loss(surrogate((x[i:i + batch_size] + delta[i:i + batch_size]).clamp(0, 1)),
-                                                        y[i:i + batch_size]).item() for i in range(0, len(x), batch_size)]))
+            protected_loss = float(np.mean([
+                victim_loss(surrogate((x[i:i + batch_size] + delta[i:i + batch_size]).clamp(0, 1)),
+                            y[i:i + batch_size]).item() for i in range(0, len(x), batch_size)]))
             clean_loss = float(np.mean([victim_loss(surrogate(x[i:i + batch_size]), y[i:i + batch_size]).item()
                                         for i in range(0, len(x), batch_size)]))
         history.append({"round": round_index, "loss_protected": protected_loss, "loss_clean": clean_loss})

@@ -105,7 +105,8 @@ def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
     if args.epsilon:
         changes["epsilon"] = parse_epsilon(args.epsilon)
     if args.sweep:
-        changes["sweep"] = () if args.sweep.strip() == "none" else tuple(parse_epsilon(e) for e in args.sweep.split(","))
+        changes["sweep"] = (() if args.sweep.strip() == "none"
+                            else tuple(parse_epsilon(e) for e in args.sweep.split(",")))
     if args.sweep_methods:
         changes["sweep_methods"] = _names(args.sweep_methods, METHODS, "method")
     if args.steps is not None:

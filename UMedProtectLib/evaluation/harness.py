@@ -61,7 +61,8 @@ def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationCon
     elif method == "em-pgd":
         protected, info = em_pgd(
             images, labels, epsilon, config.band_width, seed=0, device=device, rounds=config.em_pgd_rounds,
-            surrogate_steps=config.em_pgd_surrogate_steps, pgd_steps=config.em_pgd_steps, batch_size=config.recipe.batch_size,
+            surrogate_steps=config.em_pgd_surrogate_steps, pgd_steps=config.em_pgd_steps,
+            batch_size=config.recipe.batch_size,
             on_round=lambda r, n, m: tracker.report(stage, f"round {r}/{n}, {m}", units * r / n), cancel=cancel)
     elif method in UMED:
         from ..settings import ProtectSettings

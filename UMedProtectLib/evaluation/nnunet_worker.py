@@ -1,4 +1,5 @@
-"""One nnU-Net v2 run in its own process: plan and preprocess (once per dataset), train one seed, predict the test cases.
+"""One nnU-Net v2 run in its own process: plan and preprocess (once per dataset), train one seed, predict the test
+cases.
 
 nnU-Net reads its folders from the environment when it is imported (nnUNet_raw, nnUNet_preprocessed,
 nnUNet_results), so every run gets a fresh process with them set (nnunet_victim.py starts it). Training is the

@@ -62,7 +62,8 @@ class UNet(nn.Module):
         super().__init__()
         widths = [width * 2 ** level for level in range(depth + 1)]
         self.down = _encoder(widths)
-        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                for i in reversed(range(depth)))
         self.merge = nn.ModuleList(_double(2 * widths[i], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(width, classes, 1)
 

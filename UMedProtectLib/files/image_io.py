@@ -80,7 +80,8 @@ def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        raise InputError(f"{what} {str(path)!r} could not be read as {extension} (damaged or not that format)") from None
+        raise InputError(f"{what} {str(path)!r} could not be read as {extension} (damaged or not that "
+                         "format)") from None
     dimension, components = reader.GetDimension(), reader.GetNumberOfComponents()
     size = reader.GetSize()
     check_claimed_size(path, reader, what)

@@ -57,7 +57,8 @@ def _segmentation_image(path: Path) -> Tuple[sitk.Image, Dict[int, str], List[st
     try:
         segmentation = slicerio.read_segmentation(str(path))
     except Exception as error:  # slicerio raises IOError, ValueError or nrrd errors for damaged files
-        raise InputError(f"label {str(path)!r} is not a readable Slicer segmentation ({type(error).__name__})") from None
+        raise InputError(f"label {str(path)!r} is not a readable Slicer segmentation "
+                         f"({type(error).__name__})") from None
     voxels = segmentation.get("voxels")
     segments = segmentation.get("segments") or []
     if voxels is None or voxels.ndim not in (3, 4) or not segments:
@@ -135,7 +136,8 @@ def _corners(image: sitk.Image) -> np.ndarray:
 
 def _sub_lattice_offset(label: sitk.Image, image: sitk.Image):
     """The integer voxel offset of `label` inside `image` when it is a block of the image's own lattice, else None."""
-    if np.any(np.abs(np.array(label.GetSpacing()) - np.array(image.GetSpacing())) > _TOLERANCE * np.array(image.GetSpacing())):
+    spacing = np.array(image.GetSpacing())
+    if np.any(np.abs(np.array(label.GetSpacing()) - spacing) > _TOLERANCE * spacing):
         return None
     if np.any(np.abs(np.array(label.GetDirection()) - np.array(image.GetDirection())) > _TOLERANCE):
         return None

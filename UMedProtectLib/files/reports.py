@@ -91,7 +91,8 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
         f"{report.get('device', '?')} ({report.get('mode', '?')})",
         f"  PSNR {_number(report.get('psnr_db'), 2, ' dB')} (ROI+band {_number(report.get('psnr_roi_db'), 2, ' dB')}), "
         f"SSIM {_number(report.get('ssim'), 5)}",
-        f"  L-inf {_number(report.get('linf_native'), 4)} native units (budget {_number(report.get('epsilon_native'), 4)}"
+        f"  L-inf {_number(report.get('linf_native'), 4)} native units "
+        f"(budget {_number(report.get('epsilon_native'), 4)}"
         f" = epsilon {_number(report.get('epsilon'), 5)} of the robust intensity range), "
         f"{100.0 * float(report.get('changed_fraction') or 0.0):.2f}% of voxels changed",
     ]

@@ -1,4 +1,5 @@
-"""Train/test split by slabs of contiguous slices, with a guard gap so that no test slice neighbours a training slice."""
+"""Train/test split by slabs of contiguous slices, with a guard gap so that no test slice neighbours a training
+slice."""
 
 from __future__ import annotations
 

@@ -60,8 +60,9 @@ def synthetic_study(seed: int, slices: int = 10, size: int = 96) -> Dict[str, np
                  rng.uniform(-0.3, 0.3), 0.03, 6)
     inner = ndimage.binary_erosion(body, np.ones((1, 5, 5)), iterations=int(rng.integers(1, 3)))
     organ_centre = (slices / 2 + rng.uniform(-2, 2), centre[1] + rng.uniform(-10, 10), centre[2] + rng.uniform(-12, 12))
-    organ = blob_mask(rng, shape, organ_centre, (slices * rng.uniform(0.8, 1.5), rng.uniform(12, 22), rng.uniform(14, 26)),
-                  rng.uniform(0, np.pi), rng.uniform(0.1, 0.35), (2, 4, 4)) & inner
+    organ_radii = (slices * rng.uniform(0.8, 1.5), rng.uniform(12, 22), rng.uniform(14, 26))
+    organ = blob_mask(rng, shape, organ_centre, organ_radii, rng.uniform(0, np.pi), rng.uniform(0.1, 0.35),
+                      (2, 4, 4)) & inner
     lesions = np.zeros(shape, bool)
     image = np.where(body, 0.35, 0.02).astype(np.float32)
     image[body & ~inner] = 0.2  # fat rim
@@ -88,7 +89,8 @@ def synthetic_study(seed: int, slices: int = 10, size: int = 96) -> Dict[str, np
     noise = rng.uniform(3, 12) / 255
     if mr_like:
         bias = np.exp(0.15 * smooth_field(rng, shape, (8, 30, 30))).astype(np.float32)
-        image = np.sqrt((image * bias + noise * rng.standard_normal(shape)) ** 2 + (noise * rng.standard_normal(shape)) ** 2)
+        image = np.sqrt((image * bias + noise * rng.standard_normal(shape)) ** 2
+                        + (noise * rng.standard_normal(shape)) ** 2)
     else:
         image = ndimage.gaussian_filter(image, (0, 0.6, 0.6)) + noise * rng.standard_normal(shape)
     label = organ.astype(np.uint8)
