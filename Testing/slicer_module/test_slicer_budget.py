@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
+
 from UMedProtectSlicer.budget import describeBudget, displayWindow, windowArgument
 from UMedProtectSlicer.compare import leaveCompare, showCompare
 from UMedProtectSlicer.export import exportResults
@@ -12,8 +14,6 @@ from UMedProtectSlicer.job import ProtectJob, ProtectRequest
 from UMedProtectSlicer.metrics import metricRows
 from UMedProtectSlicer.runner import EngineProcess
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
-
-from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 
 @pytest.fixture

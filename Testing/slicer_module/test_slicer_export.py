@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from dicom_testing import ct_study, new_study, write_ct_series
+from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, lpsToRas, makeMrmlApp, obliqueIjkToRas
+
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.export import DICOM_FORMAT, exportResults, plannedPaths, safeBaseName, writeVolumeNode
 from UMedProtectSlicer.labelmaps import allSegmentIds
 from UMedProtectSlicer.nodes import nodeIds
 from UMedProtectSlicer.outputs import createDifferenceVolume, createProtectedVolume
 from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix
-
-from dicom_testing import ct_study, new_study, write_ct_series
-from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, lpsToRas, makeMrmlApp, obliqueIjkToRas
 
 REPORT = {"psnr_db": 50.1, "ssim": 0.998, "linf_native": 11.0, "epsilon_native": 11.8, "changed_fraction": 0.02,
           "settings": {"epsilon": 4 / 255, "band_width": 3, "preset": "fast", "seed": 0}, "warnings": []}

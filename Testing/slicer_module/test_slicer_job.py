@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
+
 from UMedProtectLib.cli.commands import settings_from
 from UMedProtectLib.cli.main import build_parser
 from UMedProtectLib.settings import BUDGET_STEPS, PANEL_PRESETS, ProtectSettings, panel_bounds
@@ -17,8 +19,6 @@ from UMedProtectSlicer.nodes import nodeIds
 from UMedProtectSlicer.outputs import REPORT_ATTRIBUTE
 from UMedProtectSlicer.runner import EngineProcess
 from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix
-
-from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 needs_cli = pytest.mark.skipif(importlib.util.find_spec("UMedProtectLib.cli") is None,
                                reason="the CLI is not there yet")

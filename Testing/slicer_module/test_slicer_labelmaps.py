@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
+from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
+
 from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.labelmaps import allSegmentIds, exportSegmentsToLabelmapNode, labelmapNodeOnVolumeGrid
 from UMedProtectSlicer.nodes import RemoveAddedNodes, removeNodeWithDisplay
 from UMedProtectSlicer.volumes import arrayFromVolumeNode, ijkToRasMatrix, sameGrid
-
-from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
 
 def labelArrayOnVolumeGrid(volume, labelSource, segmentIds=()) -> np.ndarray:
