@@ -39,7 +39,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from PySide6.QtUiTools import QUiLoader  # noqa: E402
 
-from UMedProtectLib.outputs import OutputTransaction  # noqa: E402
+from UMedProtectLib.files.transaction import OutputTransaction  # noqa: E402
 
 
 class qMRMLWidget(QtWidgets.QWidget):
@@ -224,8 +224,8 @@ def show_sample_session(panel: QtWidgets.QWidget) -> None:
     import SimpleITK as sitk
 
     from UMedProtectLib import settings
-    from UMedProtectLib.intensity import robust_range
-    from UMedProtectLib.sample import sample_paths
+    from UMedProtectLib.method.intensity import robust_range
+    from UMedProtectLib.files.sample import sample_paths
     from UMedProtectSlicer.budget import describeBudget, intensitySpan
 
     tree = module_tree()
@@ -288,8 +288,8 @@ def render_panel() -> QtGui.QImage:
 
 def run_demo(folder: Path, iterations: Optional[int]) -> Path:
     """The engine's preview of the embedded sample study, written by `umed-protect demo` into folder."""
-    from UMedProtectLib.cli import main
-    from UMedProtectLib.commands import DEMO_FILES
+    from UMedProtectLib.cli.main import main
+    from UMedProtectLib.cli.commands import DEMO_FILES
 
     training = ["--iterations", str(iterations)] if iterations is not None else ["--preset", "fast"]
     code = main(["demo", "--output-dir", str(folder), "--device", "cpu", "--progress", "none", *training])

@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
+from UMedProtectLib.method.masks import band_and_interior  # noqa: E402
+
 # An oblique orientation (a rotation about z by 30 degrees, then x flipped) so that direction bugs show.
 _C, _S = np.cos(np.pi / 6), np.sin(np.pi / 6)
 OBLIQUE = (-_C, -_S, 0.0, -_S, _C, 0.0, 0.0, 0.0, 1.0)
@@ -70,6 +72,15 @@ def synthetic_files(tmp_path):
 @pytest.fixture(scope="session")
 def sample_files():
     """Paths of the embedded real sample (MNI152 slab and its ventricle label)."""
-    from UMedProtectLib.sample import sample_paths
+    from UMedProtectLib.files.sample import sample_paths
 
     return sample_paths()
+
+
+def perturbable_region(label, labels, band_width):
+    """ROI + contour band per axial slice: the only voxels allowed to change."""
+    region = np.zeros(label.shape, bool)
+    for z in range(label.shape[0]):
+        band, interior = band_and_interior(np.isin(label[z], labels), band_width)
+        region[z] = band | interior
+    return region

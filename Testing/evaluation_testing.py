@@ -8,13 +8,14 @@ from typing import Callable, Dict, List, Optional, TypeVar
 import pytest
 
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.evaluation.corpus import Corpus
+from UMedProtectLib.evaluation.corpora.corpus import Corpus
 
 Loaded = TypeVar("Loaded")
 
 
 def stardist_or_skip(load: Callable[[], Loaded]) -> Loaded:
-    """What `load` returns, or a skip where tifffile or stardist (which ships the nuclei image and volume) is missing."""
+    """What `load` returns, or a skip where tifffile or stardist (which ships the nuclei image and volume) is
+    missing."""
     pytest.importorskip("tifffile")
     try:
         return load()

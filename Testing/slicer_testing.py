@@ -36,7 +36,8 @@ class MrmlApp:
     def createSliceLogics(self) -> list:
         """Slice logics for every slice node, as Slicer's layout manager creates with its views."""
         created = []
-        known = {logic.GetSliceNode().GetID() for logic in self.logics if logic.IsA("vtkMRMLSliceLogic") and logic.GetSliceNode()}
+        known = {logic.GetSliceNode().GetID() for logic in self.logics
+                 if logic.IsA("vtkMRMLSliceLogic") and logic.GetSliceNode()}
         for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
             sliceNode = self.scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
             if sliceNode.GetID() in known:
@@ -51,7 +52,8 @@ class MrmlApp:
 
     def sliceLogic(self, layoutName: str):
         for logic in self.logics:
-            if logic.IsA("vtkMRMLSliceLogic") and logic.GetSliceNode() and logic.GetSliceNode().GetLayoutName() == layoutName:
+            if (logic.IsA("vtkMRMLSliceLogic") and logic.GetSliceNode()
+                    and logic.GetSliceNode().GetLayoutName() == layoutName):
                 return logic
         return None
 

@@ -6,12 +6,13 @@ import re
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import blob_study, sitk_image
 
 from UMedProtectLib import ProtectSettings, fit_profile
 from UMedProtectLib.budget import FRACTION, parse_budget, parse_window, resolve_budget
-from UMedProtectLib.cli import main
+from UMedProtectLib.cli.main import main
 from UMedProtectLib.errors import InputError
+
+from conftest import blob_study, sitk_image
 
 
 def _refused(argv, capsys, tmp_path) -> str:
@@ -164,9 +165,10 @@ def test_default_budget_follows_the_reading_of_the_study():
 
 
 def test_a_ct_is_told_by_its_air_and_the_modality_overrides_the_rule(sample_files):
-    from UMedProtectLib.image_io import read_image
-    from UMedProtectLib.modality import is_ct_in_hu, read_study
     from test_visibility import synthetic_ct
+
+    from UMedProtectLib.files.image_io import read_image
+    from UMedProtectLib.method.modality import is_ct_in_hu, read_study
 
     ct, lesion = synthetic_ct()
     mr = read_image(sample_files[0]).array

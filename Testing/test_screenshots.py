@@ -17,7 +17,7 @@ from PIL import Image
 
 QtGui = pytest.importorskip("PySide6.QtGui")
 
-from UMedProtectLib.preview import PANEL_MIN_WIDTH  # noqa: E402
+from UMedProtectLib.files.preview import PANEL_MIN_WIDTH  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "Resources" / "make_screenshots.py"

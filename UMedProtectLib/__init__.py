@@ -11,9 +11,10 @@ __version__ = "0.1.0"
 
 # Public name -> the submodule that defines it.
 _EXPORTS = {
-    "Cancelled": "errors", "InputError": "errors", "Profile": "profile", "Progress": "progress",
-    "ProtectSettings": "settings", "ProtectionResult": "engine", "fit_profile": "engine", "load_profile": "profile",
-    "protect": "engine", "save_profile": "profile",
+    "Cancelled": "errors", "InputError": "errors", "Profile": "method.profile", "Progress": "progress",
+    "ProtectSettings": "settings", "ProtectionResult": "method.protection", "fit_profile": "method.protection",
+    "load_profile": "method.profile",
+    "protect": "method.protection", "save_profile": "method.profile",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -33,7 +33,7 @@ GREY_LEVEL = 1.0 / GREY_LEVELS
 # budget below a step would change nothing, so it is raised to this many steps, which changes a voxel by one step
 # where the fitted perturbation asks for at least two thirds of the budget, and never by more.
 STEP_BUDGET = 1.5
-# How a study is read (modality.py): told by its intensities, or said to be a CT in HU or another image.
+# How a study is read (method/modality.py): told by its intensities, or said to be a CT in HU or another image.
 MODALITIES = ("auto", "ct", "other")
 # The paper's budget: the default of any image that is not a CT in HU, as a fraction of its robust range.
 PAPER_EPSILON = 4 / GREY_LEVELS
@@ -164,8 +164,8 @@ def standard_windows() -> Tuple[ReadingWindow, ...]:
 
 @dataclass(frozen=True)
 class StudyReading:
-    """How a study is read: as a CT in HU or not (modality.py says how that is told), the ROI's median value and the
-    image's smallest step (1 for integer voxels, 0 for floating point)."""
+    """How a study is read: as a CT in HU or not (method/modality.py says how that is told), the ROI's median value
+    and the image's smallest step (1 for integer voxels, 0 for floating point)."""
 
     ct: bool
     roi_median: float

@@ -2,7 +2,7 @@
 
 Every field of ProtectSettings is declared with `setting(...)`: its default, its bounds or choices, its help text
 and, for the options of the command line, its flag and how the flag's text reads and writes. From that table the
-settings are validated (__post_init__), the command line's protection options are generated (cli.py) and read back
+settings are validated (__post_init__), the command line's protection options are generated (cli/main.py) and read back
 (`with_options`), and settings are written out as command-line arguments again (`to_args`, for the Slicer panel).
 No torch and no numpy here: the panel imports this module in Slicer's own process.
 """

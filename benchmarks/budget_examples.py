@@ -36,8 +36,8 @@ def head_ct():
 
 def mr_sample():
     """The embedded MNI152 slab and its ventricle label."""
-    from UMedProtectLib.image_io import read_image
-    from UMedProtectLib.sample import sample_paths
+    from UMedProtectLib.files.image_io import read_image
+    from UMedProtectLib.files.sample import sample_paths
 
     image_path, label_path = sample_paths()
     return read_image(image_path).array, read_image(label_path).array

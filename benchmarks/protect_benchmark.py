@@ -98,12 +98,12 @@ def run_dicom(name: str, preset: str, device: str) -> dict:
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
-    from dicom_testing import new_study, write_ct_series, write_seg
-
     from UMedProtectLib import ProtectSettings, protect
-    from UMedProtectLib.dicom.study import read_study
-    from UMedProtectLib.dicom.writer import derivation_description, series_targets, stage_series
-    from UMedProtectLib.outputs import OutputTransaction, created_folders
+    from UMedProtectLib.files.dicom.study import read_study
+    from UMedProtectLib.files.dicom.writer import derivation_description, series_targets, stage_series
+    from UMedProtectLib.files.transaction import OutputTransaction, created_folders
+
+    from dicom_testing import new_study, write_ct_series, write_seg
 
     with tempfile.TemporaryDirectory() as folder:
         image, label = make_study(**CASES[name])

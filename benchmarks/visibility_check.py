@@ -65,7 +65,7 @@ def shifts(folder: Path) -> list:
     import torch
 
     from UMedProtectLib import ProtectSettings, protect
-    from UMedProtectLib.image_io import read_image
+    from UMedProtectLib.files.image_io import read_image
 
     torch.set_num_threads(1)
     image, label = write_head_ct(folder)

@@ -19,7 +19,7 @@ def intensitySpan(array: np.ndarray) -> float:
     flat = array.ravel()
     if flat.size > _SAMPLE_VOXELS:
         flat = flat[:: flat.size // _SAMPLE_VOXELS + 1]
-    low, high = engineModule("intensity").robust_range(flat, engineSettings.PERCENTILES)
+    low, high = engineModule("method.intensity").robust_range(flat, engineSettings.PERCENTILES)
     return max(high - low, 0.0)
 
 

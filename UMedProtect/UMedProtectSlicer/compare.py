@@ -163,7 +163,8 @@ def _outlineSegmentationInView(segmentationNode, sliceNode, state: CompareState)
     displayNode = segmentationNode.GetDisplayNode()
     if not state.segmentationDisplayNodeId:
         state.segmentationDisplayNodeId = displayNode.GetID()
-        state.segmentationViewNodeIds = [displayNode.GetNthViewNodeID(i) for i in range(displayNode.GetNumberOfViewNodeIDs())]
+        state.segmentationViewNodeIds = [displayNode.GetNthViewNodeID(i)
+                                         for i in range(displayNode.GetNumberOfViewNodeIDs())]
         state.segmentationFill2D = bool(displayNode.GetVisibility2DFill())
         state.segmentationOutline2D = bool(displayNode.GetVisibility2DOutline())
     wasModifying = displayNode.StartModify()

@@ -1,7 +1,7 @@
 """Export of a protection result through Slicer's storage nodes (.nrrd / .nii.gz), or as a derived DICOM series
 for a volume loaded from DICOM, with a JSON sidecar.
 
-The DICOM series is written by the engine's writer (UMedProtectLib.dicom.writer) from the volume's source files,
+The DICOM series is written by the engine's writer (UMedProtectLib.files.dicom.writer) from the volume's source files,
 in Slicer as on slicer-core: Slicer's own DICOM export builds a new series from the subject hierarchy and would
 drop what the engine keeps (every source element, private tags, the stored representation).
 """
@@ -114,11 +114,11 @@ def writeDicomSeries(volumeNode, protectedNode, report: Mapping[str, Any], files
     from .volumes import arrayFromVolumeNode
 
     errors = engineModule("errors")
-    outputs = engineModule("outputs")
-    writer = engineModule("dicom.writer")
+    outputs = engineModule("files.transaction")
+    writer = engineModule("files.dicom.writer")
     root = Path(os.path.commonpath([str(Path(f).parent) for f in files]))
     try:
-        series = engineModule("dicom.series").read_series(root, files=files)
+        series = engineModule("files.dicom.series").read_series(root, files=files)
     except errors.InputError as error:
         raise UserFacingError(f"Cannot export '{volumeNode.GetName()}' as DICOM: {error}") from None
     image = series.image
@@ -143,7 +143,7 @@ def writeDicomSeries(volumeNode, protectedNode, report: Mapping[str, Any], files
 def _fileRecord(path: Path) -> dict:
     """Name and SHA-256 of an exported file, or of a DICOM series folder (the SHA-256 of its files' hashes)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
-    return {"file": path.name, "sha256": engineModule("reports").file_record(path, files)["sha256"]}
+    return {"file": path.name, "sha256": engineModule("files.reports").file_record(path, files)["sha256"]}
 
 
 def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode, report: Mapping[str, Any],
@@ -170,7 +170,8 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
                          labelSourceNode is not None)
     existing = [p.name for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise UserFacingError(f"'{existing[0]}' already exists in '{folder}'; choose another folder or allow overwriting.")
+        raise UserFacingError(f"'{existing[0]}' already exists in '{folder}'; choose another folder or allow "
+                              "overwriting.")
 
     exported = ExportedFiles()
     if fileFormat == DICOM_FORMAT:
@@ -187,8 +188,10 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
                 labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, inputVolumeNode, segmentIds)
                 exported.files["label"] = writeVolumeNode(labelmapNode, paths["label"])
             segmentation = labelSourceNode.GetSegmentation()
-            chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
-            segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()} for n, sid in enumerate(chosen)]
+            chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i)
+                                          for i in range(segmentation.GetNumberOfSegments())]
+            segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()}
+                            for n, sid in enumerate(chosen)]
         else:
             exported.files["label"] = writeVolumeNode(labelSourceNode, paths["label"])
 

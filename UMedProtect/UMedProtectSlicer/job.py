@@ -25,7 +25,6 @@ from .outputs import REPORT_ATTRIBUTE, createDifferenceVolume, createProtectedVo
 from .runner import ProtectCommand
 from .volumes import ijkToRasMatrix, readVolumeArray
 
-
 _DEFAULTS = engineSettings.ProtectSettings()
 
 
@@ -126,7 +125,8 @@ class ProtectJob:
         except (OSError, ValueError) as error:
             raise UserFacingError(f"The engine finished but its results could not be read ({error}).") from error
         if not np.allclose(protectedGeometry, ijkToRasMatrix(volume), atol=1e-3):
-            raise UserFacingError("The engine returned a volume whose geometry differs from the input; nothing was added.")
+            raise UserFacingError("The engine returned a volume whose geometry differs from the input; nothing was "
+                                  "added.")
         before = nodeIds(scene)
         try:
             protectedNode = createProtectedVolume(volume, protectedArray)

@@ -32,9 +32,11 @@ def exportSegmentsToLabelmapNode(segmentationNode, referenceVolumeNode, segmentI
     known = set(allSegmentIds(segmentationNode))
     missing = [segmentId for segmentId in chosen if segmentId not in known]
     if missing:
-        raise UserFacingError(f"Segment(s) {', '.join(missing)} are not in segmentation '{segmentationNode.GetName()}'.")
+        raise UserFacingError(f"Segment(s) {', '.join(missing)} are not in segmentation "
+                              f"'{segmentationNode.GetName()}'.")
     if not chosen:
-        raise UserFacingError(f"Segmentation '{segmentationNode.GetName()}' has no segments; draw the region to protect first.")
+        raise UserFacingError(f"Segmentation '{segmentationNode.GetName()}' has no segments; draw the region to "
+                              "protect first.")
     idArray = vtk.vtkStringArray()
     for segmentId in chosen:
         idArray.InsertNextValue(segmentId)
@@ -70,5 +72,6 @@ def labelmapNodeOnVolumeGrid(volumeNode, labelSourceNode,
     else:
         raise UserFacingError(f"'{labelSourceNode.GetName()}' is neither a segmentation nor a label map.")
     if not np.any(arrayFromVolumeNode(labelmapNode) > 0):
-        raise UserFacingError(f"There is no region to protect: {source} is empty inside volume '{volumeNode.GetName()}'.")
+        raise UserFacingError(f"There is no region to protect: {source} is empty inside volume "
+                              f"'{volumeNode.GetName()}'.")
     return labelmapNode

@@ -57,7 +57,8 @@ def createProtectedVolume(inputVolumeNode, protectedArray: np.ndarray):
     expected = arrayFromVolumeNode(inputVolumeNode).shape
     if tuple(protectedArray.shape) != tuple(expected):
         raise ValueError(f"protected array has shape {protectedArray.shape}, the input has {expected}")
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", uniqueName(scene, f"{inputVolumeNode.GetName()} protected"))
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode",
+                                   uniqueName(scene, f"{inputVolumeNode.GetName()} protected"))
     updateVolumeNodeFromArray(node, protectedArray, ijkToRasMatrix(inputVolumeNode))
     node.CreateDefaultDisplayNodes()
     source = inputVolumeNode.GetDisplayNode()
@@ -77,7 +78,8 @@ def createProtectedVolume(inputVolumeNode, protectedArray: np.ndarray):
 def createDifferenceVolume(inputVolumeNode, differenceArray: np.ndarray, budgetNative: float):
     """A new float volume (protected - original) shown blue-white-red, +/- budgetNative mapped to full colour."""
     scene = inputVolumeNode.GetScene()
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", uniqueName(scene, f"{inputVolumeNode.GetName()} difference"))
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode",
+                                   uniqueName(scene, f"{inputVolumeNode.GetName()} difference"))
     updateVolumeNodeFromArray(node, differenceArray.astype(np.float32, copy=False), ijkToRasMatrix(inputVolumeNode))
     node.CreateDefaultDisplayNodes()
     applyDifferenceDisplay(node, budgetNative)

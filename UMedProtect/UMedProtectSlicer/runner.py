@@ -146,7 +146,8 @@ class EngineProcess:
         workFolder = Path(self.command.output).parent
         workFolder.mkdir(parents=True, exist_ok=True)
         # A new process group so that cancelling also reaches any worker the engine may spawn.
-        extra = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        extra = ({"start_new_session": True} if os.name == "posix"
+                 else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP})
         logs = {channel: workFolder / f"engine-{channel}.log" for channel in ("stdout", "stderr")}
         with open(logs["stdout"], "wb") as out, open(logs["stderr"], "wb") as err:
             # Run in the job folder: the engine must be found through PYTHONPATH, never by accident in the cwd.

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from ..outputs import OutputTransaction
+from ..files.reports import report_json
+from ..files.transaction import OutputTransaction
 from ..progress import CancelFlag, ProgressCallback
-from ..reports import report_json
 from .config import EvaluationConfig
 from .figure import save_figure
 from .harness import evaluate

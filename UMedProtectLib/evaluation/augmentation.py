@@ -1,6 +1,6 @@
 """The victim's augmentation at three threat levels, written for the evaluation alone.
 
-The engine fits its carrier design through its own augmentation (`UMedProtectLib/augment.py`); if the victims
+The engine fits its carrier design through its own augmentation (`UMedProtectLib/method/augment.py`); if the victims
 used that same code, a perturbation tuned to survive it would be measured against the augmentation it was tuned
 on. So the evaluation has its own:
 - none: the batch as it is (the regime of the public UMed evaluations);

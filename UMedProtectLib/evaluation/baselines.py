@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from scipy.signal import lfilter
 
-from ..masks import roi_and_band
+from ..method.masks import roi_and_band
 from ..progress import CancelFlag, check_cancel
-from .training import victim_loss
-from .victims import UNet, _PadToMultiple
+from .victim_training import victim_loss
+from .victims import PadToMultiple, UNet
 
 
 def gaussian_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: int,
@@ -38,7 +38,7 @@ def checker_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, perio
 
     Not on the outer band: marking background voxels too blurs the shortcut's edge (measured: no effect at 16/255).
     """
-    from ..perturbation import checker_carrier
+    from ..method.umed_perturbation import checker_carrier
 
     carrier = checker_carrier(*images.shape[1:], period, torch.zeros(())).numpy()
     protected = images + epsilon * carrier * (labels > 0)
@@ -110,7 +110,7 @@ def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: i
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     # The same kind of surrogate as the engine's (a U-Net of width 8), so the baseline gets the same information.
-    surrogate = _PadToMultiple(UNet(2, width=8, depth=3), 8).to(device)
+    surrogate = PadToMultiple(UNet(2, width=8, depth=3), 8).to(device)
     optimiser = torch.optim.Adam(surrogate.parameters(), lr=1e-3)
     x = torch.from_numpy(images.astype(np.float32))[:, None].to(device)
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
@@ -142,8 +142,9 @@ def em_pgd(images: np.ndarray, labels: np.ndarray, epsilon: float, band_width: i
                     d *= region[part]
             delta[part] = d.detach()
         with torch.no_grad():
-            protected_loss = float(np.mean([victim_loss(surrogate((x[i:i + batch_size] + delta[i:i + batch_size]).clamp(0, 1)),
-                                                        y[i:i + batch_size]).item() for i in range(0, len(x), batch_size)]))
+            protected_loss = float(np.mean([
+                victim_loss(surrogate((x[i:i + batch_size] + delta[i:i + batch_size]).clamp(0, 1)),
+                            y[i:i + batch_size]).item() for i in range(0, len(x), batch_size)]))
             clean_loss = float(np.mean([victim_loss(surrogate(x[i:i + batch_size]), y[i:i + batch_size]).item()
                                         for i in range(0, len(x), batch_size)]))
         history.append({"round": round_index, "loss_protected": protected_loss, "loss_clean": clean_loss})

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from ..cli.version import add_version
 from ..errors import Cancelled, InputError
 from ..progress import BarReporter, JsonLinesReporter
 from ..settings import DEVICES, PRESETS, parse_epsilon
@@ -104,7 +105,8 @@ def config_from_args(args: argparse.Namespace) -> EvaluationConfig:
     if args.epsilon:
         changes["epsilon"] = parse_epsilon(args.epsilon)
     if args.sweep:
-        changes["sweep"] = () if args.sweep.strip() == "none" else tuple(parse_epsilon(e) for e in args.sweep.split(","))
+        changes["sweep"] = (() if args.sweep.strip() == "none"
+                            else tuple(parse_epsilon(e) for e in args.sweep.split(",")))
     if args.sweep_methods:
         changes["sweep_methods"] = _names(args.sweep_methods, METHODS, "method")
     if args.steps is not None:
@@ -150,8 +152,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     """Standalone entry (python -m UMedProtectLib.evaluation.command), the same as `umed-protect evaluate`."""
-    from ..cli import add_version
-
     parser = argparse.ArgumentParser(prog="umed-protect evaluate", description=__doc__)
     add_arguments(parser)
     add_version(parser)

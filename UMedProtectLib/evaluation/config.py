@@ -8,8 +8,8 @@ from typing import Optional, Tuple
 from ..designs import DESIGNS
 from .augmentation import LEVELS
 from .nnunet_victim import NnUNetRecipe
-from .training import Recipe
 from .umed import UMED_MODES
+from .victim_training import Recipe
 
 CORPORA = ("mni-wm", "mni-gm", "mni-csf", "nuclei", "nuclei-3d", "synth-organ", "synth-lesion", "synth-contrast",
            "synth-faint", "ct-faint")

@@ -15,7 +15,7 @@ from typing import Dict, List
 
 from ..designs.evidence import Measurement
 from ..designs.measured import row_dict
-from ..outputs import OutputTransaction
+from ..files.transaction import OutputTransaction
 from ..settings import ProtectSettings
 from .config import UMED
 from .umed import mode_and_design

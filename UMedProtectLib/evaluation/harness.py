@@ -9,19 +9,19 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
+from ..method.texture_change import texture_ratios
 from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
-from ..texture_change import texture_ratios
 from .baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from .config import UMED, EvaluationConfig
-from .corpora import load_corpus
-from .owner import dataset_corpus
-from .corpus import Corpus, Study
+from .corpora.corpus import Corpus, Study
+from .corpora.owner import dataset_corpus
+from .corpora.registry import load_corpus
 from .defences import apply_defence
 from .metrics import dice, perturbation_stats
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, NnUNetVictim
 from .plan import estimate, protected_sets
-from .training import predict, train_victim
 from .umed import mode_and_design, protect_studies
+from .victim_training import predict, train_victim
 
 
 class _Tracker:
@@ -61,7 +61,8 @@ def _generate(method: str, epsilon: float, corpus: Corpus, config: EvaluationCon
     elif method == "em-pgd":
         protected, info = em_pgd(
             images, labels, epsilon, config.band_width, seed=0, device=device, rounds=config.em_pgd_rounds,
-            surrogate_steps=config.em_pgd_surrogate_steps, pgd_steps=config.em_pgd_steps, batch_size=config.recipe.batch_size,
+            surrogate_steps=config.em_pgd_surrogate_steps, pgd_steps=config.em_pgd_steps,
+            batch_size=config.recipe.batch_size,
             on_round=lambda r, n, m: tracker.report(stage, f"round {r}/{n}, {m}", units * r / n), cancel=cancel)
     elif method in UMED:
         from ..settings import ProtectSettings
@@ -236,14 +237,42 @@ def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.devi
     return {"summary": corpus.summary(), "augmentation": levels}
 
 
-def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
-             on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
-    """Run the whole evaluation; the result holds every number (and, under "_figure", arrays for the figure)."""
-    from ..device import resolve_device
+def _device(config: EvaluationConfig) -> torch.device:
+    """The config's device, with torch's thread count set as the config asks."""
+    from ..method.device import resolve_device
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    return resolve_device(config.device)
+
+
+def ladder_row(config: EvaluationConfig, progress: Optional[ProgressCallback] = None,
+               cancel: CancelFlag = None) -> Dict:
+    """One protected row on its own: the config's first method at its epsilon on its first corpus, every victim and
+    seed trained on the protected training split at its first augmentation level and scored on the clean test split.
+
+    No clean twins are trained: the row is read against the clean row of an `evaluate` run with the same corpus,
+    seeds, recipe and machine (victim training on the CPU is deterministic for a seed on one machine), so rows can
+    run side by side in their own processes. The result holds the generation's statistics and log, the victims
+    (as in an evaluate result's "victims") and the per-group means.
+    """
+    device = _device(config)
+    method, level = config.methods[0], config.augmentations[0]
+    corpus = load_corpus(config.corpora[0], config.quick, config.epsilon)
+    tracker = _Tracker(config.recipe.steps * (1 + len(config.victims) * len(config.seeds)), progress)
+    generated = _generate(method, config.epsilon, corpus, config, device, tracker, config.recipe.steps, cancel)
+    test_images, _ = corpus.slices("test")
+    victims = _train_all(corpus, generated["protected"], test_images, level, config, device, tracker,
+                         f"{corpus.name} [{level}]: {method} {config.epsilon * 255:g}/255", cancel)
+    return {"corpus": corpus.name, "method": method, "augmentation": level, "epsilon_255": config.epsilon * 255,
+            "stats": generated["stats"], "generation_log": generated["log"], "victims": victims,
+            "groups": _group_means(victims)}
+
+
+def evaluate(config: EvaluationConfig, progress: Optional[ProgressCallback] = None, cancel: CancelFlag = None,
+             on_estimate: Optional[Callable[[Dict], None]] = None) -> Dict:
+    """Run the whole evaluation; the result holds every number (and, under "_figure", arrays for the figure)."""
+    device = _device(config)
     start = time.monotonic()
     emit(progress, "corpora", 0.0, "loading " + ", ".join(config.corpora))
     corpora = [load_corpus(name, config.quick, config.epsilon) for name in config.corpora]

@@ -1,4 +1,5 @@
-"""One nnU-Net v2 run in its own process: plan and preprocess (once per dataset), train one seed, predict the test cases.
+"""One nnU-Net v2 run in its own process: plan and preprocess (once per dataset), train one seed, predict the test
+cases.
 
 nnU-Net reads its folders from the environment when it is imported (nnUNet_raw, nnUNet_preprocessed,
 nnUNet_results), so every run gets a fresh process with them set (nnunet_victim.py starts it). Training is the
@@ -25,8 +26,7 @@ import torch
 
 def plan_once(dataset_id: int, configuration: str) -> None:
     """nnU-Net's fingerprint, experiment planning and preprocessing of one configuration (skipped when done)."""
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiments,
-                                                                      preprocess)
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprints, plan_experiments, preprocess
     from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
 
     name = maybe_convert_to_dataset_name(dataset_id)

@@ -10,8 +10,8 @@ import torch
 
 from .config import EvaluationConfig
 from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS
-from .training import victim_loss
 from .umed import mode_and_design
+from .victim_training import victim_loss
 from .victims import make_victim
 
 
@@ -76,7 +76,8 @@ def estimate(config: EvaluationConfig, corpora: Dict[str, Dict], device: torch.d
             "checker": 1.0,
             "lsp": 1.0,
             "ar": 1.0,
-            "em-pgd": config.em_pgd_rounds * (config.em_pgd_surrogate_steps + batches * (config.em_pgd_steps + 2)) * small,
+            "em-pgd": (config.em_pgd_rounds * (config.em_pgd_surrogate_steps + batches * (config.em_pgd_steps + 2))
+                       * small),
             # Per iteration: two generators and the surrogate, forward and backward.
             "umed-dataset": iterations * 4 * small,
             "umed-transfer": iterations * 4 * small,

@@ -57,7 +57,8 @@ def main_table(corpus: str, result: Dict, epsilon: float, victims: List[str]) ->
 
 
 def sweep_table(corpus: str, result: Dict) -> str:
-    """Every (method, epsilon) with mean and best DSC against PSNR and the perturbation relative to noise and contrast."""
+    """Every (method, epsilon) with mean and best DSC against PSNR and the perturbation relative to noise and
+    contrast."""
     header = ["method", "epsilon", "mean DSC", "best DSC", VISIBLE_HEADER, "PSNR dB", "SSIM", "L-inf / noise",
               "RMS / noise", "L-inf / ROI contrast", "surrogate loss protected / clean"]
     lines = [f"**{corpus}**: sweep (clean mean / best DSC {result['clean_mean_dice']:.3f} / "

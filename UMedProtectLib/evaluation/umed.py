@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..progress import CancelFlag, Progress
-from .corpus import Study
+from .corpora.corpus import Study
 
 UMED_MODES = {
     "umed-per-study": "each training study protected on its own (protect() per study, as in Slicer)",

@@ -39,7 +39,7 @@ def _encode(encoder: nn.ModuleList, x: torch.Tensor) -> List[torch.Tensor]:
     return skips
 
 
-class _PadToMultiple(nn.Module):
+class PadToMultiple(nn.Module):
     """Pads the input to a multiple of the network's stride and crops the output back, so any slice size works."""
 
     def __init__(self, body: nn.Module, multiple: int):
@@ -62,7 +62,8 @@ class UNet(nn.Module):
         super().__init__()
         widths = [width * 2 ** level for level in range(depth + 1)]
         self.down = _encoder(widths)
-        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                for i in reversed(range(depth)))
         self.merge = nn.ModuleList(_double(2 * widths[i], widths[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(width, classes, 1)
 
@@ -160,9 +161,9 @@ class FPN(nn.Module):
 
 
 VICTIMS: Dict[str, Callable[[int], nn.Module]] = {
-    "unet": lambda classes: _PadToMultiple(UNet(classes), 16),
-    "attention-unet": lambda classes: _PadToMultiple(AttentionUNet(classes), 8),
-    "fpn": lambda classes: _PadToMultiple(FPN(classes), 8),
+    "unet": lambda classes: PadToMultiple(UNet(classes), 16),
+    "attention-unet": lambda classes: PadToMultiple(AttentionUNet(classes), 8),
+    "fpn": lambda classes: PadToMultiple(FPN(classes), 8),
 }
 
 

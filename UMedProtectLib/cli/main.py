@@ -1,0 +1,265 @@
+"""The `umed-protect` command line: argument parsing, exit codes and error messages.
+
+Exit codes: 0 success; 2 bad input or usage (one line `umed-protect: error: ...` on stderr); 1 internal
+error (a short message; --debug shows the traceback); 130 cancelled (Ctrl+C or SIGTERM). On any failure no
+output file is left behind, and input files are never modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import threading
+import traceback
+from typing import Dict, List, Optional, Sequence
+
+from ..errors import Cancelled, InputError
+from ..settings import COMMAND_LINE
+from .version import PROG, add_version
+
+# Options whose values may start with '-' (a negative window level, a mistyped negative budget).
+SIGNED_VALUE_OPTIONS = tuple(option.flag_name for option in COMMAND_LINE if option.signed)
+
+
+class UsageError(Exception):
+    """A command-line usage mistake (argparse's errors), reported like InputError."""
+
+
+class StandardOutputError(InputError):
+    """The standard output cannot be written: a closed pipe (`| head -1`), a full disk (/dev/full)."""
+
+
+class GuardedOutput:
+    """The standard output during a command: a failed write stops the run with one line, not a traceback."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except OSError as error:
+            raise StandardOutputError(f"cannot write to the standard output ({error.strerror or error}); the run "
+                                      "stopped there (its output files appear all together or not at all)") from None
+
+    def write(self, text: str) -> int:
+        """Write, or raise StandardOutputError."""
+        return self._guard(self.stream.write, text)
+
+    def flush(self) -> None:
+        """Flush, or raise StandardOutputError."""
+        self._guard(self.stream.flush)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+    def discard(self) -> None:
+        """Send what is left (and Python's flush at exit) to the null device, so that no second error follows."""
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+            pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors instead of a usage block and sys.exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that set the protection (all optional; defaults in brackets), generated from the settings table."""
+    group = parser.add_argument_group("protection settings")
+    exclusive: Dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in COMMAND_LINE:
+        if option.exclusive is not None and option.exclusive not in exclusive:
+            exclusive[option.exclusive] = group.add_mutually_exclusive_group()
+        target = group if option.exclusive is None else exclusive[option.exclusive]
+        target.add_argument(option.flag_name, dest=option.name, metavar=option.metavar, type=option.argument_type,
+                            choices=list(option.choices) or None, help=option.help_text())
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, overwrite: bool = True) -> None:
+    """Options about how a run reports itself."""
+    parser.add_argument("--progress", choices=["bar", "json", "none"], default="bar",
+                        help="bar on stderr, one JSON object per line on stdout (stage, fraction, message), or none "
+                             "[bar]")
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+
+
+def build_parser(with_evaluation: bool = False) -> Parser:
+    """The parser; the evaluate subcommand's options are loaded only when it is used."""
+    parser = Parser(prog=PROG, description="Protect medical image segmentation studies with UMed unlearnable "
+                    "perturbations: a change within an L-infinity budget, inside the region of interest and along its "
+                    "contour. How visible it is depends on the window it is read in: every report states it per "
+                    "reading window and warns where a display shows it.")
+    add_version(parser)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    protect = commands.add_parser("protect", help="protect one study (image + label map)",
+                                  description="Protect one study. Files: .nrrd .nhdr .nii .nii.gz .mha .mhd; "
+                                  "labels also Slicer .seg.nrrd. DICOM: the image as a series' folder or DICOMDIR, "
+                                  "the label as a DICOM SEG or RTSTRUCT, the output as a folder (a new derived "
+                                  "series; no de-identification). The output keeps the input's voxel type, geometry "
+                                  "and metadata; only the region of interest and its contour band change.")
+    protect.add_argument("--image", required=True, help="the image to protect (a file, or a DICOM folder/DICOMDIR)")
+    protect.add_argument("--label", required=True, help="its label map (.seg.nrrd segmentation, DICOM SEG or RTSTRUCT)")
+    protect.add_argument("--output", required=True,
+                         help="the protected image to write (a folder for a derived DICOM series)")
+    protect.add_argument("--series-uid", metavar="UID", help="the DICOM series to protect when --image holds several")
+    protect.add_argument("--segments", metavar="LIST",
+                         help="SEG segments or RTSTRUCT ROIs to protect, by name or number, comma-separated; they "
+                              "become labels 1..n in this order [all]")
+    protect.add_argument("--difference", help="also write the signed difference (protected - image, native units)")
+    protect.add_argument("--report", help="also write a JSON report (quality figures, settings, SHA-256 of inputs)")
+    protect.add_argument("--preview", metavar="PNG", help="also write a PNG: original, protected, difference")
+    source = protect.add_mutually_exclusive_group()
+    source.add_argument("--profile", metavar="P", help="apply this protection profile (no training)")
+    source.add_argument("--profile-out", metavar="P", help="save the generators fitted on this study as a profile")
+    add_settings_arguments(protect)
+    add_run_arguments(protect)
+
+    fit = commands.add_parser("fit-profile", help="fit a protection profile on a dataset",
+                              description="Fit one protection profile on many image/label pairs, to apply later "
+                              "with `protect --profile`. DATASET: a CSV with columns image,label; a folder with "
+                              "images/ and labels/ of same-named files; or a folder of NAME.ext + NAME_label.ext "
+                              "(or NAME_seg.ext, NAME.seg.nrrd) pairs.")
+    fit.add_argument("--dataset", required=True, metavar="DIR_OR_CSV", help="the image/label pairs")
+    fit.add_argument("--profile-out", required=True, metavar="P", help="the profile file to write")
+    fit.add_argument("--report", help="also write a JSON report (inputs with SHA-256, training log)")
+    add_settings_arguments(fit)
+    add_run_arguments(fit)
+
+    dataset = commands.add_parser("protect-dataset", help="protect every study of a dataset (resumable, on Dask)",
+                                  description="Protect every image/label pair of a dataset (the layouts of "
+                                  "fit-profile) into OUT under the same relative paths, labels copied unchanged, on a "
+                                  "local or an existing Dask cluster. OUT/manifest.jsonl records each study as it "
+                                  "finishes. Exit code 3: some studies failed (the run went on without them).")
+    dataset.add_argument("--dataset", required=True, metavar="DIR_OR_CSV", help="the image/label pairs")
+    dataset.add_argument("--output-dir", required=True, metavar="OUT", help="folder for the protected dataset")
+    dataset.add_argument("--profile", metavar="P", help="apply this protection profile [fit on each study]")
+    dataset.add_argument("--difference", action="store_true", help="also write NAME_difference.EXT beside each output")
+    dataset.add_argument("--resume", action="store_true",
+                         help="skip studies whose outputs still have the manifest's hashes; redo the rest")
+    where = dataset.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local Dask worker processes [one per GPU, else one per two cores]")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    add_settings_arguments(dataset)
+    add_run_arguments(dataset)
+
+    demo = commands.add_parser("demo", help="protect the embedded sample study",
+                               description="Protect the embedded sample study (a slab of the MNI152 T1 template with "
+                               "the lateral ventricles labelled) with the default settings, and write "
+                               "sample_protected.nrrd, sample_difference.nrrd, sample_report.json and "
+                               "sample_preview.png into the output folder, replacing the demo's own files from an "
+                               "earlier run.")
+    demo.add_argument("--output-dir", default="umed-demo-output", metavar="DIR",
+                      help="folder for the four files (created if missing) [./umed-demo-output]")
+    add_settings_arguments(demo)
+    add_run_arguments(demo, overwrite=False)
+
+    evaluate = commands.add_parser("evaluate", help="measure how well protection stops training (evaluation module)")
+    if with_evaluation:
+        evaluation = importlib.import_module("UMedProtectLib.evaluation.command")
+        evaluation.add_arguments(evaluate)
+        if not any("--debug" in action.option_strings for action in evaluate._actions):
+            evaluate.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    for command in commands.choices.values():
+        add_version(command)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed command."""
+    if args.command == "evaluate":
+        return int(importlib.import_module("UMedProtectLib.evaluation.command").run(args))
+    from . import commands
+
+    handlers = {"protect": commands.protect_command, "fit-profile": commands.fit_profile_command,
+                "demo": commands.demo_command}
+    if args.command == "protect-dataset":
+        return importlib.import_module("UMedProtectLib.dataset.protect_dataset").protect_dataset_command(args)
+    return handlers[args.command](args)
+
+
+def _raise_cancelled(signum, frame) -> None:
+    """SIGTERM (e.g. the Slicer panel's Cancel) unwinds like Ctrl+C, so that partial outputs are removed."""
+    raise Cancelled("terminated")
+
+
+def _error(message: str) -> None:
+    """One line on stderr."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def attach_signed_values(argv: Sequence[str]) -> List[str]:
+    """`--window -600,1500` as `--window=-600,1500`: argparse would take a value starting with '-' for an option."""
+    joined: List[str] = []
+    for token in argv:
+        signed = len(token) > 1 and token[0] == "-" and token[1] in "0123456789."
+        if signed and joined and joined[-1] in SIGNED_VALUE_OPTIONS:
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = attach_signed_values(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    positional = [a for a in argv if not a.startswith("-")]
+    try:
+        if positional[:1] == ["evaluate"]:
+            try:
+                parser = build_parser(with_evaluation=True)
+            except ImportError as error:
+                _error(f"the evaluation module is not installed ({error}); reinstall UMedProtectLib with its "
+                       "evaluation package")
+                return 2
+        else:
+            parser = build_parser()
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        _error(str(error))
+        return 2
+    except SystemExit as exit_:  # --help and --version exit through argparse
+        return int(exit_.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    stdout = sys.stdout = GuardedOutput(sys.stdout)
+    try:
+        code = _run(args)
+        stdout.flush()
+        return code
+    except InputError as error:
+        if isinstance(error, StandardOutputError):
+            stdout.discard()
+        _error(str(error).splitlines()[0] if str(error) else "bad input")
+        return 2
+    except (Cancelled, KeyboardInterrupt) as error:
+        _error(f"cancelled; {getattr(error, 'outcome', Cancelled().outcome)}")
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence of a command-line tool
+        if debug:
+            traceback.print_exc()
+        summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        _error(f"internal error: {type(error).__name__}: {summary} (rerun with --debug for the traceback)")
+        return 1
+    finally:
+        sys.stdout = stdout.stream
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+

@@ -1,0 +1,68 @@
+"""Robust intensity scaling, so that epsilon means the same on CT, MR and 8-bit images, and back to native units."""
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def robust_range(values: np.ndarray, percentiles: Tuple[float, float]) -> Tuple[float, float]:
+    """The low and high percentiles of the values; their full range when those coincide (mostly-constant images)."""
+    low, high = (float(v) for v in np.percentile(values, percentiles))
+    if high <= low:
+        low, high = float(values.min()), float(values.max())
+    return low, high
+
+
+@dataclass(frozen=True)
+class IntensityScale:
+    """Maps native intensities to [0, 1] with the volume's low and high percentiles."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def from_image(cls, image: np.ndarray, percentiles: Tuple[float, float]) -> "IntensityScale":
+        """The robust range of the whole volume; refuses a constant one."""
+        low, high = robust_range(image, percentiles)
+        if high <= low:
+            raise InputError(f"the image is constant ({low:g} everywhere); there is nothing to protect")
+        return cls(low, high)
+
+    @property
+    def span(self) -> float:
+        """Native units per normalised unit: epsilon * span is the budget in native units."""
+        return self.high - self.low
+
+    def normalise(self, values: np.ndarray) -> np.ndarray:
+        """Native -> [0, 1] (values beyond the percentiles are clipped, as the networks see them)."""
+        return np.clip((values.astype(np.float32) - self.low) / self.span, 0.0, 1.0)
+
+
+def smallest_change(dtype: np.dtype, scale: IntensityScale) -> float:
+    """The smallest change a voxel of this type can take across the robust range: 1 for whole numbers, else one
+    step of the floating-point grid at the range's largest magnitude."""
+    if np.issubdtype(dtype, np.integer):
+        return 1.0
+    return float(np.spacing(np.asarray(max(abs(scale.low), abs(scale.high)), dtype=dtype)))
+
+
+def add_perturbation(values: np.ndarray, delta: np.ndarray, scale: IntensityScale,
+                     native_range: Tuple[float, float], limit: float) -> np.ndarray:
+    """values + delta (normalised) in native units, kept in the image's range and dtype, never over `limit` (the
+    budget in native units)."""
+    # delta is float32: its rounding alone can step over a float64 budget by about 1e-7 of it.
+    shift = np.clip(delta.astype(np.float64) * scale.span, -limit, limit)
+    if np.issubdtype(values.dtype, np.integer):
+        # Truncating towards zero (not rounding) keeps |shift| within epsilon * span after the cast.
+        shift = np.trunc(shift)
+        info = np.iinfo(values.dtype)
+        native_range = (max(native_range[0], info.min), min(native_range[1], info.max))
+    out = np.clip(values.astype(np.float64) + shift, *native_range).astype(values.dtype)
+    if np.issubdtype(values.dtype, np.floating):
+        # Rounding the sum to the image's type may step over the budget by part of a grid step: one step back.
+        over = np.abs(out.astype(np.float64) - values.astype(np.float64)) > limit
+        out[over] = np.nextafter(out[over], values[over])
+    return out
