@@ -5,7 +5,7 @@ import pytest
 
 from UMedProtectLib.dataset.layouts import find_pairs
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.files.preview import BAR_STRIP, middle_roi_slice, render_preview
+from UMedProtectLib.files.preview import BAR_STRIP, middle_roi_slice, protected_caption, render_preview
 
 
 def touch(folder, *names):
@@ -76,3 +76,17 @@ def test_preview_panels_orientation_and_colours():
     third = sheet[34:34 + 427, 8 + 2 * 328:8 + 2 * 328 + 320]
     colours = {tuple(c) for c in third.reshape(-1, 3)}
     assert (255, 0, 0) in colours and (0, 0, 255) in colours and (255, 255, 255) in colours
+    # The texture ratios are written over the protected slice: its caption strip differs from the plain one.
+    with_texture = np.asarray(render_preview(original, protected, roi, 4.0, (0, 100), (1.0, 2.0, 3.0),
+                                             (-1, 0, 0, 0, -1, 0, 0, 0, 1),
+                                             texture={"roi_texture_ratio": 0.43, "band_texture_ratio": 1.11}))
+    assert (with_texture[:34, 336:656] != sheet[:34, 336:656]).any()
+    assert (with_texture[34:] == sheet[34:]).all()
+
+
+def test_the_protected_caption_states_the_local_noise_ratios():
+    assert protected_caption({"roi_texture_ratio": 0.433, "band_texture_ratio": 1.111}) == (
+        "Protected; local noise ROI x0.43, band x1.11")
+    assert protected_caption({"roi_texture_ratio": float("nan"), "band_texture_ratio": 0.9}) == (
+        "Protected; local noise band x0.90")
+    assert protected_caption(None) == "Protected"

@@ -153,7 +153,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
             transaction.stage(outputs.preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
                 (window["low"], window["high"]), image.spacing, image.direction, window["name"],
-                further_windows(report)))
+                further_windows(report), report.get("texture")))
         for source, target in job.copies.items():
             shutil.copyfile(source, transaction.stage(target))
         if outputs.profile_out is not None:

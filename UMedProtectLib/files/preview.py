@@ -13,7 +13,7 @@ image is axial (anterior up, the patient's left on the right), with the voxel as
 from __future__ import annotations
 
 import io
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -84,13 +84,24 @@ def difference_caption(budget: float, share: float) -> Tuple[str, str]:
             f"(the budget {budget:.3g}, {100 * share:.2g}% of the window, at full colour)")
 
 
+def protected_caption(texture: Optional[Dict[str, float]] = None) -> str:
+    """The protected panel's title, with the ROI's and band's local noise after / before (the report's `texture`):
+    PSNR does not show a smoother or rougher ROI, so the preview says it in figures."""
+    ratios = [(where, (texture or {}).get(key, float("nan"))) for where, key in
+              (("ROI", "roi_texture_ratio"), ("band", "band_texture_ratio"))]
+    shown = ", ".join(f"{where} x{ratio:.2f}" for where, ratio in ratios if np.isfinite(ratio))
+    return f"Protected; local noise {shown}" if shown else "Protected"
+
+
 def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray, epsilon_native: float,
                    window: Optional[Sequence[float]] = None, spacing: Optional[Sequence[float]] = None,
                    direction: Optional[Sequence[float]] = None, window_name: str = "",
-                   more_windows: Sequence[Tuple[str, float, float]] = ()) -> Image.Image:
+                   more_windows: Sequence[Tuple[str, float, float]] = (),
+                   texture: Optional[Dict[str, float]] = None) -> Image.Image:
     """The preview of volumes in (z, y, x); `window` is (low, high) in native units (default: the slice's 0.5-99.5
     percentiles); `more_windows` are (name, low, high) to show the protected slice in as well; `spacing` and
-    `direction` in SimpleITK (x, y, z) order."""
+    `direction` in SimpleITK (x, y, z) order; `texture` the report's texture ratios, written over the protected
+    slice."""
     original, protected = np.asarray(original), np.asarray(protected)
     z = middle_roi_slice(np.asarray(roi))
     orientation = _display_orientation(direction)
@@ -120,7 +131,7 @@ def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray,
     share = epsilon_native / max(high - low, 1e-12)
     shown = f"{window_name + ' ' if window_name else ''}window L{(low + high) / 2:.4g} W{high - low:.4g}"
     top = [(Image.fromarray(outlined), (f"Original (slice {z}), ROI outlined", shown)),
-           (grey(after, low, high), ("Protected", shown)),
+           (grey(after, low, high), (protected_caption(texture), shown)),
            (Image.fromarray(_blue_white_red(difference, epsilon_native), "RGB").resize(size, Image.NEAREST),
             difference_caption(epsilon_native, share))]
     bottom = [(grey(after, lowest, highest), (f"Protected, {name} window", f"L{(lowest + highest) / 2:.4g} "
