@@ -335,6 +335,11 @@ def wait_until(condition, process, timeout: float = 300) -> None:
         time.sleep(0.01)
 
 
+WITH_A_PARKED_THREAD = ("import runpy, sys, threading; threading.Thread(target=threading.Event().wait, daemon=True)"
+                        ".start(); sys.argv[0] = 'UMedProtectLib'; runpy.run_module('UMedProtectLib', "
+                        "run_name='__main__', alter_sys=True)")
+
+
 def signal_other_threads(pid: int, signum: int) -> int:
     """Send `signum` to each thread of `pid` but its main one (tgkill), as the kernel may; returns how many."""
     numbers = {"x86_64": 234, "aarch64": 131}
@@ -359,8 +364,10 @@ def test_sigterm_to_another_thread_between_the_renames_rolls_the_whole_set_back(
     code, err = run_here(protect_argv(paths, out, "--iterations", "0", "--seed", "1", "--progress", "none"), capsys)
     assert code == 0, err
     old = identities(out)
-    # The second run pauses a second after each of its four renames; torch's threads (2) share the process with it.
-    process = subprocess.Popen(protect_argv(paths, out, "--iterations", "0", "--seed", "2", "--overwrite"),
+    # The second run pauses a second after each of its four renames. A parked thread shares the process with it:
+    # torch's own pool may not be started by a run of 0 iterations, and the kernel may pick any thread.
+    argv = protect_argv(paths, out, "--iterations", "0", "--seed", "2", "--overwrite")
+    process = subprocess.Popen([argv[0], "-c", WITH_A_PARKED_THREAD, *argv[3:]],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env=paused_environment(1.0, threads=2))
     try:
