@@ -54,7 +54,7 @@ def visibility_warnings(epsilon: float, region_fraction: float) -> List[str]:
     warnings = []
     if epsilon > VISIBLE_EPSILON:
         warnings.append(f"epsilon {epsilon * 255:.3g}/255 is above 16/255, where the change was measured to be "
-                        "visible (PSNR 32-33 dB); check the preview before sharing")
+                        "visible (docs/results/nuclei-gpu.md); check the preview before sharing")
     if region_fraction > WIDE_REGION_FRACTION:
         warnings.append(f"the region to change (ROI + contour band) is {100 * region_fraction:.0f}% of the volume: "
                         "the label covers (nearly) the whole image, so this is no longer a change confined to a "
