@@ -3,6 +3,8 @@ the hand-written victims, nnU-Net v2 itself as a victim, and the texture ratio o
 
 import argparse
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import torch
 from UMedProtectLib.evaluation.command import add_arguments, config_from_args, run
 from UMedProtectLib.evaluation.corpora.faint import faint_slices
 from UMedProtectLib.evaluation.defences import NAMES, apply_defence
+from UMedProtectLib.evaluation.nnunet_victim import worker_environment
 from UMedProtectLib.method.texture_change import VISIBLE_TEXTURE_FACTOR, texture_ratios, texture_warnings
 
 
@@ -116,6 +119,20 @@ def test_options_and_refusals():
     # nnU-Net trains with its own augmentation: another level for it is refused, not silently ignored.
     assert run(_args("--victims", "nnunet-2d", "--augmentation", "none", "-o", "unused")) == 2
     assert run(_args("--victims", "unet", "--nnunet-epochs", "0", "-o", "unused")) == 2
+
+
+def test_the_nnunet_worker_runs_with_the_threads_of_the_evaluation(tmp_path):
+    """Two nnU-Net runs side by side at --threads 1 must not each take every core (they ran 3x slower)."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        environment = worker_environment(tmp_path, seed=0)
+    finally:
+        torch.set_num_threads(before)
+    child = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=environment,
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "1"
+    assert environment["nnUNet_results"] == str(tmp_path / "results-seed0")
 
 
 @pytest.mark.slow

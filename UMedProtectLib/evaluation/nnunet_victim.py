@@ -22,6 +22,7 @@ from typing import List, Sequence
 
 import numpy as np
 import SimpleITK as sitk
+import torch
 
 from ..errors import InputError
 
@@ -68,6 +69,14 @@ def check_installed() -> None:
         raise InputError("the nnU-Net victims need the 'nnunetv2' package: pip install -e \".[evaluation]\"")
 
 
+def worker_environment(root: Path, seed: int) -> dict:
+    """The environment of one worker process: nnU-Net's folders under `root` and this process's torch threads."""
+    return {**os.environ, "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "preprocessed"),
+            "nnUNet_results": str(root / f"results-seed{seed}"), "nnUNet_compile": "false",
+            # a new process takes every core unless told, whatever --threads set here
+            "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+
 class NnUNetVictim:
     """One training split in nnU-Net's folders: planned once, trained once per seed, each seed's test predictions."""
 
@@ -84,9 +93,7 @@ class NnUNetVictim:
     def train_and_predict(self, seed: int) -> tuple[List[np.ndarray], float]:
         """nnU-Net trained with `seed` on the training split; its predictions of the test volumes and the seconds."""
         out = self.root / f"predictions-seed{seed}"
-        environment = {**os.environ, "nnUNet_raw": str(self.root / "raw"),
-                       "nnUNet_preprocessed": str(self.root / "preprocessed"),
-                       "nnUNet_results": str(self.root / f"results-seed{seed}"), "nnUNet_compile": "false"}
+        environment = worker_environment(self.root, seed)
         command = [sys.executable, "-m", "UMedProtectLib.evaluation.nnunet_worker", str(DATASET_ID),
                    self.configuration, str(seed), str(self.recipe.epochs), str(self.recipe.iterations), self.device,
                    str(self.dataset / "imagesTs"), str(out)]
