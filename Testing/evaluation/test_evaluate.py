@@ -380,6 +380,16 @@ def test_the_report_ends_with_a_verdict_per_corpus_by_the_criterion():
     tail = markdown[markdown.index("## Verdict"):].split("\n\n")
     assert [part.split(",")[1].split("**")[0].strip() for part in tail[1:]] == ["synth-faint", "nuclei"]
     assert markdown.endswith("NOT PROTECTED: no method ran at this epsilon.")
+    assert "victims trained 150 steps, seeds 0;" in markdown
+
+
+def test_the_report_says_how_long_nnunet_trained_beside_the_steps_of_the_other_victims():
+    from UMedProtectLib.evaluation.table import training_phrase
+
+    config = {"victims": ["nnunet-2d"], "recipe": {"steps": 400}, "nnunet": {"epochs": 2, "iterations": 250}}
+    assert training_phrase(config) == "nnU-Net trained 2 epochs of 250 batches"
+    both = training_phrase({**config, "victims": ["unet", "nnunet-3d"]})
+    assert both == "victims trained 400 steps, nnU-Net trained 2 epochs of 250 batches"
 
 
 def test_a_ladder_row_is_the_protected_row_of_an_evaluate_run():

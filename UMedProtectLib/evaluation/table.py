@@ -7,6 +7,7 @@ from typing import Dict, List
 
 from ..designs import DESIGNS
 from ..designs.evidence import CLEAN_DSC, DEFEATED_DSC
+from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS
 
 _MODE_PHRASES = {"umed-per-study": "per study", "umed-dataset": "fitted on training set",
                  "umed-transfer": "profile from part of set"}
@@ -137,11 +138,21 @@ def verdict(corpus: str, by_level: Dict[str, Dict], epsilon: float, victims: Lis
             f"{DEFEATED_DSC:.2f} while its clean twin reaches {CLEAN_DSC:.2f}): " + "; ".join(parts) + ".")
 
 
+def training_phrase(config: Dict) -> str:
+    """How the victims trained: steps for this repository's victims, epochs of batches for nnU-Net's."""
+    parts = []
+    if any(victim not in NNUNET_VICTIMS for victim in config["victims"]):
+        parts.append(f"victims trained {config['recipe']['steps']} steps")
+    if any(victim in NNUNET_VICTIMS for victim in config["victims"]):
+        parts.append(f"nnU-Net trained {config['nnunet']['epochs']} epochs of {config['nnunet']['iterations']} batches")
+    return ", ".join(parts)
+
+
 def markdown_report(results: Dict) -> str:
     """The whole Markdown report: per corpus and victim augmentation level, a main, a sweep and a group table."""
     config = results["config"]
     parts = [f"# UMedProtect evaluation\n\nDevice {results['environment']['device']}, "
-             f"{results['seconds'] / 60:.1f} min; victims trained {config['recipe']['steps']} steps, seeds "
+             f"{results['seconds'] / 60:.1f} min; {training_phrase(config)}, seeds "
              f"{', '.join(str(s) for s in config['seeds'])}; DSC on the clean test split.\n"]
     for corpus, by_level in results["corpora"].items():
         for level, result in by_level["augmentation"].items():
