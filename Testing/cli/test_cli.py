@@ -20,6 +20,7 @@ from scipy import ndimage
 from skimage.morphology import disk
 
 from UMedProtectLib.cli.commands import DEMO_FILES
+from UMedProtectLib.cli import main as cli_main
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.files.image_io import read_image
 
@@ -324,6 +325,19 @@ def test_sigterm_cancels_without_partial_files(tmp_path, sample_files):
             process.kill()
     assert code == 130, process.stderr.read()
     assert os.listdir(tmp_path) == []
+
+
+def test_sigterm_unwinds_through_a_library_that_catches_exception():
+    # CI once saw SIGTERM land in a lazy torch import whose `except Exception` ate the cancel: exit 1, not 130.
+    previous = signal.signal(signal.SIGTERM, cli_main._raise_cancelled)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            except Exception:  # noqa: BLE001 - what the library did
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_demo_writes_its_four_files_with_default_settings(tmp_path, capsys):

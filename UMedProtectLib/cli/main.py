@@ -192,7 +192,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _raise_cancelled(signum, frame) -> None:
     """SIGTERM (e.g. the Slicer panel's Cancel) unwinds like Ctrl+C, so that partial outputs are removed."""
-    raise Cancelled("terminated")
+    # A KeyboardInterrupt, not Cancelled (an Exception): a library's `except Exception` around a lazy import swallowed
+    # the latter, and the half-imported module then failed as an internal error instead of a cancel.
+    raise KeyboardInterrupt("terminated")
 
 
 def _error(message: str) -> None:
