@@ -16,7 +16,7 @@ from typing import Iterator, Optional
 
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from ..errors import Cancelled, InputError
+from ..errors import InputError
 from ..settings import ProtectSettings
 from .study_job import StudyJob, run_study
 
@@ -90,8 +90,6 @@ def dask_client(workers: int, scheduler: Optional[str], profile_path: Optional[s
             try:
                 asyncio.run(_handshake(scheduler))
                 client = stack.enter_context(Client(scheduler, timeout=f"{CONNECT_S}s"))
-            except Cancelled:
-                raise
             except (OSError, ValueError) as error:  # TimeoutError is an OSError
                 reason = str(error) or f"no answer within {CONNECT_S} s"
                 raise InputError(f"cannot reach the Dask scheduler {scheduler!r}: {reason}") from None

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     except InputError as error:
         print(f"umed-protect evaluate: error: {error}", file=sys.stderr)
         return 2
-    except Cancelled:
+    except (Cancelled, KeyboardInterrupt):  # KeyboardInterrupt: Ctrl+C or SIGTERM (cli.main)
         print("umed-protect evaluate: cancelled", file=sys.stderr)
         return 130
     if args.progress != "json":

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import Cancelled, InputError
+from ..errors import InputError
 from .formats import PathLike, data_files, image_extension
 from .memory import check_fits
 from .transaction import OutputTransaction, full_disk
@@ -163,8 +163,6 @@ def stage_image(transaction: OutputTransaction, array: np.ndarray, reference: Im
     try:
         sitk.WriteImage(image, str(staged), useCompression=True)
     except RuntimeError as error:
-        if isinstance(error, Cancelled):  # SIGTERM while writing is a cancel (exit 130), not a bad input
-            raise
         full = full_disk(staged.parent.parent)
         if full is not None:
             raise full from None
