@@ -58,6 +58,7 @@ class ProtectJob:
     series_uid: Optional[str] = None  # the DICOM series to protect when the image folder holds several
     segments: Optional[Tuple[str, ...]] = None  # the SEG segments or RTSTRUCT ROIs to protect, by name or number
     folder: Optional[Path] = None  # every output must lie inside it (a dataset run's output folder)
+    mark: Optional[Path] = None  # the owner's key file whose mark is embedded as well
 
 
 def reporter(kind: str) -> Optional[ProgressCallback]:
@@ -108,11 +109,13 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     """
     from ..files.dicom.writer import derivation_description, series_targets, stage_series
     from ..files.preview import further_windows, preview_png
+    from ..marks.embed import Marking
+    from ..marks.key import read_key
     from ..method.profile import load_profile, save_profile
     from ..method.protection import protect
 
     outputs = job.outputs
-    inputs = input_files(job.image, job.label, job.profile)
+    inputs = input_files(job.image, job.label, job.profile, job.mark)
     transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs, folder=job.folder)
     to_series = series_output(job.image, outputs.output)
     transaction.check({k: v for k, v in outputs.by_option().items() if not (to_series and k == "output")})
@@ -120,6 +123,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
         check_series_output(outputs.output, job.image, job.overwrite)
     if profile is None and job.profile is not None:
         profile = load_profile(job.profile)
+    marking = Marking(read_key(job.mark)) if job.mark is not None else None
     image, label, series = read_study(job.image, job.label, job.series_uid, job.segments)
     records = {"image": file_record(job.image, companion_files(job.image)),
                "label": file_record(job.label, companion_files(job.label))}
@@ -128,7 +132,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     progress = reporter(job.progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile)
+        result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile,
+                         mark=marking)
     report = command_report(
         job.command, result.report, records, outputs.by_option(),
         [*label.warnings, *(result.report.get("warnings") or []), *_engine_warnings(caught)], study=job.study,
@@ -157,6 +162,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
         for source, target in job.copies.items():
             shutil.copyfile(source, transaction.stage(target))
         if outputs.profile_out is not None:
+            if result.profile is None:
+                raise InputError("--profile-out: design 'none' fits nothing to save; choose a design")
             save_profile(result.profile, transaction.stage(outputs.profile_out))
         if outputs.report is not None:
             transaction.stage(outputs.report).write_bytes(report_json(report))
@@ -180,7 +187,8 @@ def protect_command(args: argparse.Namespace) -> int:
                                _path(args.profile_out)),
         settings=settings_from(args, profile.settings if profile is not None else None), profile=_path(args.profile),
         progress=args.progress, overwrite=args.overwrite, series_uid=args.series_uid,
-        segments=tuple(s for s in args.segments.split(",") if s.strip()) if args.segments else None)
+        segments=tuple(s for s in args.segments.split(",") if s.strip()) if args.segments else None,
+        mark=_path(args.mark))
     report, written = run_protect(job, profile)
     print("\n".join(summary_lines(report, written)), file=message_stream(args))
     return 0

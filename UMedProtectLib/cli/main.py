@@ -71,11 +71,14 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that set the protection (all optional; defaults in brackets), generated from the settings table."""
+def add_settings_arguments(parser: argparse.ArgumentParser, only: Optional[Sequence[str]] = None) -> None:
+    """Options that set the protection (all optional; defaults in brackets), generated from the settings table;
+    `only` keeps the named settings."""
     group = parser.add_argument_group("protection settings")
     exclusive: Dict[str, argparse._MutuallyExclusiveGroup] = {}
     for option in COMMAND_LINE:
+        if only is not None and option.name not in only:
+            continue
         if option.exclusive is not None and option.exclusive not in exclusive:
             exclusive[option.exclusive] = group.add_mutually_exclusive_group()
         target = group if option.exclusive is None else exclusive[option.exclusive]
@@ -123,6 +126,7 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     source = protect.add_mutually_exclusive_group()
     source.add_argument("--profile", metavar="P", help="apply this protection profile (no training)")
     source.add_argument("--profile-out", metavar="P", help="save the generators fitted on this study as a profile")
+    add_mark_argument(protect)
     add_settings_arguments(protect)
     add_run_arguments(protect)
 
@@ -152,6 +156,7 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     where.add_argument("--workers", type=int, metavar="N",
                        help="local Dask worker processes [one per GPU, else one per two cores]")
     where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    add_mark_argument(dataset)
     add_settings_arguments(dataset)
     add_run_arguments(dataset)
 
@@ -166,6 +171,8 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     add_settings_arguments(demo)
     add_run_arguments(demo, overwrite=False)
 
+    add_mark_parsers(commands)
+
     evaluate = commands.add_parser("evaluate", help="measure how well protection stops training (evaluation module)")
     if with_evaluation:
         evaluation = importlib.import_module("UMedProtectLib.evaluation.command")
@@ -177,6 +184,56 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     return parser
 
 
+def add_mark_argument(parser: argparse.ArgumentParser) -> None:
+    """--mark KEY, on the commands that protect."""
+    parser.add_argument("--mark", metavar="KEY", help="also embed this key's mark (umed-protect keygen) in the ROI: "
+                        "half the budget with a design, all of it with --design none")
+
+
+def add_mark_parsers(commands) -> None:
+    """keygen and audit prepare / verdict."""
+    from ..marks import DEFAULT_MARK, MARKS
+    from ..marks.probes import DEFAULT_CONTROLS, DEFAULT_FADE, DEFAULT_PROBE_GAIN
+    from ..marks.verdict_report import ALPHA
+
+    keygen = commands.add_parser("keygen", help="write a new secret key for marking and auditing",
+                                 description="Write 256 random bits to a new file of mode 0600 (never over an "
+                                 "existing one). Reports and manifests name the key by its SHA-256 fingerprint only.")
+    keygen.add_argument("--out", required=True, metavar="KEY", help="the key file to create")
+    audit = commands.add_parser("audit", help="test whether a model was trained on studies marked with your key",
+                                description="prepare: blinded probe studies to have a suspect model segment; "
+                                "verdict: the exact rank test on the label maps it returned (docs/audit.md).")
+    steps = audit.add_subparsers(dest="audit_command", metavar="STEP", parser_class=Parser, required=True)
+    prepare = steps.add_parser("prepare", help="write blinded probe studies from held-out studies",
+                               description="Stamp the key's mark and control marks of the same kind on held-out "
+                               "studies (the layouts of fit-profile) whose ROI is faded, under shuffled names.")
+    prepare.add_argument("--key", required=True, help="the owner's key file")
+    prepare.add_argument("--studies", required=True, metavar="DIR_OR_CSV", help="held-out image/label pairs, never "
+                         "shared")
+    prepare.add_argument("--out", required=True, metavar="PROBES", help="the folder to create")
+    prepare.add_argument("--mark-kind", dest="mark", choices=list(MARKS), default=DEFAULT_MARK,
+                         help=f"the kind of mark the studies were marked with [{DEFAULT_MARK}]")
+    prepare.add_argument("--controls", type=int, default=DEFAULT_CONTROLS,
+                         help=f"control marks per study; the smallest p-value is 1/(controls+1) [{DEFAULT_CONTROLS}]")
+    prepare.add_argument("--fade", type=float, default=DEFAULT_FADE,
+                         help=f"share of the ROI's contrast a probe keeps [{DEFAULT_FADE}]")
+    prepare.add_argument("--probe-gain", type=float, default=DEFAULT_PROBE_GAIN,
+                         help=f"the probes' mark as a multiple of the study's budget [{DEFAULT_PROBE_GAIN:g}]")
+    add_settings_arguments(prepare, only=("epsilon", "window", "modality"))
+    add_run_arguments(prepare, overwrite=False)
+    verdict = steps.add_parser("verdict", help="test the suspect's label maps of the probes",
+                               description="Read the label maps the suspect model returned for the probes (named "
+                               "as the probes, any image format; nnU-Net's _0000 suffix allowed), test the key's "
+                               "rank among its controls and print the p-value and a verdict.")
+    verdict.add_argument("--key", required=True, help="the owner's key file")
+    verdict.add_argument("--probes", required=True, metavar="PROBES", help="the folder 'audit prepare' wrote")
+    verdict.add_argument("--predictions", required=True, metavar="PREDS", help="the suspect's label maps")
+    verdict.add_argument("--alpha", type=float, default=ALPHA, help=f"significance level [{ALPHA}]")
+    verdict.add_argument("--report", help="also write the verdict as JSON")
+    verdict.add_argument("--plot", metavar="PNG", help="also write the key's statistic against the controls' (PNG)")
+    add_run_arguments(verdict)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Dispatch a parsed command."""
     if args.command == "evaluate":
@@ -185,6 +242,11 @@ def _run(args: argparse.Namespace) -> int:
 
     handlers = {"protect": commands.protect_command, "fit-profile": commands.fit_profile_command,
                 "demo": commands.demo_command}
+    if args.command in ("keygen", "audit"):
+        from . import audit_commands
+
+        name = "keygen" if args.command == "keygen" else f"audit_{args.audit_command}"
+        return getattr(audit_commands, f"{name}_command")(args)
     if args.command == "protect-dataset":
         return importlib.import_module("UMedProtectLib.dataset.protect_dataset").protect_dataset_command(args)
     return handlers[args.command](args)

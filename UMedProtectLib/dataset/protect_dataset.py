@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
 from ..cli.commands import message_stream, reporter, settings_from
-from ..designs.evidence import threat_model
 from ..errors import Cancelled, InputError
 from ..files.reports import plain
 from ..files.transaction import (STAGING_PREFIX, check_writable, confined, folder_locks, held_signals, recover_stale,
@@ -94,11 +93,12 @@ def _recover_partial_outputs(output_dir: Path) -> None:
         subfolders[:] = [name for name in subfolders if not name.startswith(STAGING_PREFIX)]
 
 
-def _run_key(args: argparse.Namespace, settings_dict: dict, profile_sha256: Optional[str]) -> dict:
+def _run_key(args: argparse.Namespace, settings_dict: dict, profile_sha256: Optional[str],
+             mark_fingerprint: Optional[str]) -> dict:
     """What a resumed run must share with the earlier one for a study's outputs to count as done."""
     settings = {key: value for key, value in settings_dict.items() if key not in ("seed", "device")}
     key = {"settings": settings, "run_seed": settings_dict["seed"], "profile_sha256": profile_sha256,
-           "difference": bool(args.difference)}
+           "difference": bool(args.difference), "mark": mark_fingerprint}
     return json.loads(json.dumps(plain(key)))  # the form it has when read back from the manifest
 
 
@@ -176,6 +176,7 @@ def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, worker
 def protect_dataset_command(args: argparse.Namespace) -> int:
     """Protect every study of --dataset into --output-dir, on a local or existing Dask cluster."""
     from ..files.reports import sha256_file
+    from ..marks.key import read_key
     from ..method.profile import load_profile
     from .cluster import check_workers, default_workers
 
@@ -192,15 +193,18 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     profile_path = str(resolved(args.profile)) if args.profile else None
     profile = load_profile(profile_path) if profile_path else None  # refuse a bad profile before any work
     settings = settings_from(args, profile.settings if profile is not None else None)
-    jobs = plan_jobs(pairs, root, output_dir, settings.seed, args.difference)
+    mark_path = resolved(args.mark) if args.mark else None
+    mark_fingerprint = read_key(mark_path).fingerprint if mark_path else None  # a bad key is refused before any work
+    jobs = plan_jobs(pairs, root, output_dir, settings.seed, args.difference, mark_path)
     sources = [path for job in jobs for path in job.inputs()] + [Path(args.dataset)] + (
-        [Path(profile_path)] if profile_path else [])
+        [Path(profile_path)] if profile_path else []) + ([mark_path] if mark_path else [])
     inputs = {resolved(path): path for path in sources}
     manifest = Manifest(output_dir, inputs)
     _check_output_dir(output_dir, root, jobs, manifest, inputs, args)
     check_writable([manifest.path])
 
-    run_key = _run_key(args, settings.to_dict(), sha256_file(Path(profile_path)) if profile_path else None)
+    run_key = _run_key(args, settings.to_dict(), sha256_file(Path(profile_path)) if profile_path else None,
+                       mark_fingerprint)
     _recover_partial_outputs(output_dir)
     latest = manifest.latest() if args.resume else {}
     todo = [job for job in jobs if not (latest.get(job.study, {}).get("run") == run_key
@@ -223,6 +227,6 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     except (Cancelled, KeyboardInterrupt):
         raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
-    evidence = threat_model(settings.design, settings.design_spec.measurements)["summary"]
+    evidence = settings.design_spec.threat_model()["summary"]
     print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence)), file=stream)
     return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0

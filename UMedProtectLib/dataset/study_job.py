@@ -42,6 +42,7 @@ class StudyJob:
     output_dir: Path
     seed: int
     difference: bool
+    mark: Optional[Path] = None  # the owner's key file whose mark every study gets
 
     def inputs(self) -> List[Path]:
         """The input files whose hashes identify this study: image, label and their separate data files."""
@@ -66,7 +67,7 @@ class StudyJob:
         """This study's protection: the run's settings with the study's own seed (and the worker's device, if any)."""
         return ProtectJob(self.image, self.label, ProtectOutputs(**self.outputs()),
                           settings.with_changes(seed=self.seed, device=device or settings.device), profile=profile,
-                          overwrite=True, copies=self.copies(), folder=self.output_dir)
+                          overwrite=True, copies=self.copies(), folder=self.output_dir, mark=self.mark)
 
 
 def study_seed(run_seed: int, study: str) -> int:
@@ -76,13 +77,13 @@ def study_seed(run_seed: int, study: str) -> int:
 
 
 def plan_jobs(pairs: Sequence[Tuple[Path, Path]], root: Path, output_dir: Path, run_seed: int,
-              difference: bool) -> List[StudyJob]:
+              difference: bool, mark: Optional[Path] = None) -> List[StudyJob]:
     """One job per image/label pair; refuses pairs outside the root and two studies writing the same file."""
     jobs: List[StudyJob] = []
     owners: Dict[Path, StudyJob] = {}
     for image, label in pairs:
         study = relative_path(image, root).as_posix()
-        job = StudyJob(study, image, label, root, output_dir, study_seed(run_seed, study), difference)
+        job = StudyJob(study, image, label, root, output_dir, study_seed(run_seed, study), difference, mark)
         for target in [*job.outputs().values(), *job.copies().values()]:
             other = owners.get(target)
             if other is not None and other.study == study:  # e.g. a CSV's rows: last would win, resumes would flip
@@ -136,6 +137,7 @@ def run_study(job: StudyJob, settings: ProtectSettings, profile_path: Optional[P
             "outputs": {relative_path(path, job.output_dir).as_posix(): sha256_file(path) for path in written},
             "metrics": {key: report.get(key) for key in METRICS},
             "settings": report.get("settings"),
+            "mark": report.get("mark"),
             "warnings": report.get("warnings") or [],
         })
     except Exception as error:  # noqa: BLE001 - one bad study must not stop the dataset

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
-from .evidence import Measurement
+from .evidence import Measurement, threat_model
 
 if TYPE_CHECKING:  # torch stays out of the import of the registry, so settings can list designs cheaply
     from torch import nn
@@ -15,13 +15,24 @@ if TYPE_CHECKING:  # torch stays out of the import of the registry, so settings 
 
 @dataclass(frozen=True)
 class Design:
-    """A named perturbation design; `build` makes its (untrained) perturbation module for the settings."""
+    """A named perturbation design; `build` makes its (untrained) perturbation module for the settings (None: the
+    design changes nothing by itself, as `none` with only a mark)."""
 
     name: str
     description: str
-    build: Callable[["ProtectSettings"], "nn.Module"]
+    build: Optional[Callable[["ProtectSettings"], "nn.Module"]]
     whole_roi_inside: bool = False  # texture part up to the contour, contour part on the outer half of the band
     fit_through_augmentation: bool = False  # the surrogate sees protected patches through a victim's augmentations
     surrogate_every: Optional[int] = None  # overrides settings.surrogate_every when set
     # What victims did on data protected with it: its rows of designs/measured/ (docs/results/ has the runs).
     measurements: Tuple[Measurement, ...] = ()
+
+    def threat_model(self) -> Dict:
+        """The report's `threat_model` entry for this design (designs/evidence.py); a design that changes nothing
+        claims no protection."""
+        model = threat_model(self.name, self.measurements)
+        if self.build is None:
+            model["summary"] = (f"Design '{self.name}' adds no protection perturbation: a network trained on these "
+                                "studies is not hindered; a keyed mark only lets its owner show afterwards, with "
+                                "'umed-protect audit', that a model was trained on them (docs/audit.md).")
+        return model

@@ -8,14 +8,16 @@ import numpy as np
 import torch
 
 from ..budget import FRACTION, standard_windows
-from ..designs.evidence import threat_model
 from ..errors import InputError
 from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
+from ..marks import MARKS
+from ..marks.embed import Marking
 from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
 from .device import resolve_device, run_with_memory_fallback
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
+from .masks import roi_and_band
 from .modality import read_study
 from .profile import Profile, make_perturbation
 from .texture_change import texture_ratios, texture_warnings
@@ -35,7 +37,7 @@ class ProtectionResult:
     protected: np.ndarray
     difference: np.ndarray
     report: Dict
-    profile: Profile
+    profile: Optional[Profile]  # None for design none, which fits nothing
 
 
 def as_volume(image: np.ndarray, label: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -144,9 +146,26 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
     return Profile.from_perturbation(perturbation, settings, info)
 
 
+def _with_mark(deltas: List[np.ndarray], windows: List[Window], mark: Marking, roi: np.ndarray, amplitude: float,
+               band_width: int) -> List[np.ndarray]:
+    """Each window's change plus the key's mark (normalised units): +pattern in the ROI, -pattern on its outer band."""
+    pattern = MARKS[mark.kind].pattern(mark.key.seed("mark"), roi.shape[-2:])
+    out = []
+    for window, delta in zip(windows, deltas):
+        rows, cols = window.valid
+        where = (np.s_[window.y0:window.y0 + rows], np.s_[window.x0:window.x0 + cols])
+        inside = roi[window.z][where]
+        sign = inside.astype(np.float32) - (roi_and_band(inside, band_width) & ~inside)
+        delta = delta.copy()
+        delta[:rows, :cols] += amplitude * sign * pattern[where]
+        out.append(delta)
+    return out
+
+
 def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
             settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
-            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
+            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None,
+            mark: Optional[Marking] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band.
 
     Args:
@@ -159,6 +178,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         cancel: Polled during the fit and the perturbation; when it returns True the run stops.
         profile: A profile fitted before (`fit_profile`, `load_profile`): its generators are applied in one forward
             pass instead of fitting on this study, and its design replaces the one in `settings`.
+        mark: The owner's keyed mark to embed as well (marks/): it takes half the budget beside the design's change,
+            all of it with design `none`.
 
     Returns:
         A `ProtectionResult`: `protected` (the image's shape and type), `difference` (protected minus image, in the
@@ -188,16 +209,26 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
     device = resolve_device(settings.device)
-    fitting = profile is None
-    if fitting:
+    designed = settings.design_spec.build is not None
+    if not designed and mark is None:
+        raise InputError("design 'none' changes nothing by itself; give --mark KEY or choose a design")
+    fitting = profile is None and designed
+    if not designed:
+        training, deltas = None, [np.zeros(w.band.shape, np.float32) for w in windows]
+    elif fitting:
         perturbation, training, device = _fit(windows, len(labels) + 1, run_settings, device,
                                               _stage(progress, "fit", 0.05, 0.9), cancel)
         profile = Profile.from_perturbation(perturbation, settings, {
             "mode": "study", "studies": 1, "slices": len(windows), "labels": list(labels), "training": training})
     else:
         perturbation, training = profile.perturbation(), profile.info.get("training")
-    emit(progress, "apply", 0.9 if fitting else 0.3, f"perturbing {len(windows)} slices")
-    deltas = window_deltas(perturbation, windows, budget.epsilon, device, cancel)
+    if designed:
+        emit(progress, "apply", 0.9 if fitting else 0.3, f"perturbing {len(windows)} slices")
+        deltas = window_deltas(perturbation, windows, budget.epsilon, device, cancel)
+    share = mark.budget_share(designed) if mark is not None else 0.0
+    deltas = [(1.0 - share) * delta for delta in deltas]
+    if mark is not None:
+        deltas = _with_mark(deltas, windows, mark, roi, share * budget.epsilon, settings.band_width)
 
     protected = volume.copy()
     region = np.zeros(volume.shape, dtype=bool)
@@ -237,14 +268,16 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         "roi_voxels": int(sum(np.count_nonzero(w.classes[:w.valid[0], :w.valid[1]]) for w in windows)),
         "labels": list(labels),
         "spacing": [float(s) for s in spacing] if spacing is not None else None,
-        "mode": "fit-study" if fitting else "profile",
-        "profile_info": None if fitting else {k: v for k, v in profile.info.items() if k != "training"},
+        "mode": "fit-study" if fitting else "profile" if designed else "mark-only",
+        "profile_info": ({k: v for k, v in profile.info.items() if k != "training"} if designed and not fitting
+                         else None),
         "device": str(device),
         "seed": settings.seed,
         "settings": settings.to_dict(),
         "training": training,
         "budget": {k: v for k, v in strength.items() if k != "warnings"},
-        "threat_model": threat_model(settings.design, settings.design_spec.measurements),
+        "threat_model": settings.design_spec.threat_model(),
+        "mark": (mark.report(share * budget.epsilon, share * budget.native, share) if mark is not None else None),
         "warnings": (overridden + strength["warnings"] + visibility_warnings(budget.epsilon, float(region.mean()))
                      + window_warnings(report["standard_windows"], reading)
                      + mean_shift_warnings(report["mean_shift"], settings.design)

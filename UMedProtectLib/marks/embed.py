@@ -1,0 +1,82 @@
+"""The mark as a change of a study: the key's pattern inside the ROI, nothing elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dataclasses import dataclass
+from typing import Dict
+
+from ..method.masks import roi_and_band
+from . import DEFAULT_MARK
+from .key import OwnerKey
+from .mark import Mark
+
+BAND_WIDTH = 3  # voxels: the engine's default contour band
+# Beside a protection design the two share the budget equally, so their sum stays within it.
+MARK_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Marking:
+    """A key's mark to embed in a study: the key and the kind of mark (a name in MARKS)."""
+
+    key: OwnerKey
+    kind: str = DEFAULT_MARK
+
+    def budget_share(self, design_changes: bool) -> float:
+        """The share of the budget the mark takes: half beside a design's change, all of it alone."""
+        return MARK_SHARE if design_changes else 1.0
+
+    def report(self, amplitude: float, amplitude_native: float, share: float) -> Dict:
+        """The report's `mark` entry: the key only by its fingerprint."""
+        return {"fingerprint": self.key.fingerprint, "kind": self.kind, "budget_share": share,
+                "amplitude": amplitude, "amplitude_native": amplitude_native}
+
+
+def outer_band(roi: np.ndarray, band_width: int) -> np.ndarray:
+    """The voxels within `band_width` outside the ROI's edge, per axial slice."""
+    return roi_and_band(roi, band_width) & ~roi
+
+
+def mark_change(mark: Mark, seed: int, roi: np.ndarray, amplitude: float, band_width: int = BAND_WIDTH) -> np.ndarray:
+    """float64 change of a (z, y, x) study: `amplitude` x the mark's pattern on the ROI's voxels and its negative on
+    the outer band, 0 elsewhere.
+
+    The negative outside is what makes a network learn this pattern and not any pattern of its kind: a pattern only
+    inside is told from the background by its mere presence (measured: victims then answer every control mark as
+    they answer the key's), while +pattern inside against -pattern just outside is told apart only by a filter
+    matched to the pattern itself, at the contour, where segmentation is decided."""
+    pattern = mark.pattern(seed, roi.shape[-2:]).astype(np.float64)
+    sign = roi.astype(np.float64) - outer_band(roi, band_width)
+    return amplitude * sign * pattern
+
+
+def faded(image: np.ndarray, roi: np.ndarray, fade: float, ring: int = 3) -> np.ndarray:
+    """`image` (float, z, y, x) with each slice's ROI moved towards its surroundings: the ROI's mean contrast with
+    a ring of `ring` voxels around it is multiplied by `fade` (0 = no contrast left), its texture kept.
+
+    A probe the model finds hard is where a learnt mark tips its answer: a fully visible target is segmented
+    whatever the mark."""
+    from scipy import ndimage
+
+    out = image.astype(np.float64).copy()
+    for z in range(image.shape[0]):
+        inside = roi[z]
+        if not inside.any():
+            continue
+        around = ndimage.binary_dilation(inside, iterations=ring) & ~inside
+        if not around.any():
+            continue
+        contrast = out[z][inside].mean() - out[z][around].mean()
+        out[z][inside] -= (1.0 - fade) * contrast
+    return out
+
+
+def roi_response(prediction: np.ndarray, roi: np.ndarray, band_width: int = BAND_WIDTH) -> float:
+    """What the audit reads from a suspect's label map: the voxels it labels (any label > 0) inside the ROI minus
+    those in the outer band, per voxel of the ROI; a model that learnt the mark moves its contour towards the ROI's."""
+    labelled = prediction > 0
+    inside = np.count_nonzero(labelled & roi)
+    outside = np.count_nonzero(labelled & outer_band(roi, band_width))
+    return float(inside - outside) / max(int(np.count_nonzero(roi)), 1)
