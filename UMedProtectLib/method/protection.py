@@ -16,7 +16,7 @@ from .budget_strength import budget_strength, mean_shift_warnings, visibility_wa
 from .device import resolve_device, run_with_memory_fallback
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
-from .modality import read_study
+from .modality import HeaderModality, read_study
 from .profile import Profile, make_perturbation
 from .texture_change import texture_ratios, texture_warnings
 from .training import fit_perturbation
@@ -146,7 +146,8 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
 
 def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
             settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
-            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
+            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None,
+            header: Optional[HeaderModality] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band.
 
     Args:
@@ -159,6 +160,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         cancel: Polled during the fit and the perturbation; when it returns True the run stops.
         profile: A profile fitted before (`fit_profile`, `load_profile`): its generators are applied in one forward
             pass instead of fitting on this study, and its design replaces the one in `settings`.
+        header: What the study's own header says it is (a DICOM series' Modality and rescale:
+            files/header_modality.py); it tells a CT in HU unless `settings.modality` says; None: the air rule.
 
     Returns:
         A `ProtectionResult`: `protected` (the image's shape and type), `difference` (protected minus image, in the
@@ -181,9 +184,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
     roi = np.isin(label_volume, labels)
-    reading = read_study(volume, roi, settings.modality)
+    reading = read_study(volume, roi, settings.modality, header)
     run_settings, budget = settings.for_study(scale.low, scale.high, reading)
-    budget.check_changes(smallest_change(volume.dtype, scale))
+    budget.check_changes(smallest_change(volume.dtype, scale), reading)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
