@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..files.dicom.study import check_series_output, companion_files, read_study, series_output
 from ..files.image_io import stage_image
 from ..files.reports import command_report, file_record, report_json, summary_lines
+from ..files.roles import check_paths
 from ..files.transaction import OutputTransaction, created_folders
 from ..progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from ..settings import ProtectSettings
@@ -112,6 +113,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     from ..method.protection import protect
 
     outputs = job.outputs
+    # Before the outputs: swapped inputs make a right output look wrong (a series folder for an image file).
+    check_paths(job.image, job.label)
     inputs = input_files(job.image, job.label, job.profile)
     transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs, folder=job.folder)
     to_series = series_output(job.image, outputs.output)
