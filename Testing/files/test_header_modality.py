@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.files.dicom.series import read_series
 from UMedProtectLib.files.header_modality import dicom_modality
+from UMedProtectLib.files.preview import CAPTION_HEIGHT, GAP
 from UMedProtectLib.method.modality import is_ct_in_hu
 
 from dicom_testing import new_study, write_ct_series
@@ -61,9 +63,15 @@ def test_pydicoms_ct_gets_the_ct_default_by_its_header_although_it_holds_too_lit
     assert report["standard_windows"]
     assert "read as a CT in HU (rule: header): DICOM Modality CT" in console
     # --modality still wins over the header, and says so.
-    given, console = _protect(series, label, tmp_path, capsys, "--modality", "other")
+    given, console = _protect(series, label, tmp_path, capsys, "--modality", "other", "--epsilon", "4/255",
+                              "--preview", str(tmp_path / "other.png"))
     assert not given["reading"]["ct_in_hu"] and given["reading"]["rule"] == "given"
     assert "read as not a CT in HU (rule: given): --modality other was given" in console
+    # Read as a CT with the same budget in the robust range, the preview adds a row in the CT window of its tissue.
+    ct, _ = _protect(series, label, tmp_path, capsys, "--epsilon", "4/255", "--preview", str(tmp_path / "ct.png"))
+    assert ct["reading"]["covering_windows"] and ct["visibility"]["window"]["name"] == "robust range"
+    rows = Image.open(tmp_path / "ct.png").height - Image.open(tmp_path / "other.png").height
+    assert rows == CAPTION_HEIGHT + 320 + GAP  # 128 x 128 square pixels shown 320 high
 
 
 def test_pydicoms_mr_is_read_as_not_a_ct_by_its_header(tmp_path, capsys):

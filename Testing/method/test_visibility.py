@@ -155,8 +155,8 @@ def test_preview_shows_both_images_in_the_window_and_the_difference_at_the_budge
     # The colour bar under the difference: blue at -budget, white at 0, red at +budget.
     bar = sheet[CAPTION_HEIGHT + 64 * scale + 4 + BAR_HEIGHT // 2, left:left + 320]
     assert tuple(bar[0]) == (0, 0, 255) and tuple(bar[-1]) == (255, 0, 0) and (bar[160] >= 250).all()
-    assert difference_caption(10.0, 10.0 / 400) == ("Difference shown x40",
-                                                    "(the budget 10, 2.5% of the window, at full colour)")
+    assert difference_caption(10.0, 10.0 / 400, "HU") == ("Difference shown x40, ROI outlined",
+                                                          "(the budget 10 HU, 2.5% of the window, at full colour)")
     # The second row: the protected slice in each further standard window that shows the lesion (median 70 HU).
     top = CAPTION_HEIGHT + 64 * scale + BAR_STRIP + gap + CAPTION_HEIGHT
     for panel, (low, width) in enumerate(((0.0, 80.0), (-1350.0, 1500.0), (-500.0, 1800.0))):  # brain, lung, bone

@@ -154,10 +154,11 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
             stage_image(transaction, result.difference, image, outputs.difference)
         if outputs.preview is not None:
             window = report["visibility"]["window"]
+            unit = "HU" if report["reading"]["ct_in_hu"] else "units"
             transaction.stage(outputs.preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
                 (window["low"], window["high"]), image.spacing, image.direction, window["name"],
-                further_windows(report), report.get("texture")))
+                further_windows(report), report.get("texture"), unit))
         for source, target in job.copies.items():
             shutil.copyfile(source, transaction.stage(target))
         if outputs.profile_out is not None:
