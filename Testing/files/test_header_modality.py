@@ -152,3 +152,18 @@ def test_a_headerless_crop_is_left_to_the_air_rule_which_says_why_and_the_way_ou
     assert "read as not a CT in HU: 0.0 % of its voxels lie at air" in lines[0] and "--modality ct" in lines[0]
     said, _ = _protect(tmp_path / "crop.nrrd", label, tmp_path, capsys, "--modality", "ct")
     assert said["reading"]["ct_in_hu"] and said["reading"]["covering_windows"][0] == "brain"
+
+
+def test_fit_profile_reads_each_studys_header_as_protect_does(tmp_path, capsys):
+    from UMedProtectLib import load_profile
+
+    series, label, _ = _dicom_file_study("CT_small.dcm", tmp_path)
+    (tmp_path / "studies.csv").write_text(f"image,label\n{series.name},{label.name}\n")
+    report, _ = _protect(series, label, tmp_path, capsys)
+    code = main(["fit-profile", "--dataset", str(tmp_path / "studies.csv"), "--profile-out", str(tmp_path / "p.pt"),
+                 "--iterations", "0", "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
+    info = load_profile(tmp_path / "p.pt").info
+    # The profile is fitted at the CT default the header gave protect, not at 4/255 of the robust range.
+    assert info["fitted_epsilon"] == pytest.approx(report["epsilon"])
+    assert report["epsilon"] != pytest.approx(4 / 255)

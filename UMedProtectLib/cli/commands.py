@@ -230,15 +230,16 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     settings = join_torchrun(settings_from(args))  # under torchrun: one rank of a DistributedDataParallel fit
     stream = message_stream(args)
     progress = reporter(args.progress) if is_writer() else None
-    studies, notes = [], []
+    studies, headers, notes = [], [], []
     for index, (image_path, label_path) in enumerate(pairs):
         emit(progress, "read", 0.0, f"reading study {index + 1}/{len(pairs)}: {image_path.name}")
         image, label, _ = read_study(image_path, label_path)
         notes += [f"{image_path.name}: {warning}" for warning in label.warnings]
         studies.append((image.array, label.array))
+        headers.append(image.modality)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        profile = fit_profile(studies, settings, progress)
+        profile = fit_profile(studies, settings, progress, headers=headers)
     notes += _engine_warnings(caught)
     if not is_writer():
         return 0

@@ -94,7 +94,8 @@ def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, dev
 
 
 def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSettings(),
-                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelFlag] = None) -> Profile:
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelFlag] = None,
+                headers: Optional[Sequence[Optional[HeaderModality]]] = None) -> Profile:
     """Fit one perturbation on many image/label pairs, each normalised on its own, and return it as a profile.
 
     Args:
@@ -103,6 +104,8 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
             studies' budgets as a fraction of each one's window.
         progress: Called with a `Progress` event at each stage and fitting step; None for silence.
         cancel: Polled during the fit; when it returns True the fit stops.
+        headers: What each study's own header says it is, in the studies' order (as `protect`'s `header`); None:
+            every study is told by `settings.modality` or the air rule.
 
     Returns:
         The fitted `Profile`: generator weights, the settings and the fit's record in `info`. Save it with
@@ -125,7 +128,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
         roi = np.isin(label, labels)
         if roi.any():
             scale = IntensityScale.from_image(image, settings.percentiles)
-            reading = read_study(image, roi, settings.modality)
+            reading = read_study(image, roi, settings.modality, headers[index] if headers else None)
             epsilons.append(settings.for_study(scale.low, scale.high, reading)[1].epsilon)
             windows += build_windows(image, label, labels, scale, settings.band_width, settings.margin,
                                      settings.design_spec.whole_roi_inside)
