@@ -207,7 +207,10 @@ _MODALITY_HELP = ("how the image is read: ct (in HU: the default budget and the 
                   "to HU; without one, a CT when at least one voxel in a hundred lies at air, -1100 to -900 HU)")
 _WINDOW_HELP = ("reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST)) + ": the "
                 "fraction in --epsilon is of its width, and the report states visibility in it")
-_DESIGN_HELP = "; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
+# In a reader's words; docs/method.md gives each design in the method's terms and why published is the default.
+_DESIGN_HELP = ("how the change is made: " + "; ".join(f"{name}: {design.plain}" for name, design in DESIGNS.items())
+                + ". published is the default as the paper's method, kept until a design is measured better on the "
+                "data owners' kind of data (docs/method.md)")
 _PRESET_HELP = "training effort: " + "; ".join(f"{name} {preset.describe()}" for name, preset in PRESETS.items())
 
 
