@@ -12,7 +12,8 @@ from typing import Mapping, Optional
 from ..method.modality import HeaderModality
 
 # A CT's DICOM rescale to HU as converters (dcm2niix) keep it in a NIfTI's scl_slope and scl_inter: the stored values
-# of a 12-bit scanner shifted so that 0 stored is air's -1024 HU. No other modality's rescale is this one.
+# shifted so that 0 stored is -1024 HU, just below air. Taken as a CT's because that offset is HU's calibration; an MR,
+# PET or microscopy converter has no reason to write it (NIfTI itself names no modality).
 CT_NIFTI_RESCALE = (1.0, -1024.0)
 
 
