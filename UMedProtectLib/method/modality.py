@@ -49,7 +49,7 @@ def _told(image: np.ndarray, modality: str, header: Optional[HeaderModality]) ->
               f"{'at least' if ct else 'less than'} the {100 * AIR_SHARE:g} % of a CT in HU")
     if not ct:
         # The one case the rule gets wrong, and the way out: said where the user reads the result.
-        reason += ", and no header says what the study is; a CT cropped inside the body has no air: give --modality ct"
+        reason += ", and no header says what the study is (if it is a CT cropped inside the body: give --modality ct)"
     return ct, "air", reason
 
 
