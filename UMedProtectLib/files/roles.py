@@ -3,7 +3,7 @@
 Swapped inputs otherwise fail late and misleadingly: a series folder given as the label is "an unsupported file
 type", and a label map given as the image gets a budget of a fraction of its 0..1 range that "is less than the
 smallest change its values can hold; choose a larger one". Here: by their paths, before anything is read (a folder
-or a DICOM image as the label, a DICOM SEG or RTSTRUCT as the image, a label file of a type no reader takes); by
+or DICOMDIR as the label, a DICOM SEG or RTSTRUCT as the image, a label file of a type no reader takes); by
 their values, once both are read and before the method starts (an image with a label map's few whole values beside
 a label with more values than it).
 """
@@ -11,6 +11,7 @@ a label with more values than it).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -44,8 +45,8 @@ def check_paths(image: Path, label: Path) -> None:
     if image.is_file() and is_dicom_file(image):
         modality = _dicom_modality(image)
         if modality in ("SEG", "RTSTRUCT"):
-            raise InputError(f"image {str(image)!r} is a DICOM {modality}, a label; {SWAPPED} (a DICOM image as the "
-                             "series' folder)")
+            raise InputError(f"image {str(image)!r} is a DICOM {modality}, a label; {SWAPPED} (a DICOM image goes "
+                             "as its series' folder)")
     if is_dicom_file(label):
         return  # a DICOM label's kind is checked when it is read (dicom/labels.py), with the series it belongs to
     if not is_segmentation_file(label):
@@ -55,11 +56,11 @@ def check_paths(image: Path, label: Path) -> None:
             raise InputError(f"label {str(label)!r} has an unsupported file type; a label is {LABEL_KINDS}") from None
 
 
-def _few_values(array: np.ndarray, limit: int):
+def _few_values(array: np.ndarray, limit: int) -> Optional[np.ndarray]:
     """The array's distinct values when there are at most `limit` of them, else None.
 
-    A strided sample answers first: a scan shows hundreds of values in any 100,000 of its voxels, so a large CT costs
-    no sort of the whole volume.
+    A strided sample of about 100,000 voxels answers first: a scan shows more than `limit` values there, so a large
+    CT costs no sort of the whole volume.
     """
     flat = array.ravel()
     for voxels in (flat[::max(1, flat.size // 100_000)], flat):
