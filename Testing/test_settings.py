@@ -99,3 +99,14 @@ def test_options_not_given_keep_the_profile_settings():
     base = ProtectSettings(band_width=5, design="carrier", device="cpu", seed=9, labels=(1,))
     given = settings_from(build_parser().parse_args(["demo", "--epsilon", "10HU"]), base)
     assert given == base.with_changes(epsilon=10.0, epsilon_unit="HU", device="auto", seed=0, labels=None)
+
+
+def test_the_design_help_is_in_a_readers_words_and_says_why_published_is_the_default():
+    from UMedProtectLib.designs import DESIGNS
+
+    help_text = OPTIONS["design"].help
+    for design in DESIGNS.values():
+        assert f"{design.name}: {design.plain}" in help_text and design.description not in help_text
+    for term in ("CDC", "LBP", "surrogate", "epsilon", "error-minimising"):
+        assert term not in help_text
+    assert "published is the default as the paper's method, kept until a design is measured better" in help_text

@@ -165,11 +165,13 @@ def standard_windows() -> Tuple[ReadingWindow, ...]:
 @dataclass(frozen=True)
 class StudyReading:
     """How a study is read: as a CT in HU or not (method/modality.py says how that is told), the ROI's median value
-    and the image's smallest step (1 for integer voxels, 0 for floating point)."""
+    and the image's smallest step (1 for integer voxels, 0 for floating point), and which rule told it and why."""
 
     ct: bool
     roi_median: float
     step: float
+    rule: str = "given"  # method/modality.py's rule: "given" (--modality), "header" or "air"
+    reason: str = ""
 
     @property
     def covering(self) -> Tuple[ReadingWindow, ...]:
@@ -178,8 +180,8 @@ class StudyReading:
 
     def to_dict(self) -> dict:
         """Plain JSON-able form, with the covering windows' names."""
-        return {"ct_in_hu": self.ct, "roi_median": self.roi_median, "step": self.step,
-                "covering_windows": [w.name for w in self.covering]}
+        return {"ct_in_hu": self.ct, "rule": self.rule, "reason": self.reason, "roi_median": self.roi_median,
+                "step": self.step, "covering_windows": [w.name for w in self.covering]}
 
 
 def reading_window(spec: Optional[str], robust_low: float, robust_high: float) -> ReadingWindow:
@@ -207,12 +209,18 @@ class ResolvedBudget:
         """The budget as a share of the reading window."""
         return self.native / self.window.width
 
-    def check_changes(self, step: float) -> None:
-        """Refuse a budget below `step`, the smallest change the image's values can hold: it would change nothing."""
+    def check_changes(self, step: float, reading: Optional[StudyReading] = None) -> None:
+        """Refuse a budget below `step`, the smallest change the image's values can hold: it would change nothing.
+
+        A default budget follows the study's reading, so the refusal says how the study was read: a CT the air rule
+        missed gets this refusal, and the way out is --modality ct, not a budget picked by hand.
+        """
         if self.native < step:
-            raise InputError(f"the budget {self.given} is {self.native:.3g} in the image's units, less than the "
+            read = "" if reading is None else (f" (the study was read as {'a' if reading.ct else 'not a'} CT in HU: "
+                                               f"{reading.reason})")
+            raise InputError(f"the budget ({self.given}) is {self.native:.3g} in the image's units, less than the "
                              f"smallest change its values can hold ({step:.3g}), so nothing would change; choose a "
-                             "larger one")
+                             f"larger one{read}")
 
 
 def _default_budget(window: Optional[str], robust_low: float, robust_high: float,

@@ -203,10 +203,14 @@ _EPSILON_HELP = ("largest change of a voxel: a fraction of the reading window (4
 _EPSILON_DEFAULT = ("a CT in HU: one grey level of the narrowest standard window showing the ROI, at least the image's "
                     "step; any other image: 4/255 of the robust range")
 _MODALITY_HELP = ("how the image is read: ct (in HU: the default budget and the visibility use the standard CT "
-                  "windows), other, or auto (a CT when at least one voxel in a hundred lies at air, -1100 to -900 HU)")
+                  "windows), other, or auto (what the study's header says, e.g. a DICOM Modality CT with a rescale "
+                  "to HU; without one, a CT when at least one voxel in a hundred lies at air, -1100 to -900 HU)")
 _WINDOW_HELP = ("reading window, level,width (e.g. 40,400) or " + ", ".join((*WINDOW_PRESETS, ROBUST)) + ": the "
                 "fraction in --epsilon is of its width, and the report states visibility in it")
-_DESIGN_HELP = "; ".join(f"{name}: {design.description}" for name, design in DESIGNS.items())
+# In a reader's words; docs/method.md gives each design in the method's terms and why published is the default.
+_DESIGN_HELP = ("how the change is made: " + "; ".join(f"{name}: {design.plain}" for name, design in DESIGNS.items())
+                + ". published is the default as the paper's method, kept until a design is measured better on the "
+                "data owners' kind of data (docs/method.md)")
 _PRESET_HELP = "training effort: " + "; ".join(f"{name} {preset.describe()}" for name, preset in PRESETS.items())
 
 
@@ -227,7 +231,7 @@ class ProtectSettings:
             image's units when `epsilon_unit` is "HU" or "units"; None for the default of the study's reading.
         epsilon_unit: What `epsilon` is in: a fraction of the window, "HU" or "units".
         window: The reading window, "level,width" or a named window; None for the robust intensity range.
-        modality: How the image is read, one of `MODALITIES` ("auto" tells a CT in HU by its air).
+        modality: How the image is read, one of `MODALITIES` ("auto" tells a CT in HU by its header, else its air).
         design: The perturbation design, a name in the registry `DESIGNS` (`designs/`).
         band_width: Radius in pixels of the band around each contour that is perturbed with the ROI.
         labels: The label values that form the ROI; None for every label above 0.

@@ -5,7 +5,8 @@ import pytest
 
 from UMedProtectLib.dataset.layouts import find_pairs
 from UMedProtectLib.errors import InputError
-from UMedProtectLib.files.preview import BAR_STRIP, middle_roi_slice, protected_caption, render_preview
+from UMedProtectLib.files.preview import (BAR_HEIGHT, BAR_STRIP, CAPTION_HEIGHT, OUTLINE, bar_labels,
+                                          difference_caption, middle_roi_slice, render_preview, texture_lines)
 
 
 def touch(folder, *names):
@@ -70,23 +71,36 @@ def test_preview_panels_orientation_and_colours():
                                       (-1, 0, 0, 0, -1, 0, 0, 0, 1)))
     # Panels 320 wide (30 columns x 10.67); 20 rows x 10.67 x 2 for the 2:1 voxel aspect = 427 high; the colour
     # bar's strip under the row.
-    assert sheet.shape[:2] == (427 + 34 + 8 + BAR_STRIP, 3 * 320 + 4 * 8)
-    first = sheet[34:34 + 427, 8:328]
+    assert sheet.shape[:2] == (427 + CAPTION_HEIGHT + 8 + BAR_STRIP, 3 * 320 + 4 * 8)
+    first = sheet[CAPTION_HEIGHT:CAPTION_HEIGHT + 427, 8:328]
     assert (first[-5, -5] == 255).all() and (first[5, 5] == 0).all()
-    third = sheet[34:34 + 427, 8 + 2 * 328:8 + 2 * 328 + 320]
+    third = sheet[CAPTION_HEIGHT:CAPTION_HEIGHT + 427, 8 + 2 * 328:8 + 2 * 328 + 320]
     colours = {tuple(c) for c in third.reshape(-1, 3)}
     assert (255, 0, 0) in colours and (0, 0, 255) in colours and (255, 255, 255) in colours
-    # The texture ratios are written over the protected slice: its caption strip differs from the plain one.
+    # The ROI is outlined on the difference where it is on the original, so a change can be placed on the anatomy.
+    np.testing.assert_array_equal((third == OUTLINE).all(axis=-1), (first == OUTLINE).all(axis=-1))
+    assert (third == OUTLINE).all(axis=-1).sum() > 2 * 320
+    # The texture is written over the protected slice: its caption strip differs from the plain one.
     with_texture = np.asarray(render_preview(original, protected, roi, 4.0, (0, 100), (1.0, 2.0, 3.0),
                                              (-1, 0, 0, 0, -1, 0, 0, 0, 1),
                                              texture={"roi_texture_ratio": 0.43, "band_texture_ratio": 1.11}))
-    assert (with_texture[:34, 336:656] != sheet[:34, 336:656]).any()
-    assert (with_texture[34:] == sheet[34:]).all()
+    assert (with_texture[:CAPTION_HEIGHT, 336:656] != sheet[:CAPTION_HEIGHT, 336:656]).any()
+    assert (with_texture[CAPTION_HEIGHT:] == sheet[CAPTION_HEIGHT:]).all()
+    # The unit (HU for a CT in HU) is written under the colour bar and in the difference's caption; the panels and
+    # the bar itself stay as they were.
+    in_hu = np.asarray(render_preview(original, protected, roi, 4.0, (0, 100), (1.0, 2.0, 3.0),
+                                      (-1, 0, 0, 0, -1, 0, 0, 0, 1), unit="HU"))
+    under_bar = CAPTION_HEIGHT + 427 + 4 + BAR_HEIGHT
+    assert (in_hu[under_bar:] != sheet[under_bar:]).any() and (in_hu[:CAPTION_HEIGHT] != sheet[:CAPTION_HEIGHT]).any()
+    assert (in_hu[CAPTION_HEIGHT:under_bar] == sheet[CAPTION_HEIGHT:under_bar]).all()
 
 
-def test_the_protected_caption_states_the_local_noise_ratios():
-    assert protected_caption({"roi_texture_ratio": 0.433, "band_texture_ratio": 1.111}) == (
-        "Protected; local noise ROI x0.43, band x1.11")
-    assert protected_caption({"roi_texture_ratio": float("nan"), "band_texture_ratio": 0.9}) == (
-        "Protected; local noise band x0.90")
-    assert protected_caption(None) == "Protected"
+def test_the_preview_says_in_words_how_the_texture_changed_and_the_bar_its_unit():
+    assert texture_lines({"roi_texture_ratio": 0.433, "band_texture_ratio": 1.111}) == (
+        "ROI looks smoother than the original: noise x0.43", "edge band texture close to the original: noise x1.11")
+    assert texture_lines({"roi_texture_ratio": 1.3, "band_texture_ratio": float("nan")}) == (
+        "ROI looks rougher than the original: noise x1.30",)
+    assert texture_lines(None) == ()
+    assert bar_labels(7.06, "HU") == ("-7.06 HU", "0", "+7.06 HU")
+    assert difference_caption(3.67, 3.67 / 234, "units") == (
+        "Difference shown x64, ROI outlined", "(the budget 3.67 units, 1.6% of the window, at full colour)")

@@ -5,6 +5,7 @@ written."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -302,3 +303,23 @@ def test_a_dicom_series_can_be_protected_into_a_nrrd_file_in_hu(tmp_path, study,
     source = gdcm_read(tmp_path / "ct")
     assert np.allclose(header["space origin"], source.GetOrigin())
     assert not [key for key in header if "0010" in key or "Patient" in key], "DICOM header data in the NRRD"
+
+
+def test_a_source_without_a_series_description_gets_the_suffix_alone(tmp_path, capsys):
+    from pydicom.data import get_testdata_file
+
+    source = get_testdata_file("CT_small.dcm")  # pydicom's real CT slice, which has no SeriesDescription
+    assert "SeriesDescription" not in pydicom.dcmread(source, stop_before_pixels=True)
+    (tmp_path / "ct").mkdir()
+    shutil.copy(source, tmp_path / "ct")
+    reference = read_series(tmp_path / "ct").image.image
+    disc = np.zeros((1, 128, 128), np.uint8)
+    disc[0, 54:74, 54:74] = 1
+    label = sitk.GetImageFromArray(disc)
+    label.CopyInformation(reference)
+    sitk.WriteImage(label, str(tmp_path / "disc.nrrd"))
+    code = main([str(a) for a in ["protect", "--image", tmp_path / "ct", "--label", tmp_path / "disc.nrrd",
+                                  "--output", tmp_path / "out", *FAST]])
+    assert code == 0, capsys.readouterr().err
+    derived = pydicom.dcmread(tmp_path / "out" / "CT_small.dcm")
+    assert derived.SeriesDescription == SUFFIX.strip() == "[UMed protected]"

@@ -155,8 +155,8 @@ def test_preview_shows_both_images_in_the_window_and_the_difference_at_the_budge
     # The colour bar under the difference: blue at -budget, white at 0, red at +budget.
     bar = sheet[CAPTION_HEIGHT + 64 * scale + 4 + BAR_HEIGHT // 2, left:left + 320]
     assert tuple(bar[0]) == (0, 0, 255) and tuple(bar[-1]) == (255, 0, 0) and (bar[160] >= 250).all()
-    assert difference_caption(10.0, 10.0 / 400) == ("Difference shown x40",
-                                                    "(the budget 10, 2.5% of the window, at full colour)")
+    assert difference_caption(10.0, 10.0 / 400, "HU") == ("Difference shown x40, ROI outlined",
+                                                          "(the budget 10 HU, 2.5% of the window, at full colour)")
     # The second row: the protected slice in each further standard window that shows the lesion (median 70 HU).
     top = CAPTION_HEIGHT + 64 * scale + BAR_STRIP + gap + CAPTION_HEIGHT
     for panel, (low, width) in enumerate(((0.0, 80.0), (-1350.0, 1500.0), (-500.0, 1800.0))):  # brain, lung, bone
@@ -210,8 +210,9 @@ def test_the_default_budget_of_a_ct_is_within_one_grey_level_in_every_standard_w
     image = image.astype(np.float32)  # no integer step: the default is exactly one grey level of the brain window
     result = protect(image, label, settings=ProtectSettings(iterations=3, device="cpu"))
     report = result.report
-    assert report["reading"] == {"ct_in_hu": True, "roi_median": float(np.median(image[label > 0])), "step": 0.0,
-                                 "covering_windows": ["brain", "soft-tissue", "lung", "bone"]}
+    assert {k: v for k, v in report["reading"].items() if k != "reason"} == {
+        "ct_in_hu": True, "rule": "air", "roi_median": float(np.median(image[label > 0])), "step": 0.0,
+        "covering_windows": ["brain", "soft-tissue", "lung", "bone"]}
     assert report["epsilon_native"] == pytest.approx(80 / 255) and report["visibility"]["window"]["name"] == "brain"
     assert report["epsilon_given"] == "the default for a CT in HU: one grey level of the brain window (L40 W80)"
     levels = _within_a_grey_level(report, image, result.protected, label > 0)

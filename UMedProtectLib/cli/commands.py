@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..files.dicom.study import check_series_output, companion_files, read_study, series_output
 from ..files.image_io import stage_image
 from ..files.reports import command_report, file_record, report_json, summary_lines
+from ..files.roles import check_paths
 from ..files.transaction import OutputTransaction, created_folders
 from ..progress import BarReporter, JsonLinesReporter, ProgressCallback, emit
 from ..settings import ProtectSettings
@@ -115,6 +116,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     from ..method.protection import protect
 
     outputs = job.outputs
+    # Before the outputs: swapped inputs make a right output look wrong (a series folder for an image file).
+    check_paths(job.image, job.label)
     inputs = input_files(job.image, job.label, job.profile, job.mark)
     transaction = OutputTransaction(overwrite=job.overwrite, keep_intact=inputs, folder=job.folder)
     to_series = series_output(job.image, outputs.output)
@@ -133,7 +136,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile,
-                         mark=marking)
+                         header=image.modality, mark=marking)
     report = command_report(
         job.command, result.report, records, outputs.by_option(),
         [*label.warnings, *(result.report.get("warnings") or []), *_engine_warnings(caught)], study=job.study,
@@ -155,10 +158,11 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
             stage_image(transaction, result.difference, image, outputs.difference)
         if outputs.preview is not None:
             window = report["visibility"]["window"]
+            unit = "HU" if report["reading"]["ct_in_hu"] else "units"
             transaction.stage(outputs.preview).write_bytes(preview_png(
                 image.array, result.protected, label.array > 0, report["epsilon_native"],
                 (window["low"], window["high"]), image.spacing, image.direction, window["name"],
-                further_windows(report), report.get("texture")))
+                further_windows(report), report.get("texture"), unit))
         for source, target in job.copies.items():
             shutil.copyfile(source, transaction.stage(target))
         if outputs.profile_out is not None:
@@ -233,15 +237,16 @@ def fit_profile_command(args: argparse.Namespace) -> int:
     settings = join_torchrun(settings_from(args))  # under torchrun: one rank of a DistributedDataParallel fit
     stream = message_stream(args)
     progress = reporter(args.progress) if is_writer() else None
-    studies, notes = [], []
+    studies, headers, notes = [], [], []
     for index, (image_path, label_path) in enumerate(pairs):
         emit(progress, "read", 0.0, f"reading study {index + 1}/{len(pairs)}: {image_path.name}")
         image, label, _ = read_study(image_path, label_path)
         notes += [f"{image_path.name}: {warning}" for warning in label.warnings]
         studies.append((image.array, label.array))
+        headers.append(image.modality)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        profile = fit_profile(studies, settings, progress)
+        profile = fit_profile(studies, settings, progress, headers=headers)
     notes += _engine_warnings(caught)
     if not is_writer():
         return 0

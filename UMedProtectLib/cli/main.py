@@ -17,6 +17,7 @@ import traceback
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import Cancelled, InputError
+from ..files.formats import LABEL_KINDS
 from ..settings import COMMAND_LINE
 from .version import PROG, add_version
 
@@ -108,12 +109,13 @@ def build_parser(with_evaluation: bool = False) -> Parser:
 
     protect = commands.add_parser("protect", help="protect one study (image + label map)",
                                   description="Protect one study. Files: .nrrd .nhdr .nii .nii.gz .mha .mhd; "
-                                  "labels also Slicer .seg.nrrd. DICOM: the image as a series' folder or DICOMDIR, "
-                                  "the label as a DICOM SEG or RTSTRUCT, the output as a folder (a new derived "
-                                  "series; no de-identification). The output keeps the input's voxel type, geometry "
-                                  "and metadata; only the region of interest and its contour band change.")
+                                  "labels: plain label maps in those, or Slicer .seg.nrrd. DICOM: the image as a "
+                                  "series' folder or DICOMDIR, the label as a DICOM SEG or RTSTRUCT, the output as a "
+                                  "folder (a new derived series; no de-identification). The output keeps the input's "
+                                  "voxel type, geometry and metadata; only the region of interest and its contour "
+                                  "band change.")
     protect.add_argument("--image", required=True, help="the image to protect (a file, or a DICOM folder/DICOMDIR)")
-    protect.add_argument("--label", required=True, help="its label map (.seg.nrrd segmentation, DICOM SEG or RTSTRUCT)")
+    protect.add_argument("--label", required=True, help=f"its label: {LABEL_KINDS}")
     protect.add_argument("--output", required=True,
                          help="the protected image to write (a folder for a derived DICOM series)")
     protect.add_argument("--series-uid", metavar="UID", help="the DICOM series to protect when --image holds several")

@@ -14,6 +14,7 @@ CARRIER = Design(
     name="carrier",
     description="texture part over the whole ROI on a mid-frequency checker carrier, no LBP bound, surrogate updated "
                 "every iteration, fitted through a victim's augmentations",
+    plain="a fine checker pattern over the whole ROI, fitted to survive a trainer's flips and rotations",
     build=_build,
     whole_roi_inside=True,
     fit_through_augmentation=True,

@@ -19,7 +19,8 @@ class Design:
     design changes nothing by itself, as `none` with only a mark)."""
 
     name: str
-    description: str
+    description: str  # in the method's terms (docs/method.md)
+    plain: str  # in a reader's words, for the --design help
     build: Optional[Callable[["ProtectSettings"], "nn.Module"]]
     whole_roi_inside: bool = False  # texture part up to the contour, contour part on the outer half of the band
     fit_through_augmentation: bool = False  # the surrogate sees protected patches through a victim's augmentations

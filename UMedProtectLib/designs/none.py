@@ -5,5 +5,6 @@ from .design import Design
 NONE = Design(
     name="none",
     description="no protection perturbation, only the keyed mark of --mark, which then takes the whole budget",
+    plain="no protection: only your keyed mark (--mark), which lets you prove training afterwards",
     build=None,
 )

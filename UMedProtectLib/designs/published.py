@@ -12,5 +12,6 @@ def _build(settings):
 PUBLISHED = Design(
     name="published",
     description="CDC contour part on the whole band, LBP-clamped texture part inside, fitted on unaugmented patches",
+    plain="the paper's method, the ROI's edge band and inner texture changed, fitted to this study",
     build=_build,
 )

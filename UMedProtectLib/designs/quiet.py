@@ -13,6 +13,8 @@ QUIET = Design(
     name="quiet",
     description="the ROI's own noise removed within the budget (blur minus image, clamped), CDC contour part on the "
                 "outer band fitted error-minimising: victims learn the missing noise instead of the anatomy",
+    plain="the ROI's own noise smoothed away and its edge nudged, so that a trainer learns the missing noise instead "
+          "of the anatomy",
     build=_build,
     whole_roi_inside=True,
 )

@@ -16,6 +16,8 @@ QUIET_RIM = Design(
     description="the ROI's own noise removed within the budget, the outer band moved by 0.8 x epsilon in the sign of "
                 "its own noise, hand-made (no fitting): a quiet target inside a loud rim, a contrast of noise that "
                 "victims learn instead of the anatomy",
+    plain="the ROI's own noise smoothed away inside a rougher rim, not fitted, so that a trainer learns that contrast "
+          "of noise instead of the anatomy",
     build=_build,
     whole_roi_inside=True,
 )

@@ -14,6 +14,9 @@ from ..errors import InputError
 
 PathLike = Union[str, Path]
 IMAGE_EXTENSIONS = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+# Every kind of label the readers take (label_io.py, dicom/labels.py), for the help and every refusal of a label.
+LABEL_KINDS = (f"a label map ({', '.join(IMAGE_EXTENSIONS)}), a Slicer segmentation (.seg.nrrd), or a DICOM SEG or "
+               "RTSTRUCT file")
 
 
 def image_extension(path: PathLike) -> str:

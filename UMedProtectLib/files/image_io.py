@@ -11,15 +11,19 @@ import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
 from .formats import PathLike, data_files, image_extension
+from .header_modality import file_modality
 from .memory import check_fits
 from .transaction import OutputTransaction, full_disk
+
+if TYPE_CHECKING:
+    from ..method.modality import HeaderModality
 
 # Metadata that ITK's readers add to describe the read, not the image; writing it back would be wrong or noise.
 # No deflate stream (gzip, zlib: what NRRD, NIfTI and MetaImage use) expands more than 1032 to 1.
@@ -39,6 +43,7 @@ class ImageData:
     image: sitk.Image
     path: Optional[Path] = None
     data_files: List[Path] = field(default_factory=list)
+    modality: Optional["HeaderModality"] = None  # what the file's header says it is (header_modality.py), if anything
 
     @property
     def spacing_xyz(self) -> Tuple[float, float, float]:
@@ -138,6 +143,7 @@ def read_image(path: PathLike) -> ImageData:
             count = _nifti_nonfinite(path, data.metadata)
     if count:
         raise InputError(f"image {str(path)!r} has {count} NaN or infinite voxels; fix or mask them first")
+    data.modality = file_modality(data.metadata)
     return data
 
 

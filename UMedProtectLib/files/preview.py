@@ -1,13 +1,16 @@
 """A PNG that shows original, protected and difference side by side for the middle slice of the ROI.
 
-The first row shows the original with the ROI's outline, the protected slice and the difference, the two images in
-the reading window of the report (the robust intensity range unless the user named another or the default budget
-took a CT's standard window), so that what the user previews is what they will see. The difference uses a symmetric
-blue-white-red scale whose ends are -epsilon_native and +epsilon_native, drawn as a colour bar under it: the budget
+The first row shows the original with the ROI's outline, the protected slice and the difference (the ROI outlined
+on it too, so that a change can be placed on the anatomy), the two images in the reading window of the report (the
+robust intensity range unless the user named another or the default budget took a CT's standard window), so that
+what the user previews is what they will see. The difference uses a symmetric blue-white-red scale whose ends are
+-epsilon_native and +epsilon_native, drawn as a colour bar under it with its unit (HU for a CT in HU): the budget
 fills the whole colour range, which amplifies the perturbation by the window's width over the budget, a factor the
-caption writes out ("shown x64"). A second row shows the protected slice in each further window the caller names
-(for a CT: the standard windows that show the ROI's tissue). Slices are shown in radiological orientation when the
-image is axial (anterior up, the patient's left on the right), with the voxel aspect ratio.
+caption writes out ("shown x64"). The protected slice's caption says in words whether the ROI and its edge band
+look smoother or rougher than the original (the report's texture ratios, flagged beyond the factor the report
+warns at). A second row shows the protected slice in each further window the caller names (for a CT: the standard
+windows that show the ROI's tissue). Slices are shown in radiological orientation when the image is axial
+(anterior up, the patient's left on the right), with the voxel aspect ratio.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from ..method.texture_change import VISIBLE_TEXTURE_FACTOR
+
 PANEL_MIN_WIDTH = 320
-CAPTION_HEIGHT = 34
 CAPTION_LINE = 14
+# Up to four caption lines over a panel: the protected one's title, window and the ROI's and band's texture.
+CAPTION_HEIGHT = 4 * CAPTION_LINE + 6
 GAP = 8
 # The colour bar under the difference: a strip of the colour scale and a line of its values.
 BAR_HEIGHT = 10
@@ -78,30 +84,43 @@ def _outline(mask: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return shown & ~ndimage.binary_erosion(shown)
 
 
-def difference_caption(budget: float, share: float) -> Tuple[str, str]:
+def difference_caption(budget: float, share: float, unit: str) -> Tuple[str, str]:
     """The difference panel's caption: the amplification written out, and what fills the colour range."""
-    return (f"Difference shown x{1 / max(share, 1e-12):.0f}",
-            f"(the budget {budget:.3g}, {100 * share:.2g}% of the window, at full colour)")
+    return (f"Difference shown x{1 / max(share, 1e-12):.0f}, ROI outlined",
+            f"(the budget {budget:.3g} {unit}, {100 * share:.2g}% of the window, at full colour)")
 
 
-def protected_caption(texture: Optional[Dict[str, float]] = None) -> str:
-    """The protected panel's title, with the ROI's and band's local noise after / before (the report's `texture`):
-    PSNR does not show a smoother or rougher ROI, so the preview says it in figures."""
-    ratios = [(where, (texture or {}).get(key, float("nan"))) for where, key in
-              (("ROI", "roi_texture_ratio"), ("band", "band_texture_ratio"))]
-    shown = ", ".join(f"{where} x{ratio:.2f}" for where, ratio in ratios if np.isfinite(ratio))
-    return f"Protected; local noise {shown}" if shown else "Protected"
+def texture_lines(texture: Optional[Dict[str, float]] = None) -> Tuple[str, ...]:
+    """The ROI's and band's local noise after / before (the report's `texture`) in words: PSNR does not show a
+    smoother or rougher ROI, so the preview says it, with the figure; "looks" only beyond the factor the report
+    warns at."""
+    lines = []
+    for where, key in (("ROI", "roi_texture_ratio"), ("edge band", "band_texture_ratio")):
+        ratio = (texture or {}).get(key, float("nan"))
+        if not np.isfinite(ratio):
+            continue
+        if 1 / VISIBLE_TEXTURE_FACTOR <= ratio <= VISIBLE_TEXTURE_FACTOR:
+            lines.append(f"{where} texture close to the original: noise x{ratio:.2f}")
+        else:
+            lines.append(f"{where} looks {'smoother' if ratio < 1 else 'rougher'} than the original: noise "
+                         f"x{ratio:.2f}")
+    return tuple(lines)
+
+
+def bar_labels(bound: float, unit: str) -> Tuple[str, str, str]:
+    """What the colour bar writes under its left end, middle and right end."""
+    return f"-{bound:.3g} {unit}", "0", f"+{bound:.3g} {unit}"
 
 
 def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray, epsilon_native: float,
                    window: Optional[Sequence[float]] = None, spacing: Optional[Sequence[float]] = None,
                    direction: Optional[Sequence[float]] = None, window_name: str = "",
                    more_windows: Sequence[Tuple[str, float, float]] = (),
-                   texture: Optional[Dict[str, float]] = None) -> Image.Image:
+                   texture: Optional[Dict[str, float]] = None, unit: str = "units") -> Image.Image:
     """The preview of volumes in (z, y, x); `window` is (low, high) in native units (default: the slice's 0.5-99.5
     percentiles); `more_windows` are (name, low, high) to show the protected slice in as well; `spacing` and
     `direction` in SimpleITK (x, y, z) order; `texture` the report's texture ratios, written over the protected
-    slice."""
+    slice in words; `unit` the image's unit ("HU" for a CT in HU), written on the colour bar."""
     original, protected = np.asarray(original), np.asarray(protected)
     z = middle_roi_slice(np.asarray(roi))
     orientation = _display_orientation(direction)
@@ -125,15 +144,16 @@ def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray,
         values = _grey(plane, lowest, highest)
         return Image.fromarray(np.stack([values] * 3, axis=-1), "RGB").resize(size, Image.NEAREST)
 
-    first = grey(before, low, high)
-    outlined = np.array(first)
-    outlined[_outline(mask, size)] = OUTLINE
+    outline = _outline(mask, size)
+    outlined = np.array(grey(before, low, high))
+    outlined[outline] = OUTLINE
+    change = np.array(Image.fromarray(_blue_white_red(difference, epsilon_native), "RGB").resize(size, Image.NEAREST))
+    change[outline] = OUTLINE
     share = epsilon_native / max(high - low, 1e-12)
     shown = f"{window_name + ' ' if window_name else ''}window L{(low + high) / 2:.4g} W{high - low:.4g}"
     top = [(Image.fromarray(outlined), (f"Original (slice {z}), ROI outlined", shown)),
-           (grey(after, low, high), (protected_caption(texture), shown)),
-           (Image.fromarray(_blue_white_red(difference, epsilon_native), "RGB").resize(size, Image.NEAREST),
-            difference_caption(epsilon_native, share))]
+           (grey(after, low, high), ("Protected", shown, *texture_lines(texture))),
+           (Image.fromarray(change), difference_caption(epsilon_native, share, unit))]
     bottom = [(grey(after, lowest, highest), (f"Protected, {name} window", f"L{(lowest + highest) / 2:.4g} "
                                               f"W{highest - lowest:.4g}")) for name, lowest, highest in more_windows]
     row_height = CAPTION_HEIGHT + size[1]
@@ -149,17 +169,17 @@ def render_preview(original: np.ndarray, protected: np.ndarray, roi: np.ndarray,
             sheet.paste(panel, (left, y + CAPTION_HEIGHT))
             for line, text in enumerate(caption):
                 draw.text((left, y + 4 + line * CAPTION_LINE), text, fill=(235, 235, 235), font=font)
-    _colour_bar(sheet, draw, font, GAP + 2 * (size[0] + GAP), row_height + 4, size[0], epsilon_native)
+    _colour_bar(sheet, draw, font, GAP + 2 * (size[0] + GAP), row_height + 4, size[0], epsilon_native, unit)
     return sheet
 
 
 def _colour_bar(sheet: Image.Image, draw: ImageDraw.ImageDraw, font, left: int, top: int, width: int,
-                bound: float) -> None:
-    """The difference's colour scale from -bound to +bound, with its ends and middle written under it."""
+                bound: float, unit: str) -> None:
+    """The difference's colour scale from -bound to +bound, with its ends (and their unit) and middle under it."""
     ramp = _blue_white_red(np.linspace(-bound, bound, width)[None, :].repeat(BAR_HEIGHT, axis=0), bound)
     sheet.paste(Image.fromarray(ramp, "RGB"), (left, top))
-    high = f"+{bound:.3g}"
-    for text, x in ((f"-{bound:.3g}", left), ("0", left + width // 2 - 3), (high, left + width - 6 * len(high))):
+    low, middle, high = bar_labels(bound, unit)
+    for text, x in ((low, left), (middle, left + width // 2 - 3), (high, left + width - 6 * len(high))):
         draw.text((x, top + BAR_HEIGHT + 2), text, fill=(235, 235, 235), font=font)
 
 

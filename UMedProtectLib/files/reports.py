@@ -106,6 +106,10 @@ def summary_lines(report: Mapping[str, Any], written: List[Path]) -> List[str]:
             f"{100.0 * seen['p99_change_of_window']:.2f}%; {100.0 * seen['roi_visible_fraction']:.2f}% of ROI voxels "
             f"change by more than one grey level; PSNR {_number(seen['psnr_db'], 2, ' dB')}, "
             f"SSIM {_number(seen['ssim'], 5)}")
+    reading = report.get("reading")
+    if reading:
+        lines.append(f"  read as {'a CT in HU' if reading['ct_in_hu'] else 'not a CT in HU'} (rule: "
+                     f"{reading['rule']}): {reading['reason']}")
     if report.get("epsilon_given"):
         lines.append(f"  budget: {report['epsilon_given']}")
     windows = report.get("standard_windows") or []

@@ -68,13 +68,14 @@ def _tag(key: OwnerKey, content: Dict) -> str:
     return hmac.new(key.derive("audit-tag"), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def study_amplitude(volume: np.ndarray, roi: np.ndarray, settings: ProtectSettings) -> float:
-    """The mark's amplitude in the study's units: its budget as `protect` resolves it with `settings`."""
+def study_amplitude(volume: np.ndarray, roi: np.ndarray, settings: ProtectSettings, header=None) -> float:
+    """The mark's amplitude in the study's units: its budget as `protect` resolves it with `settings` and the
+    study's header (method/modality.py)."""
     from ..method.intensity import IntensityScale
     from ..method.modality import read_study
 
     scale = IntensityScale.from_image(volume, settings.percentiles)
-    return settings.for_study(scale.low, scale.high, read_study(volume, roi, settings.modality))[1].native
+    return settings.for_study(scale.low, scale.high, read_study(volume, roi, settings.modality, header))[1].native
 
 
 def stored(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -125,7 +126,7 @@ def prepare(key: OwnerKey, studies: List[Tuple[Path, Path]], out: Path, settings
             if not roi.any():
                 raise InputError(f"label '{label_path}' is empty; a probe study needs its ROI")
             volume = image.array
-            amplitude = probe_gain * study_amplitude(volume, roi, settings)
+            amplitude = probe_gain * study_amplitude(volume, roi, settings, image.modality)
             base = faded(volume, roi, fade)
             _write(roi.astype(np.uint8), image.image, staging / "rois" / f"{plan.studies[column]}{PROBE_EXTENSION}")
             for row, seed in enumerate(seeds):

@@ -18,7 +18,7 @@ from .device import resolve_device, run_with_memory_fallback
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
 from .masks import roi_and_band
-from .modality import read_study
+from .modality import HeaderModality, read_study
 from .profile import Profile, make_perturbation
 from .texture_change import texture_ratios, texture_warnings
 from .training import fit_perturbation
@@ -96,7 +96,8 @@ def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, dev
 
 
 def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSettings(),
-                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelFlag] = None) -> Profile:
+                progress: Optional[ProgressCallback] = None, cancel: Optional[CancelFlag] = None,
+                headers: Optional[Sequence[Optional[HeaderModality]]] = None) -> Profile:
     """Fit one perturbation on many image/label pairs, each normalised on its own, and return it as a profile.
 
     Args:
@@ -105,6 +106,8 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
             studies' budgets as a fraction of each one's window.
         progress: Called with a `Progress` event at each stage and fitting step; None for silence.
         cancel: Polled during the fit; when it returns True the fit stops.
+        headers: What each study's own header says it is, in the studies' order (as `protect`'s `header`); None:
+            every study is told by `settings.modality` or the air rule.
 
     Returns:
         The fitted `Profile`: generator weights, the settings and the fit's record in `info`. Save it with
@@ -127,7 +130,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
         roi = np.isin(label, labels)
         if roi.any():
             scale = IntensityScale.from_image(image, settings.percentiles)
-            reading = read_study(image, roi, settings.modality)
+            reading = read_study(image, roi, settings.modality, headers[index] if headers else None)
             epsilons.append(settings.for_study(scale.low, scale.high, reading)[1].epsilon)
             windows += build_windows(image, label, labels, scale, settings.band_width, settings.margin,
                                      settings.design_spec.whole_roi_inside)
@@ -165,7 +168,7 @@ def _with_mark(deltas: List[np.ndarray], windows: List[Window], mark: Marking, r
 def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
             settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None,
-            mark: Optional[Marking] = None) -> ProtectionResult:
+            header: Optional[HeaderModality] = None, mark: Optional[Marking] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band.
 
     Args:
@@ -178,6 +181,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         cancel: Polled during the fit and the perturbation; when it returns True the run stops.
         profile: A profile fitted before (`fit_profile`, `load_profile`): its generators are applied in one forward
             pass instead of fitting on this study, and its design replaces the one in `settings`.
+        header: What the study's own header says it is (a DICOM series' Modality and rescale:
+            files/header_modality.py); it tells a CT in HU unless `settings.modality` says; None: the air rule.
         mark: The owner's keyed mark to embed as well (marks/): it takes half the budget beside the design's change,
             all of it with design `none`.
 
@@ -202,9 +207,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
     roi = np.isin(label_volume, labels)
-    reading = read_study(volume, roi, settings.modality)
+    reading = read_study(volume, roi, settings.modality, header)
     run_settings, budget = settings.for_study(scale.low, scale.high, reading)
-    budget.check_changes(smallest_change(volume.dtype, scale))
+    budget.check_changes(smallest_change(volume.dtype, scale), reading)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)

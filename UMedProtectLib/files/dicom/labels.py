@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from ...errors import InputError
 from ..label_io import LabelMap, onto_grid
+from ..formats import LABEL_KINDS
 from . import PathLike, is_dicom_file
 from .series import DicomSeries
 
@@ -67,8 +68,8 @@ def read_dicom_label(path: PathLike, series: DicomSeries, segments: Optional[Seq
         raise InputError(f"label {str(path)!r} could not be read as DICOM ({type(error).__name__})") from None
     modality = str(dataset.get("Modality", "")).upper()
     if modality not in LABEL_MODALITIES:
-        raise InputError(f"label {str(path)!r} is a DICOM {modality or 'object without modality'}; give a SEG or an "
-                         "RTSTRUCT")
+        raise InputError(f"label {str(path)!r} is a DICOM {modality or 'object without modality'}, not a label; a "
+                         f"label is {LABEL_KINDS}")
     names = segment_names(dataset) if modality == "SEG" else roi_names(dataset)
     chosen = choose_segments(names, segments, path)
     if modality == "SEG":

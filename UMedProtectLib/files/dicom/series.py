@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ...errors import InputError
+from ..header_modality import dicom_modality
 from ..image_io import ImageData, from_sitk
 from ..memory import check_fits
 from . import DICOMDIR, PathLike
@@ -203,7 +204,7 @@ def read_series(path: PathLike, series_uid: Optional[str] = None,
         image.SetOrigin([float(v) for v in first.ImagePositionPatient])
     data = from_sitk(image, None)
     data.metadata = {}  # the DICOM header stays in the DICOM outputs; NRRD/NIfTI extras get none of it
-    data.path, data.data_files = source, ordered
+    data.path, data.data_files, data.modality = source, ordered, dicom_modality(first)
     last = np.asarray(items[-1][1].ImagePositionPatient, float)
     end = data.image.TransformIndexToPhysicalPoint([0, 0, len(items) - 1])
     if not np.allclose(data.origin, np.asarray(first.ImagePositionPatient, float), atol=1e-2) or \

@@ -9,6 +9,7 @@ from ...errors import InputError
 from ..formats import data_files, image_extension
 from ..image_io import ImageData, read_image
 from ..label_io import LabelMap, read_label
+from ..roles import check_paths, check_values
 from ..transaction import check_writable, resolved
 from . import DICOMDIR, is_series_input
 from .labels import is_dicom_label, read_dicom_label
@@ -17,7 +18,18 @@ from .series import DicomSeries, read_series, series_files
 
 def read_study(image: Path, label: Path, series_uid: Optional[str] = None,
                segments: Optional[Sequence[str]] = None) -> Tuple[ImageData, LabelMap, Optional[DicomSeries]]:
-    """The image, its label map on the image's grid, and the DICOM series when the image is one."""
+    """The image, its label map on the image's grid, and the DICOM series when the image is one; inputs given in
+    each other's roles are refused first (roles.py)."""
+    image, label = Path(image), Path(label)
+    check_paths(image, label)
+    data, labels, series = _read_pair(image, label, series_uid, segments)
+    check_values(image, data.array, label, labels.array)
+    return data, labels, series
+
+
+def _read_pair(image: Path, label: Path, series_uid: Optional[str],
+               segments: Optional[Sequence[str]]) -> Tuple[ImageData, LabelMap, Optional[DicomSeries]]:
+    """read_study's reading, by the image's kind: a DICOM series with any label, or an image file with a label file."""
     if is_series_input(image):
         series = read_series(image, series_uid)
         if is_dicom_label(label):

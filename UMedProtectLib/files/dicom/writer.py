@@ -84,7 +84,8 @@ def _mark_derived(dataset, series_uid: str, derivation: str) -> None:
     dataset.ImageType = ["DERIVED", "SECONDARY"] + [str(v) for v in kind[2:]]
     dataset.DerivationDescription = derivation
     description = str(dataset.get("SeriesDescription", "") or "")
-    dataset.SeriesDescription = description[: _LO - len(SUFFIX)] + SUFFIX
+    # A source without a description gets the suffix alone, not one starting with a space.
+    dataset.SeriesDescription = (description[: _LO - len(SUFFIX)] + SUFFIX).strip()
 
 
 def series_targets(series: DicomSeries, folder: Path) -> List[Path]:
