@@ -93,6 +93,9 @@ class UMedProtectParameterNode:
                     Default(engineSettings.OPTIONS["seed"].default)]
     useProfile: bool
     profilePath: pathlib.Path
+    useMark: bool
+    markKeyPath: pathlib.Path
+    markOnly: bool
     protectedVolume: vtkMRMLScalarVolumeNode
     differenceVolume: vtkMRMLScalarVolumeNode
     metricsTable: vtkMRMLTableNode
@@ -229,6 +232,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.compareButton.enabled = hasResult and bool(p.differenceVolume) and not running
         self.ui.exportButton.enabled = hasResult and not running and bool(p.exportDirectory)
         self.ui.profilePathLineEdit.enabled = bool(p and p.useProfile)
+        self.ui.markKeyPathLineEdit.enabled = self.ui.markOnlyCheckBox.enabled = bool(p and p.useMark)
         table = p.metricsTable if p else None
         self.ui.metricsTableView.setMRMLTableNode(table)
         self.ui.metricsTableView.setVisible(table is not None)
@@ -490,7 +494,8 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
             volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
             segmentIds=chosenSegmentIds(p), labelValues=p.labelValues, epsilonSteps=p.epsilonSteps,
             bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed,
-            profilePath=p.profilePath if p.useProfile else None)
+            profilePath=p.profilePath if p.useProfile else None,
+            markKeyPath=p.markKeyPath if p.useMark else None, markOnly=bool(p.useMark and p.markOnly))
 
     def originalVolumeOf(self, parameterNode: UMedProtectParameterNode):
         """The volume the shown result was made from (it may differ from the input now selected), else the input."""

@@ -81,6 +81,8 @@ def test_invalid_requests_are_refused_in_one_sentence(study, tmp_path):
         (ProtectRequest(volume, segmentation, epsilonSteps=0), "outside 1/255"),
         (ProtectRequest(volume, segmentation, epsilonSteps=256), "outside 1/255 to 255/255"),
         (ProtectRequest(volume, segmentation, profilePath=tmp_path / "none.pt"), "does not exist"),
+        (ProtectRequest(volume, segmentation, markKeyPath=tmp_path / "none.key"), "umed-protect keygen"),
+        (ProtectRequest(volume, segmentation, markOnly=True), "needs a key file"),
     ]
     for request, text in cases:
         with pytest.raises(UserFacingError, match=text):
@@ -212,3 +214,15 @@ def test_engine_killed_mid_run_leaves_the_scene_as_it_was_and_says_so(study, tmp
     assert nodeIds(app.scene) == before and np.array_equal(arrayFromVolumeNode(volume), image)
     job.cleanup()
     assert not (tmp_path / "w").exists()
+
+
+def test_mark_with_key_reaches_the_engine_as_the_command_line_gives_it(study, tmp_path):
+    """The panel's "Mark with key": --mark KEY, and design none for "Mark only", through the CLI's real parser."""
+    app, volume, segmentation, _, _ = study
+    key = tmp_path / "owner.key"
+    key.write_text("placeholder")
+    for markOnly, design in ((False, ProtectSettings().design), (True, "none")):
+        command = ProtectJob(ProtectRequest(volume, segmentation, markKeyPath=key, markOnly=markOnly),
+                             tmp_path / str(markOnly)).prepare()
+        args = build_parser().parse_args(command.arguments())
+        assert args.mark == str(key) and settings_from(args).design == design

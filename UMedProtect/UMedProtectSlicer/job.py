@@ -44,6 +44,8 @@ class ProtectRequest:
     seed: int = _DEFAULTS.seed
     profilePath: Optional[Path] = None
     iterations: Optional[int] = None  # overrides the preset (scripts, self-test); the panel uses presets
+    markKeyPath: Optional[Path] = None  # the owner's key file: its mark is embedded too (docs/audit.md)
+    markOnly: bool = False  # the mark alone (design none), no protection perturbation
 
     def settings(self, window: Optional[str], labels: str) -> "engineSettings.ProtectSettings":
         """The engine settings this request means, with the reading window and label values of the prepared files."""
@@ -51,7 +53,8 @@ class ProtectRequest:
             return engineSettings.ProtectSettings(
                 epsilon=engineSettings.epsilon_of_steps(self.epsilonSteps), window=window or None,
                 band_width=int(self.bandWidth), labels=engineSettings.parse_labels(labels), preset=self.preset,
-                device=self.device, seed=int(self.seed), iterations=self.iterations)
+                device=self.device, seed=int(self.seed), iterations=self.iterations,
+                **({"design": "none"} if self.markOnly else {}))
         except ValueError as error:  # the engine's refusal (InputError), in the panel's words
             raise UserFacingError(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
 
@@ -80,6 +83,11 @@ def validateRequest(request: ProtectRequest) -> None:
     low, high = engineSettings.BUDGET_STEPS
     if not low <= int(request.epsilonSteps) <= high:
         raise UserFacingError(f"Budget {request.epsilonSteps}/{high} is outside {low}/{high} to {high}/{high}.")
+    if request.markOnly and request.markKeyPath is None:
+        raise UserFacingError("'Mark only' needs a key file: tick Mark and choose your key.")
+    if request.markKeyPath is not None and not Path(request.markKeyPath).is_file():
+        raise UserFacingError(f"Key file '{request.markKeyPath}' does not exist; create one with 'umed-protect keygen "
+                              "--out owner.key' or untick Mark.")
     if request.profilePath is not None and not Path(request.profilePath).is_file():
         raise UserFacingError(f"Protection profile '{request.profilePath}' does not exist; choose a file or untick it.")
 
@@ -112,7 +120,8 @@ class ProtectJob:
             image=self.path("image.nrrd"), label=self.path("label.nrrd"), output=self.path("protected.nrrd"),
             difference=self.path("difference.nrrd"), report=self.path("report.json"),
             settings=request.settings(request.window or windowArgument(displayWindow(request.volumeNode)), labels),
-            profile=Path(request.profilePath) if request.profilePath else None)
+            profile=Path(request.profilePath) if request.profilePath else None,
+            mark=Path(request.markKeyPath) if request.markKeyPath else None)
 
     def loadResults(self) -> ProtectResults:
         """Create the result nodes from the engine's files; on any failure the scene is left as it was."""

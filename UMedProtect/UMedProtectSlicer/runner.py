@@ -46,6 +46,7 @@ class ProtectCommand:
     report: Path
     settings: engineSettings.ProtectSettings = engineSettings.ProtectSettings()
     profile: Optional[Path] = None
+    mark: Optional[Path] = None  # the owner's key file
 
     def arguments(self) -> list[str]:
         """Command-line arguments after the program name; the settings' options are written by the engine itself."""
@@ -54,6 +55,8 @@ class ProtectCommand:
                 "--progress", "json", "--overwrite"]
         if self.profile is not None:
             args += ["--profile", str(self.profile)]
+        if self.mark is not None:
+            args += ["--mark", str(self.mark)]
         return args
 
 
