@@ -274,6 +274,15 @@ def mhd_data_collision(root):
     return protect_run(root, "--overwrite", image="out/in.mhd", output="out/a.mhd")
 
 
+def rescaled(root, factor, dtype=np.float64):
+    """Study a's image times `factor` (float32: its values spread over [-factor, factor]) as data/images/x.nrrd."""
+    values = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "data" / "images" / "a.nrrd"))).astype(np.float64)
+    if dtype == np.float32:
+        values = (values - values.min()) / np.ptp(values) * 2 - 1
+    sitk.WriteImage(sitk_image((values * factor).astype(dtype)), str(root / "data" / "images" / "x.nrrd"))
+    return protect_run(root, image="data/images/x.nrrd")
+
+
 class AnswersHttp(socketserver.BaseRequestHandler):
     """A server that answers every connection like an HTTP server refusing it, then hangs up."""
 
@@ -314,6 +323,11 @@ HOSTILE = {
     "--epsilon 1e-300": (lambda root, _: protect_run(root, "--epsilon", "1e-300"), "nothing would change"),
     "--window 40,1e-300": (lambda root, _: protect_run(root, "--window", "40,1e-300"), "nothing would change"),
     "an .mhd output's data file is the input's": (lambda root, _: mhd_data_collision(root), "data file of --output"),
+    "float64 values beyond float32's range": (lambda root, _: rescaled(root, 1e40), "accepts values within +-1.7e+38"),
+    "float32 values at +-3.4e38": (lambda root, _: rescaled(root, np.finfo(np.float32).max, np.float32),
+                                   "accepts values within +-1.7e+38"),
+    "values of 1e300": (lambda root, _: rescaled(root, 1e300), "accepts values within +-1.7e+38"),
+    "values of 1e-300": (lambda root, _: rescaled(root, 1e-300), "accepts a span of at least 1.18e-38"),
 }
 
 
@@ -328,17 +342,23 @@ def snapshot(root):
     return found
 
 
+def command_line(argv, timeout=120, **options):
+    """`python -m UMedProtectLib` on this checkout in its own process, one thread; killed after `timeout` s."""
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "UMedProtectLib", *map(str, argv)], capture_output=True, text=True,
+                          env=environment, timeout=timeout, **options)
+
+
 @pytest.mark.parametrize("case", HOSTILE)
-def test_hostile_cases_exit_2_in_one_line_and_change_nothing(hostile, http_server, capsys, case):
+def test_hostile_cases_exit_2_in_one_line_and_change_nothing(hostile, http_server, case):
     make, message = HOSTILE[case]
-    argv = [str(a) for a in make(hostile, http_server)]
+    argv = make(hostile, http_server)
     before = snapshot(hostile)
-    code = main(argv)
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("umed-protect: error: "), captured.err
+    done = command_line(argv)  # a hang (a named pipe read forever) fails as a timeout
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("umed-protect: error: "), done.stderr
     assert message in lines[0] and not re.search(r"[A-Z][a-z]+(Error|Exception)\b", lines[0]), lines[0]
-    assert '"stage": "fit"' not in captured.out  # refused before any fitting
+    assert '"stage": "fit"' not in done.stdout  # refused before any fitting
     assert snapshot(hostile) == before  # inputs unchanged, no file or folder left behind (OUT not even created)
 
 

@@ -7,6 +7,11 @@ import numpy as np
 
 from ..errors import InputError
 
+# The networks and the SSIM see (value - low) / span in float32: a difference of two values beyond float32's range is
+# an infinity there (and NaN after the division), and a span below its smallest normal number rounds to zero.
+LARGEST_VALUE = float(np.finfo(np.float32).max) / 2
+SMALLEST_SPAN = float(np.finfo(np.float32).tiny)
+
 
 def robust_range(values: np.ndarray, percentiles: Tuple[float, float]) -> Tuple[float, float]:
     """The low and high percentiles of the values; their full range when those coincide (mostly-constant images)."""
@@ -25,10 +30,18 @@ class IntensityScale:
 
     @classmethod
     def from_image(cls, image: np.ndarray, percentiles: Tuple[float, float]) -> "IntensityScale":
-        """The robust range of the whole volume; refuses a constant one."""
+        """The robust range of the whole volume; refuses a constant one and one the arithmetic cannot represent."""
+        largest = max(abs(float(image.min())), abs(float(image.max())))
+        if largest > LARGEST_VALUE:
+            raise InputError(f"the image has values of magnitude {largest:.3g}; the engine computes in 32-bit floating "
+                             f"point and accepts values within +-{LARGEST_VALUE:.3g}; rescale the image first")
         low, high = robust_range(image, percentiles)
         if high <= low:
             raise InputError(f"the image is constant ({low:g} everywhere); there is nothing to protect")
+        if high - low < SMALLEST_SPAN:
+            raise InputError(f"the image's values span only {high - low:.3g} ({low:.3g} to {high:.3g}); the engine "
+                             f"computes in 32-bit floating point and accepts a span of at least {SMALLEST_SPAN:.3g}; "
+                             "rescale the image first")
         return cls(low, high)
 
     @property
