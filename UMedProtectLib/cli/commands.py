@@ -128,7 +128,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     progress = reporter(job.progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile)
+        result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile,
+                         stored_step=series.slope if to_series else None)
     report = command_report(
         job.command, result.report, records, outputs.by_option(),
         [*label.warnings, *(result.report.get("warnings") or []), *_engine_warnings(caught)], study=job.study,

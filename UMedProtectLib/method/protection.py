@@ -146,7 +146,8 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
 
 def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
             settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
-            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None) -> ProtectionResult:
+            cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None,
+            stored_step: Optional[float] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band.
 
     Args:
@@ -159,6 +160,10 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         cancel: Polled during the fit and the perturbation; when it returns True the run stops.
         profile: A profile fitted before (`fit_profile`, `load_profile`): its generators are applied in one forward
             pass instead of fitting on this study, and its design replaces the one in `settings`.
+        stored_step: The step between the values the output can store when it is coarser than the image's type (a
+            DICOM series' rescale slope: its rescaled voxels are read as reals): every change is a whole number of
+            such steps, so that `protected`, `difference` and the report are what is written. None: 1 for an
+            integer image, no grid for a real one.
 
     Returns:
         A `ProtectionResult`: `protected` (the image's shape and type), `difference` (protected minus image, in the
@@ -181,9 +186,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
     roi = np.isin(label_volume, labels)
-    reading = read_study(volume, roi, settings.modality)
+    reading = read_study(volume, roi, settings.modality, stored_step)
     run_settings, budget = settings.for_study(scale.low, scale.high, reading)
-    budget.check_changes(smallest_change(volume.dtype, scale))
+    budget.check_changes(smallest_change(volume.dtype, scale, reading.step))
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
@@ -206,7 +211,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         rows, cols = window.valid
         where = (window.band | window.interior)[:rows, :cols]
         target = protected[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols]
-        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range, budget.native)
+        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range, budget.native,
+                                         reading.step)
         region[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols] |= where
     # Slice by slice: a whole-volume float64 difference of a 512x512x600 CT alone raised the peak by gigabytes
     # (docs/guarantees.md, memory).
