@@ -27,6 +27,7 @@ from UMedProtectLib.files.label_io import read_label
 from UMedProtectLib.method.profile import FORMAT, Profile, load_profile, make_perturbation, save_profile
 
 from conftest import blob_study, sha256, sitk_image
+from dicom_testing import ct_study, new_study, write_ct_series, write_seg
 
 FAST = ProtectSettings(iterations=0, device="cpu")
 
@@ -283,6 +284,21 @@ def rescaled(root, factor, dtype=np.float64):
     return protect_run(root, image="data/images/x.nrrd")
 
 
+def dicom_study(root):
+    """A CT series in data/ct/ (its files by slice) with a SEG of its lesion and vessel, data/seg.dcm."""
+    hu, masks = ct_study()
+    files = write_ct_series(root / "data" / "ct", hu, new_study())
+    write_seg(root / "data" / "seg.dcm", files, masks)
+    return files
+
+
+def truncated_slice(root):
+    """The series' last slice cut to 300 bytes (within its header): the series has 7 readable slices of 8."""
+    last = dicom_study(root)[-1]
+    last.write_bytes(last.read_bytes()[:300])
+    return protect_run(root, image="data/ct", label="data/seg.dcm", output="out/series")
+
+
 class AnswersHttp(socketserver.BaseRequestHandler):
     """A server that answers every connection like an HTTP server refusing it, then hangs up."""
 
@@ -328,6 +344,7 @@ HOSTILE = {
                                    "accepts values within +-1.7e+38"),
     "values of 1e300": (lambda root, _: rescaled(root, 1e300), "accepts values within +-1.7e+38"),
     "values of 1e-300": (lambda root, _: rescaled(root, 1e-300), "accepts a span of at least 1.18e-38"),
+    "a DICOM slice truncated to 300 bytes": (lambda root, _: truncated_slice(root), "damaged or truncated DICOM"),
 }
 
 
