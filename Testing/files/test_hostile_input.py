@@ -299,6 +299,12 @@ def truncated_slice(root):
     return protect_run(root, image="data/ct", label="data/seg.dcm", output="out/series")
 
 
+def named_pipe(root, role, name="pipe.nrrd"):
+    """A named pipe (that nothing ever writes) in place of study a's image or label."""
+    os.mkfifo(root / "data" / name)
+    return protect_run(root, **{role: f"data/{name}"})
+
+
 class AnswersHttp(socketserver.BaseRequestHandler):
     """A server that answers every connection like an HTTP server refusing it, then hangs up."""
 
@@ -345,6 +351,10 @@ HOSTILE = {
     "values of 1e300": (lambda root, _: rescaled(root, 1e300), "accepts values within +-1.7e+38"),
     "values of 1e-300": (lambda root, _: rescaled(root, 1e-300), "accepts a span of at least 1.18e-38"),
     "a DICOM slice truncated to 300 bytes": (lambda root, _: truncated_slice(root), "damaged or truncated DICOM"),
+    "a named pipe as --image": (lambda root, _: named_pipe(root, "image"), "not a regular file"),
+    "a named pipe as --label": (lambda root, _: named_pipe(root, "label"), "not a regular file"),
+    "a named pipe as a .seg.nrrd --label": (lambda root, _: named_pipe(root, "label", "pipe.seg.nrrd"),
+                                            "not a regular file"),
 }
 
 

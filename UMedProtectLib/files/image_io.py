@@ -46,13 +46,17 @@ class ImageData:
         return tuple(self.spacing) + (1.0,) * (3 - len(self.spacing))  # type: ignore[return-value]
 
 
-def _check_readable(path: Path, what: str) -> str:
-    """Refuse a missing path, a folder or an unsupported extension before ITK sees it."""
+def check_readable(path: Path, what: str) -> str:
+    """Refuse a missing path, a folder, a named pipe or device, or an unsupported extension before a reader opens
+    it (opening a named pipe waits for a writer that never comes)."""
     extension = image_extension(path)
     if not path.exists():
         raise InputError(f"{what} file {str(path)!r} does not exist; check the path")
     if path.is_dir():
         raise InputError(f"{what} {str(path)!r} is a folder; give the image file inside it")
+    if not path.is_file():
+        raise InputError(f"{what} {str(path)!r} is not a regular file (a named pipe, socket or device); give the file "
+                         "itself")
     for data in data_files(path):
         if not data.is_file():
             raise InputError(f"{what} header {str(path)!r} names data file {str(data)!r}, which does not exist")
@@ -74,7 +78,7 @@ def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> N
 def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
     """Read a scalar 2D/3D image with SimpleITK, turning every problem into a one-line InputError."""
     path = Path(path)
-    extension = _check_readable(path, what)
+    extension = check_readable(path, what)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
