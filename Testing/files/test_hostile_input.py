@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nibabel
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 import slicerio
@@ -27,7 +28,7 @@ from UMedProtectLib.files.label_io import read_label
 from UMedProtectLib.method.profile import FORMAT, Profile, load_profile, make_perturbation, save_profile
 
 from conftest import blob_study, sha256, sitk_image
-from dicom_testing import ct_study, new_study, write_ct_series, write_seg
+from dicom_testing import ct_study, new_study, write_ct_series, write_rtstruct, write_seg
 
 FAST = ProtectSettings(iterations=0, device="cpu")
 
@@ -224,6 +225,11 @@ def link_manifest(root, *flags):
     return dataset_run(root, "--workers", "1", *flags)
 
 
+def manifest_folder(root):
+    (root / "out" / "manifest.jsonl").mkdir()
+    return dataset_run(root, "--workers", "1", "--overwrite")
+
+
 def csv_list(root, text):
     (root / "data" / "list.csv").write_text(text)
     return dataset_run(root, "--workers", "1", dataset="data/list.csv")
@@ -285,11 +291,25 @@ def rescaled(root, factor, dtype=np.float64):
 
 
 def dicom_study(root):
-    """A CT series in data/ct/ (its files by slice) with a SEG of its lesion and vessel, data/seg.dcm."""
+    """A CT series in data/ct/ (its files by slice) with a SEG (data/seg.dcm) and an RTSTRUCT (data/rt.dcm) of its
+    lesion and vessel."""
     hu, masks = ct_study()
-    files = write_ct_series(root / "data" / "ct", hu, new_study())
+    uids = new_study()
+    files = write_ct_series(root / "data" / "ct", hu, uids)
     write_seg(root / "data" / "seg.dcm", files, masks)
+    write_rtstruct(root / "data" / "rt.dcm", files, masks, uids)
     return files
+
+
+def damaged_contour(root, change):
+    """The RTSTRUCT with its first contour's ContourData replaced by change(that data), written unvalidated."""
+    dicom_study(root)
+    dataset = pydicom.dcmread(root / "data" / "rt.dcm")
+    contour = dataset.ROIContourSequence[0].ContourSequence[0]
+    with pydicom.config.disable_value_validation():
+        contour["ContourData"].value = change([str(v) for v in contour.ContourData])
+        dataset.save_as(root / "data" / "rt.dcm")
+    return protect_run(root, image="data/ct", label="data/rt.dcm", output="out/series")
 
 
 def truncated_slice(root):
@@ -300,8 +320,10 @@ def truncated_slice(root):
 
 
 def named_pipe(root, role, name="pipe.nrrd"):
-    """A named pipe (that nothing ever writes) in place of study a's image or label."""
+    """A named pipe (that nothing ever writes) in place of study a's image or label; or as the dataset."""
     os.mkfifo(root / "data" / name)
+    if role == "dataset":
+        return dataset_run(root, "--workers", "1", dataset=f"data/{name}")
     return protect_run(root, **{role: f"data/{name}"})
 
 
@@ -351,10 +373,16 @@ HOSTILE = {
     "values of 1e300": (lambda root, _: rescaled(root, 1e300), "accepts values within +-1.7e+38"),
     "values of 1e-300": (lambda root, _: rescaled(root, 1e-300), "accepts a span of at least 1.18e-38"),
     "a DICOM slice truncated to 300 bytes": (lambda root, _: truncated_slice(root), "damaged or truncated DICOM"),
+    "RTSTRUCT ContourData not in triplets": (lambda root, _: damaged_contour(root, lambda data: data[:-1]),
+                                             "not x, y, z triplets"),
+    "NaN in RTSTRUCT ContourData": (lambda root, _: damaged_contour(root, lambda data: ["NaN"] + data[1:]),
+                                    "not x, y, z triplets"),
     "a named pipe as --image": (lambda root, _: named_pipe(root, "image"), "not a regular file"),
     "a named pipe as --label": (lambda root, _: named_pipe(root, "label"), "not a regular file"),
     "a named pipe as a .seg.nrrd --label": (lambda root, _: named_pipe(root, "label", "pipe.seg.nrrd"),
                                             "not a regular file"),
+    "a named pipe as --dataset": (lambda root, _: named_pipe(root, "dataset", "pipe.csv"), "not a regular file"),
+    "OUT/manifest.jsonl is a folder": (lambda root, _: manifest_folder(root), "not a regular file"),
 }
 
 

@@ -119,6 +119,9 @@ def find_pairs(source: PathLike) -> List[Pair]:
     source = Path(source)
     if not source.exists():
         raise InputError(f"dataset {str(source)!r} does not exist; give a CSV file or a folder")
+    if not (source.is_file() or source.is_dir()):  # reading a named pipe would wait for a writer forever
+        raise InputError(f"dataset {str(source)!r} is not a regular file (a named pipe, socket or device); give a CSV "
+                         "file or a folder")
     if source.is_file():
         pairs = _from_csv(source)
     elif (source / "images").is_dir() and (source / "labels").is_dir():

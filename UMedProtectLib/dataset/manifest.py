@@ -40,6 +40,9 @@ class Manifest:
     def __init__(self, folder: Path, inputs: Mapping[Path, Path] = {}):
         self.folder = folder
         self.path = confined(folder / MANIFEST_NAME, inputs, folder, "the manifest")
+        if not (self.path.is_symlink() or self.path.is_file() or not self.path.exists()):  # links: _open refuses
+            raise InputError(f"{str(self.path)!r} is not a regular file (a folder?); remove it or choose another "
+                             "--output-dir")
 
     def _open(self, flags: int) -> int:
         """A descriptor of the manifest file itself: a symbolic link in its place is refused, never written through."""
