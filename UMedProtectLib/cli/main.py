@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 2 bad input or usage (one line `umed-protect: error: ...` on stderr); 1 internal
 error (a short message; --debug shows the traceback); 130 cancelled (Ctrl+C or SIGTERM). On any failure no
-output file is left behind, and input files are never modified.
+output file is left behind, and input files are never modified. A standard output that fails after the outputs
+were written keeps the run's exit code, with one warning line on stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import traceback
 from typing import Dict, List, Optional, Sequence
 
-from ..errors import Cancelled, InputError
+from ..errors import Cancelled, InputError, StandardOutputError, SummaryNotPrinted
 from ..settings import COMMAND_LINE
 from .version import PROG, add_version
 
@@ -26,10 +27,6 @@ SIGNED_VALUE_OPTIONS = tuple(option.flag_name for option in COMMAND_LINE if opti
 
 class UsageError(Exception):
     """A command-line usage mistake (argparse's errors), reported like InputError."""
-
-
-class StandardOutputError(InputError):
-    """The standard output cannot be written: a closed pipe (`| head -1`), a full disk (/dev/full)."""
 
 
 class GuardedOutput:
@@ -42,8 +39,7 @@ class GuardedOutput:
         try:
             return call(*args)
         except OSError as error:
-            raise StandardOutputError(f"cannot write to the standard output ({error.strerror or error}); the run "
-                                      "stopped there (its output files appear all together or not at all)") from None
+            raise StandardOutputError(error.strerror or str(error)) from None
 
     def write(self, text: str) -> int:
         """Write, or raise StandardOutputError."""
@@ -246,6 +242,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = _run(args)
         stdout.flush()
         return code
+    except SummaryNotPrinted as error:
+        stdout.discard()
+        print(f"{PROG}: warning: the outputs were written, but not their summary: cannot write to the standard output "
+              f"({error.reason})", file=sys.stderr)
+        return error.code
     except InputError as error:
         if isinstance(error, StandardOutputError):
             stdout.discard()

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
-from ..cli.commands import message_stream, reporter, settings_from
+from ..cli.commands import message_stream, print_summary, reporter, settings_from
 from ..designs.evidence import threat_model
 from ..errors import Cancelled, InputError
 from ..files.reports import plain
@@ -224,5 +224,6 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
         raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
     evidence = threat_model(settings.design, settings.design_spec.measurements)["summary"]
-    print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence)), file=stream)
-    return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
+    code = SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
+    print_summary(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence), stream, code)
+    return code
