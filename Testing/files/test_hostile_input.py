@@ -10,6 +10,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import nibabel
@@ -327,6 +328,19 @@ def named_pipe(root, role, name="pipe.nrrd"):
     return protect_run(root, **{role: f"data/{name}"})
 
 
+def gzip_bomb(root, zeros=2**26):
+    """Study a's image as .nii.gz, its gzip stream followed by `zeros` zero bytes in a second member: 64 KB more
+    on disk, within what deflate can hold; a reader that decompresses the whole stream holds all of them."""
+    sitk.WriteImage(sitk.ReadImage(str(root / "data" / "images" / "a.nrrd")), str(root / "data" / "bomb.nii"))
+    with open(root / "data" / "bomb.nii.gz", "wb") as stream:
+        stream.write(gzip.compress((root / "data" / "bomb.nii").read_bytes()))
+        packer = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        for _ in range(zeros // 2**22):
+            stream.write(packer.compress(bytes(2**22)))
+        stream.write(packer.flush())
+    return protect_run(root, image="data/bomb.nii.gz")
+
+
 class AnswersHttp(socketserver.BaseRequestHandler):
     """A server that answers every connection like an HTTP server refusing it, then hangs up."""
 
@@ -377,6 +391,7 @@ HOSTILE = {
                                              "not x, y, z triplets"),
     "NaN in RTSTRUCT ContourData": (lambda root, _: damaged_contour(root, lambda data: ["NaN"] + data[1:]),
                                     "not x, y, z triplets"),
+    "a gzip bomb as --image": (lambda root, _: gzip_bomb(root), "decompression bomb"),
     "a named pipe as --image": (lambda root, _: named_pipe(root, "image"), "not a regular file"),
     "a named pipe as --label": (lambda root, _: named_pipe(root, "label"), "not a regular file"),
     "a named pipe as a .seg.nrrd --label": (lambda root, _: named_pipe(root, "label", "pipe.seg.nrrd"),

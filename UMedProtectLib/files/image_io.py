@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -64,7 +65,8 @@ def check_readable(path: Path, what: str) -> str:
 
 
 def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> None:
-    """Refuse, before anything is allocated, a header whose size the file cannot hold or the memory cannot take."""
+    """Refuse, before anything is allocated, a header whose size the file cannot hold or the memory cannot take, and
+    compressed data that decompresses to more than the header claims."""
     voxels = int(np.prod(reader.GetSize(), dtype=object)) * reader.GetNumberOfComponents()
     voxel_bytes = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID()).GetSizeOfPixelComponent()
     stored = sum(p.stat().st_size for p in [path] + data_files(path) if p.is_file())
@@ -73,6 +75,51 @@ def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> N
                          f"file of {stored:,} bytes; the header is damaged or hostile")
     if what == "image":
         check_fits(voxels, voxel_bytes, f"image {str(path)!r}")
+    header = int(float(reader.GetMetaData("vox_offset"))) if reader.HasMetaDataKey("vox_offset") else 0
+    check_decompressed_size(path, header + voxels * voxel_bytes, what)
+
+
+def _gzip_start(path: Path) -> Optional[int]:
+    """Where the gzip stream of `path` starts: 0 for a .nii.gz, after the header of a NRRD with its data attached and
+    gzip-encoded; None when it holds none (other formats' readers decompress only the size their header claims)."""
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return 0
+    if not name.endswith(".nrrd"):
+        return None
+    with open(path, "rb") as stream:
+        head = stream.read(2**16)
+    end = head.find(b"\n\n")
+    fields = dict(line.partition(b":")[::2] for line in head[:end].lower().splitlines() if b":" in line)
+    if end < 0 or b"data file" in fields or b"datafile" in fields:
+        return None
+    return end + 2 if fields.get(b"encoding", b"").strip() in (b"gzip", b"gz") else None
+
+
+def check_decompressed_size(path: Path, limit: int, what: str) -> None:
+    """Refuse a gzip stream that decompresses to more than `limit` bytes (what the header claims, with its own
+    bytes): streamed with a bounded output, so that a decompression bomb is refused before it fills the memory
+    (slicerio's NRRD reader decompresses the whole stream at once)."""
+    start = _gzip_start(path)
+    if start is None:
+        return
+    total, pending = 0, b""
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    with open(path, "rb") as stream:
+        stream.seek(start)
+        while total <= limit + 4096:
+            pending = pending or stream.read(2**20)
+            if not pending:
+                return
+            try:
+                total += len(decompressor.decompress(pending, 2**22))
+            except zlib.error:
+                return  # damaged: the reader says so
+            pending = decompressor.unconsumed_tail
+            if decompressor.eof:  # gzip allows several members one after the other
+                pending, decompressor = decompressor.unused_data, zlib.decompressobj(zlib.MAX_WBITS | 16)
+    raise InputError(f"{what} {str(path)!r} decompresses to more than the {limit:,} bytes its header describes "
+                     "(a damaged file or a decompression bomb)")
 
 
 def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
