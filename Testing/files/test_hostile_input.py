@@ -313,6 +313,14 @@ def damaged_contour(root, change):
     return protect_run(root, image="data/ct", label="data/rt.dcm", output="out/series")
 
 
+def over_another_series(root):
+    """--overwrite into out/series, which holds a series of 10 slices: the new one of 8 would replace 8 of them."""
+    dicom_study(root)
+    hu, _ = ct_study(shape=(10, 48, 56), seed=1)
+    write_ct_series(root / "out" / "series", hu, new_study())
+    return protect_run(root, "--overwrite", image="data/ct", label="data/seg.dcm", output="out/series")
+
+
 def truncated_slice(root):
     """The series' last slice cut to 300 bytes (within its header): the series has 7 readable slices of 8."""
     last = dicom_study(root)[-1]
@@ -391,6 +399,11 @@ HOSTILE = {
                                              "not x, y, z triplets"),
     "NaN in RTSTRUCT ContourData": (lambda root, _: damaged_contour(root, lambda data: ["NaN"] + data[1:]),
                                     "not x, y, z triplets"),
+    "a DICOM output inside the input series' folder": (
+        lambda root, _: (dicom_study(root), protect_run(root, image="data/ct", label="data/seg.dcm",
+                                                         output="data/ct/protected"))[1], "or inside it"),
+    "--overwrite into a folder of another series": (lambda root, _: over_another_series(root),
+                                                    "holds 2 files that the new series would not replace"),
     "a gzip bomb as --image": (lambda root, _: gzip_bomb(root), "decompression bomb"),
     "a named pipe as --image": (lambda root, _: named_pipe(root, "image"), "not a regular file"),
     "a named pipe as --label": (lambda root, _: named_pipe(root, "label"), "not a regular file"),
