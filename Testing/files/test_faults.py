@@ -485,3 +485,58 @@ def test_cancelling_a_dataset_run_says_which_studies_it_kept(tmp_path, study):
     for record in recorded:  # what the message says is there, is there
         assert record["status"] == "done" and all((out / name).is_file() for name in record["outputs"])
     assert {p: sha256(p) for p in paths} == hashes
+
+
+_PAUSE_AFTER_THE_COMMIT = textwrap.dedent("""
+    import sys, time
+    from UMedProtectLib.cli.main import main
+    from UMedProtectLib.files import transaction
+
+    commit = transaction.OutputTransaction.commit
+
+    def commit_then_pause(self):  # the window between the set being in place and the command's return, widened
+        written = commit(self)
+        print("committed", file=sys.stderr, flush=True)
+        time.sleep(60)
+        return written
+
+    transaction.OutputTransaction.commit = commit_then_pause
+    sys.exit(main(sys.argv[1:]))
+""")
+
+_SLOW_SHUTDOWN = textwrap.dedent("""
+    import atexit, runpy, sys, time
+    atexit.register(time.sleep, 5)  # an interpreter shutdown that takes a while (threads joined, modules torn down)
+    atexit.register(print, "shutting down", file=sys.stderr, flush=True)  # runs first: atexit is last in, first out
+    sys.argv = ["umed-protect", *sys.argv[1:]]
+    runpy.run_module("UMedProtectLib.__main__", run_name="__main__")
+""")
+
+
+@pytest.mark.parametrize("script, marker, message", [
+    (_PAUSE_AFTER_THE_COMMIT, "committed", "umed-protect: warning: cancelled after the outputs were written; the 4 "
+                                           "files are complete"),
+    (_SLOW_SHUTDOWN, "shutting down", ""),
+], ids=["after the commit", "during the shutdown"])
+def test_a_signal_after_the_outputs_are_in_place_does_not_deny_them(tmp_path, study, script, marker, message):
+    # It said "cancelled; no output file was written" (exit 130) with the complete set in place, or ended as 143 with
+    # no word during the interpreter's shutdown.
+    paths, hashes = study
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = protect_argv(paths, out, "--iterations", "0", "--progress", "none")
+    process = subprocess.Popen([argv[0], "-c", script, *argv[3:]], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, env=environment())
+    try:
+        for line in process.stderr:
+            if line.strip() == marker:
+                break
+        process.send_signal(signal.SIGTERM)
+        err = process.communicate(timeout=120)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert err.strip().startswith(message) and err.count("\n") == bool(message), err
+    assert_complete_and_valid(out, paths[0])
+    assert {p: sha256(p) for p in paths} == hashes

@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 2 bad input or usage (one line `umed-protect: error: ...` on stderr); 1 internal
 error (a short message; --debug shows the traceback); 130 cancelled (Ctrl+C or SIGTERM). On any failure no
-output file is left behind, and input files are never modified. A standard output that fails after the outputs
-were written keeps the run's exit code, with one warning line on stderr.
+output file is left behind, and input files are never modified. A standard output that fails, or a cancel that
+arrives, after the outputs were written keeps the run's exit code (0), with one warning line on stderr.
 """
 
 from __future__ import annotations
@@ -237,6 +237,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    from ..files.transaction import committed_outputs
+
+    already = len(committed_outputs())
     stdout = sys.stdout = GuardedOutput(sys.stdout)
     try:
         code = _run(args)
@@ -253,6 +256,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _error(str(error).splitlines()[0] if str(error) else "bad input")
         return 2
     except (Cancelled, KeyboardInterrupt) as error:
+        written = committed_outputs()[already:]
+        if written:  # the signal came after the commit: the outputs are complete and stay
+            print(f"{PROG}: warning: cancelled after the outputs were written; the {len(written)} files are complete "
+                  f"(e.g. {str(written[0])!r})", file=sys.stderr)
+            return 0
         _error(f"cancelled; {getattr(error, 'outcome', Cancelled().outcome)}")
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence of a command-line tool

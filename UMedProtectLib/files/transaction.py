@@ -102,6 +102,15 @@ class _Hold:
     recorded: List[int] = []
 
 
+_COMMITTED: List[Path] = []  # every output this process's transactions put in place, oldest first
+
+
+def committed_outputs() -> List[Path]:
+    """The outputs that this process's transactions have committed so far, oldest first: a cancel that arrives after
+    a commit must not say that nothing was written (cli/main.py)."""
+    return list(_COMMITTED)
+
+
 def _record(signum, frame) -> None:
     """The handler while signals are held: remember the signal, act on it when the hold ends."""
     _Hold.recorded.append(signum)
@@ -422,6 +431,9 @@ class OutputTransaction:
                     done.append((destination, backup))
                 if stop_requested():
                     raise Cancelled("terminated")
+                # Noted while the signals are still held: one that arrives from here on is raised after the set is
+                # in place.
+                _COMMITTED.extend(destination for destination, _ in done)
             except BaseException:
                 for destination, backup in reversed(done):
                     if backup is not None:
