@@ -369,6 +369,9 @@ HOSTILE = {
     "manifest links to an input, --resume": (lambda root, _: link_manifest(root, "--resume"), "is an input file"),
     "CSV lists an image twice": (lambda root, _: csv_list(root, "image,label\nimages/a.nrrd,labels/a.nrrd\n"
                                                            "images/a.nrrd,labels/b.nrrd\n"), "twice"),
+    "CSV gives an image as its own label": (lambda root, _: csv_list(root, "image,label\n"
+                                                                     "images/a.nrrd,images/a.nrrd\n"),
+                                            "as its own label"),
     "CSV has two image columns": (lambda root, _: csv_list(root, "image,label,image\n"
                                                             "images/a.nrrd,labels/a.nrrd,images/b.nrrd\n"),
                                   "2 columns named image"),
