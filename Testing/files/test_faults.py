@@ -439,7 +439,8 @@ def test_protect_dataset_start_up_leaves_a_live_runs_staging_alone_and_warns_on_
         save_profile(Profile.from_perturbation(make_perturbation(settings), settings, {}), profile)
         done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset",
                                str(paths[0].parent), "--output-dir", str(out), "--workers", "1", "--device", "cpu",
-                               "--profile", str(profile), "--design", "published", "--progress", "none"],
+                               "--profile", str(profile), "--design", "published", "--iterations", "7",
+                               "--progress", "none"],
                               capture_output=True, text=True, env=environment(), timeout=600)
         assert done.returncode == 0, done.stderr
         # The live writer's staging folder survived the dataset run's start-up: it commits now.
@@ -449,6 +450,8 @@ def test_protect_dataset_start_up_leaves_a_live_runs_staging_alone_and_warns_on_
         # The profile's visible budget and the design it overrode are said on the console, not only in the manifest.
         assert "warning (1 of 1 studies): design 'published' was not used" in done.stdout, done.stdout
         assert "warning (1 of 1 studies): epsilon 255/255 is above 16/255" in done.stdout, done.stdout
+        assert "warning (1 of 1 studies): iterations 7 not used: a profile is applied without fitting" in done.stdout
+        assert "evidence: Design 'quiet-rim'" in done.stdout, done.stdout  # the design applied, not the one given
     finally:
         if writer.poll() is None:
             writer.kill()

@@ -120,10 +120,14 @@ def test_a_profile_with_a_visible_budget_is_applied_with_a_warning(tmp_path, stu
     settings = ProtectSettings(epsilon=1.0, band_width=16)
     profile = tmp_path / "loud.pt"
     save_profile(Profile.from_perturbation(make_perturbation(settings), settings, {}), profile)
-    code, err = protect_with_profile(study_files, profile, tmp_path, capsys, "--report", tmp_path / "r.json")
+    code, err = protect_with_profile(study_files, profile, tmp_path, capsys, "--report", tmp_path / "r.json",
+                                     "--iterations", "7")
     assert code == 0, err
-    warnings = json.loads((tmp_path / "r.json").read_text())["warnings"]
-    assert any("above 16/255" in w for w in warnings), warnings
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert any("above 16/255" in w for w in report["warnings"]), report["warnings"]
+    # Nothing is fitted: the report records the profile's schedule, not the one given, and says so.
+    assert report["settings"]["iterations"] is None
+    assert "iterations 7 not used: a profile is applied without fitting" in report["warnings"]
 
 
 def test_headers_that_claim_a_huge_size_are_refused_without_allocating(tmp_path):

@@ -223,7 +223,8 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
     except (Cancelled, KeyboardInterrupt):
         raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
-    evidence = threat_model(settings.design, settings.design_spec.measurements)["summary"]
+    applied = profile.applied_to(settings)[0] if profile is not None else settings  # the design a profile imposes
+    evidence = threat_model(applied.design, applied.design_spec.measurements)["summary"]
     code = SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
     print_summary(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence), stream, code)
     return code

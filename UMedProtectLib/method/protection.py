@@ -176,12 +176,9 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         Cancelled: `cancel` returned True.
     """
     start = time.perf_counter()
-    overridden = []
-    if profile is not None:  # the masks must be the ones the profile's generators were fitted with
-        if settings.design != profile.settings.design:
-            overridden.append(f"design {settings.design!r} was not used: the profile's generators were fitted for the "
-                              f"{profile.settings.design!r} design, which was applied")
-        settings = settings.with_changes(design=profile.settings.design, carrier_period=profile.settings.carrier_period)
+    overridden: List[str] = []
+    if profile is not None:
+        settings, overridden = profile.applied_to(settings)
     volume, label_volume = as_volume(image, label)
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
