@@ -43,8 +43,9 @@ class Profile:
             notes.append(f"design {settings.design!r} was not used: the profile's generators were fitted for the "
                          f"{self.settings.design!r} design, which was applied")
         fit = {name: getattr(self.settings, name) for name in ("preset", "iterations", "epochs")}
+        defaults = ProtectSettings()  # an API caller's untouched defaults were not asked for
         unused = [f"{name} {getattr(settings, name)}" for name, value in fit.items()
-                  if getattr(settings, name) != value]
+                  if getattr(settings, name) not in (value, getattr(defaults, name))]
         if unused:
             notes.append(f"{', '.join(unused)} not used: a profile is applied without fitting")
         return settings.with_changes(design=self.settings.design, carrier_period=self.settings.carrier_period,
