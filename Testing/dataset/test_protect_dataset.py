@@ -1,9 +1,11 @@
 """`umed-protect protect-dataset`: a 2-worker local Dask cluster, a failing study, SIGKILL and resume, the manifest."""
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -251,3 +253,27 @@ def test_torchrun_two_process_gloo_fit_writes_one_profile_that_loads_and_protect
                                            (3600 + 5 * 60 + 9, "1 h 05 min"), (26 * 3600, "26 h 00 min")])
 def test_the_eta_is_a_duration_in_words_never_a_clock_time(seconds, text):
     assert duration(seconds) == text
+
+
+def test_a_local_cluster_serves_no_dashboard_and_leaves_nothing_in_the_temporary_folder(tmp_path):
+    # With port 8787 taken (as by another Dask cluster) the scheduler warned in 4 lines and served HTTP on another
+    # port; Dask's scratch lock files and the workers' torchinductor_root/ stayed in $TMPDIR after every run.
+    data = tmp_path / "data"
+    for sub in ("images", "labels"):
+        (data / sub).mkdir(parents=True)
+    image, label = blob_study((4, 32, 32))
+    sitk.WriteImage(sitk_image(image), str(data / "images" / "a.nrrd"), True)
+    sitk.WriteImage(sitk_image(label), str(data / "labels" / "a.nrrd"), True)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):  # taken already by someone else: the same situation
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                               "--output-dir", str(tmp_path / "out"), "--workers", "1", "--iterations", "0",
+                               "--device", "cpu", "--progress", "none"],
+                              env={**environment(), "TMPDIR": str(temporary)}, capture_output=True, text=True,
+                              timeout=600)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert os.listdir(temporary) == []
