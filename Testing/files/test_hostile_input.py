@@ -386,6 +386,10 @@ HOSTILE = {
     "a subfolder of OUT links elsewhere": (lambda root, _: linked_subfolder(root), "outside"),
     "the output links outside its folder": (lambda root, _: linked_output(root), "symbolic link"),
     "profile window is a list": (lambda root, _: profile_window(root, [40, 400]), "window"),
+    "protect-dataset into a new OUT with a bad profile": (
+        lambda root, _: (write_profile(root / "p.pt", window=[40, 400]),
+                         dataset_run(root, "--workers", "1", "--profile", root / "p.pt", "--output-dir",
+                                     root / "new"))[1], "window"),
     "profile window is a number": (lambda root, _: profile_window(root, 40), "window"),
     "profile window is a mapping": (lambda root, _: profile_window(root, {"level": 40}), "window"),
     "segment in layer 999": (lambda root, _: damaged_segmentation(root, "Layer", 999), "layer 999"),

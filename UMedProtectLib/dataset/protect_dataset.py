@@ -12,14 +12,14 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from ..cli.commands import message_stream, print_summary, reporter, settings_from
 from ..designs.evidence import threat_model
 from ..errors import Cancelled, InputError
 from ..files.reports import plain
-from ..files.transaction import (STAGING_PREFIX, check_writable, confined, folder_locks, held_signals, recover_stale,
-                                 resolved)
+from ..files.transaction import (STAGING_PREFIX, check_writable, confined, created_folders, folder_locks,
+                                 held_signals, recover_stale, resolved)
 from ..progress import ProgressCallback, emit
 from ..settings import ProtectSettings
 from .layouts import dataset_root, find_pairs
@@ -175,20 +175,26 @@ def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, worker
 
 def protect_dataset_command(args: argparse.Namespace) -> int:
     """Protect every study of --dataset into --output-dir, on a local or existing Dask cluster."""
-    from ..files.reports import sha256_file
-    from ..method.profile import load_profile
-    from .cluster import check_workers, default_workers
+    from .cluster import check_workers
 
     if args.workers is not None:
         check_workers(args.workers)  # before anything is created
     pairs = find_pairs(args.dataset)
-    root = dataset_root(args.dataset)
     output_dir = Path(args.output_dir)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create --output-dir {str(output_dir)!r}: {error.strerror}") from None
-    output_dir = resolved(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"--output-dir {str(output_dir)!r} is a file; give a folder")
+    # Removed again while still empty by any refusal or cancel: many exit-2 runs left an empty OUT behind.
+    with created_folders([output_dir]):
+        return _protect_dataset(args, pairs, resolved(output_dir))
+
+
+def _protect_dataset(args: argparse.Namespace, pairs: Sequence[Tuple[Path, Path]], output_dir: Path) -> int:
+    """protect_dataset_command once OUT exists."""
+    from ..files.reports import sha256_file
+    from ..method.profile import load_profile
+    from .cluster import default_workers
+
+    root = dataset_root(args.dataset)
     profile_path = str(resolved(args.profile)) if args.profile else None
     profile = load_profile(profile_path) if profile_path else None  # refuse a bad profile before any work
     settings = settings_from(args, profile.settings if profile is not None else None)
