@@ -325,6 +325,14 @@ def over_another_series(root):
     return protect_run(root, "--overwrite", image="data/ct", label="data/seg.dcm", output="out/series")
 
 
+def series_output_linking_a_slice(root):
+    """--overwrite into out/series, whose file of one slice's name links to that input slice."""
+    files = dicom_study(root)
+    (root / "out" / "series").mkdir()
+    (root / "out" / "series" / files[3].name).symlink_to(files[3])
+    return protect_run(root, "--overwrite", image="data/ct", label="data/seg.dcm", output="out/series")
+
+
 def truncated_slice(root):
     """The series' last slice cut to 300 bytes (within its header): the series has 7 readable slices of 8."""
     last = dicom_study(root)[-1]
@@ -415,6 +423,8 @@ HOSTILE = {
                                                          output="data/ct/protected"))[1], "or inside it"),
     "--overwrite into a folder of another series": (lambda root, _: over_another_series(root),
                                                     "holds 2 files that the new series would not replace"),
+    "a DICOM output folder holding a link to an input slice": (lambda root, _: series_output_linking_a_slice(root),
+                                                               "is an input file"),
     "a gzip bomb as --image": (lambda root, _: gzip_bomb(root), "decompression bomb"),
     "a named pipe as --image": (lambda root, _: named_pipe(root, "image"), "not a regular file"),
     "a named pipe as --label": (lambda root, _: named_pipe(root, "label"), "not a regular file"),

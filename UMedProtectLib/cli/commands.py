@@ -127,7 +127,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     to_series = series_output(job.image, outputs.output)
     transaction.check({k: v for k, v in outputs.by_option().items() if not (to_series and k == "output")})
     if to_series:
-        check_series_output(outputs.output, job.image, job.overwrite)
+        check_series_output(outputs.output, job.image, job.overwrite, transaction.keep_intact)
     if profile is None and job.profile is not None:
         profile = load_profile(job.profile)
     image, label, series = read_study(job.image, job.label, job.series_uid, job.segments)
