@@ -543,3 +543,25 @@ def test_a_signal_after_the_outputs_are_in_place_does_not_deny_them(tmp_path, st
     assert err.strip().startswith(message) and err.count("\n") == bool(message), err
     assert_complete_and_valid(out, paths[0])
     assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_a_full_disk_while_a_dataset_study_copies_its_label_names_the_output(tmp_path):
+    # The label is copied unchanged beside the protected image; on a full disk the study's error named the input
+    # label (shutil's error carries the source file first).
+    data = tmp_path / "data"
+    for sub in ("images", "labels"):
+        (data / sub).mkdir(parents=True)
+    image, label = blob_study((8, 256, 256))
+    smooth = np.where(label > 0, 550, 300).astype(np.int16)  # compresses to a few kB
+    sitk.WriteImage(sitk_image(smooth), str(data / "images" / "a.nrrd"), True)
+    sitk.WriteImage(sitk_image(label), str(data / "labels" / "a.nrrd"), False)  # 512 kB, more than the room left
+    with small_disk(tmp_path / "out", "1m") as out:
+        (out / "filler").write_bytes(b"\0" * (shutil.disk_usage(out).free - 128 * 1024))
+        done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                               "--output-dir", str(out), "--workers", "1", "--iterations", "0", "--device", "cpu",
+                               "--progress", "none"], capture_output=True, text=True, env=environment(), timeout=600)
+        assert done.returncode == 3, done.stderr
+        record = json.loads((out / "manifest.jsonl").read_text().splitlines()[-1])
+        assert record["status"] == "failed" and "No space left on device" in record["error"], record
+        assert str(out / "labels" / "a.nrrd") in record["error"] and str(data) not in record["error"], record
+        assert sorted(p.name for p in out.rglob("*") if not p.is_dir()) == ["filler", "manifest.jsonl"]

@@ -337,9 +337,11 @@ class OutputTransaction:
         staged = {folder: parent for parent, folder in self._folders.items()}
         self.discard()
         if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
-            where = Path(error.filename) if error.filename else None
-            if where is not None and where.parent in staged:  # name the output, not its staging folder
-                where = staged[where.parent] / where.name
+            # A copy's error names its source first (filename) and the file it wrote second (filename2): name the
+            # output, not an input or its staging folder.
+            named = [Path(name) for name in (error.filename2, error.filename) if name]
+            where = next((staged[path.parent] / path.name for path in named if path.parent in staged),
+                         named[-1] if named else None)
             where_text = f" {str(where)!r}" if where is not None else ""
             raise InputError(f"could not write the outputs{where_text}: {error.strerror}; nothing was "
                              "written") from None
