@@ -285,13 +285,16 @@ def test_a_run_stopped_before_any_study_finished_leaves_the_manifest_as_it_was(t
     # Ctrl+C (to the command and its workers) once they are up, before the study finished: an empty manifest was
     # left, which refused a plain rerun.
     process = subprocess.Popen(argv + ["--output-dir", str(fresh), "--iterations", "5000", "--progress", "json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
                                start_new_session=True)
     for line in process.stdout:
         if json.loads(line)["stage"] == "studies":
             break
     os.killpg(process.pid, signal.SIGINT)
-    assert process.wait(timeout=600) == 130
+    err = process.communicate(timeout=600)[1]
+    assert process.returncode == 130
+    # The workers got the Ctrl+C too, and each printed a KeyboardInterrupt traceback of 30 lines.
+    assert err.splitlines()[-1].startswith("umed-protect: error: cancelled;") and "Traceback" not in err, err
     assert not (fresh / "manifest.jsonl").exists()
     rerun = subprocess.run(argv + ["--output-dir", str(fresh), "--iterations", "0", "--progress", "none"],
                            env=environment(), capture_output=True, text=True, timeout=600)

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -42,6 +44,10 @@ class StudyWorkerSetup(WorkerPlugin):
 
         from ..method.profile import load_profile
 
+        if threading.current_thread() is threading.main_thread():
+            # Ctrl+C in a terminal signals the whole process group: each worker printed a KeyboardInterrupt
+            # traceback. The command gets it too, and stops the workers itself.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
         self.profile = load_profile(self.profile_path) if self.profile_path else None
