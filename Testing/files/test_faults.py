@@ -481,12 +481,44 @@ def test_cancelling_a_dataset_run_says_which_studies_it_kept(tmp_path, study):
         if process.poll() is None:
             process.kill()
     recorded = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    # The next study may have had its outputs renamed into place, without its record, when the cancel came.
+    unrecorded = sum((out / f"{name}.nrrd").exists() for name in "abc") - len(recorded)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
         f"umed-protect: error: cancelled; studies finished before the cancel: {len(recorded)} of 3, kept in "
-        f"{str(out)!r} and its manifest; rerun with --resume to protect the rest")
+        f"{str(out)!r} and its manifest" + (f"; {unrecorded} more have outputs in {str(out)!r} that the manifest does "
+                                            "not record (written just before the cancel, or by an earlier run)"
+                                            if unrecorded else "") + "; rerun with --resume to protect the rest")
     for record in recorded:  # what the message says is there, is there
         assert record["status"] == "done" and all((out / name).is_file() for name in record["outputs"])
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_a_dataset_run_cancelled_between_a_studys_renames_and_its_record_says_what_is_in_out(tmp_path, study):
+    paths, hashes = study
+    data = tmp_path / "data"
+    data.mkdir()
+    for path, suffix in zip(paths, ("", "_label")):
+        shutil.copyfile(path, data / f"a{suffix}.nrrd")
+    out = tmp_path / "out"
+    # Two seconds' pause after each rename: cancelled once the study's first output is in place, before its record.
+    process = subprocess.Popen([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                                "--output-dir", str(out), "--workers", "1", "--iterations", "0", "--device", "cpu",
+                                "--progress", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=paused_environment(2.0))
+    try:
+        wait_until(lambda: any(p.is_file() for p in out.glob("a*.nrrd")), process)
+        process.terminate()
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    # It said "no study was finished, no output file was written" with the study's files in OUT.
+    assert err.strip().splitlines()[-1] == (
+        f"umed-protect: error: cancelled; no study was finished and recorded; 1 more have outputs in {str(out)!r} "
+        "that the manifest does not record (written just before the cancel, or by an earlier run); rerun with "
+        "--resume to protect the rest"), err
     assert {p: sha256(p) for p in paths} == hashes
 
 

@@ -131,14 +131,20 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     return lines
 
 
-def _cancelled_outcome(manifest: Manifest, run_key: dict, total: int, output_dir: Path) -> str:
+def _cancelled_outcome(manifest: Manifest, run_key: dict, jobs: Sequence[StudyJob], output_dir: Path) -> str:
     """What a cancelled dataset run leaves: the studies done before the cancel stay, as its manifest records them
-    (read back from the file: the cancel may come between a record's line and anything else)."""
-    done = sum(r.get("status") == "done" and r.get("run") == run_key for r in manifest.latest().values())
-    if not done:
+    (read back from the file: the cancel may come between a record's line and anything else), and the studies whose
+    outputs are in OUT without a record (a worker's commit just before the cancel, or an earlier run's)."""
+    done = {study for study, r in manifest.latest().items() if r.get("status") == "done" and r.get("run") == run_key}
+    unrecorded = sum(job.study not in done and any(os.path.lexists(p) for p in job.outputs().values()) for job in jobs)
+    if not done and not unrecorded:
         return "no study was finished, no output file was written"
-    return (f"studies finished before the cancel: {done} of {total}, kept in {str(output_dir)!r} and its manifest; "
-            "rerun with --resume to protect the rest")
+    said = (f"studies finished before the cancel: {len(done)} of {len(jobs)}, kept in {str(output_dir)!r} and its "
+            "manifest" if done else "no study was finished and recorded")
+    if unrecorded:  # said "no output file was written" with a study and its label in OUT
+        said += (f"; {unrecorded} more have outputs in {str(output_dir)!r} that the manifest does not record (written "
+                 "just before the cancel, or by an earlier run)")
+    return said + "; rerun with --resume to protect the rest"
 
 
 def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, workers: int, scheduler: Optional[str],
@@ -227,7 +233,7 @@ def _protect_dataset(args: argparse.Namespace, pairs: Sequence[Tuple[Path, Path]
             _protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress,
                              fresh=not args.resume, records=records)
     except (Cancelled, KeyboardInterrupt):
-        raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
+        raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, jobs, output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
     applied = profile.applied_to(settings)[0] if profile is not None else settings  # the design a profile imposes
     evidence = threat_model(applied.design, applied.design_spec.measurements)["summary"]
