@@ -1,9 +1,11 @@
 """`umed-protect protect-dataset`: a 2-worker local Dask cluster, a failing study, SIGKILL and resume, the manifest."""
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -251,3 +253,68 @@ def test_torchrun_two_process_gloo_fit_writes_one_profile_that_loads_and_protect
                                            (3600 + 5 * 60 + 9, "1 h 05 min"), (26 * 3600, "26 h 00 min")])
 def test_the_eta_is_a_duration_in_words_never_a_clock_time(seconds, text):
     assert duration(seconds) == text
+
+
+def one_study(data: Path) -> Path:
+    """A dataset of one small study in images/ and labels/."""
+    for sub in ("images", "labels"):
+        (data / sub).mkdir(parents=True)
+    image, label = blob_study((4, 32, 32))
+    sitk.WriteImage(sitk_image(image), str(data / "images" / "a.nrrd"), True)
+    sitk.WriteImage(sitk_image(label), str(data / "labels" / "a.nrrd"), True)
+    return data
+
+
+def test_a_run_stopped_before_any_study_finished_leaves_the_manifest_as_it_was(tmp_path):
+    data, out, fresh = one_study(tmp_path / "data"), tmp_path / "out", tmp_path / "fresh"
+    argv = [sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data), "--workers", "1",
+            "--device", "cpu"]
+    first = subprocess.run(argv + ["--output-dir", str(out), "--iterations", "0", "--progress", "none"],
+                           env=environment(), capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    before = (out / "manifest.jsonl").read_bytes()
+    # `--overwrite --progress json | head -1`: the run stops at its next line, once the workers are up; it emptied
+    # the earlier manifest there, so that the earlier run's outputs were no longer recorded.
+    process = subprocess.Popen(argv + ["--output-dir", str(out), "--iterations", "0", "--overwrite", "--progress",
+                                       "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment())
+    assert json.loads(process.stdout.readline())["stage"] == "workers"
+    process.stdout.close()
+    assert process.wait(timeout=600) == 2, process.stderr.read()
+    assert (out / "manifest.jsonl").read_bytes() == before
+    # Ctrl+C (to the command and its workers) once they are up, before the study finished: an empty manifest was
+    # left, which refused a plain rerun.
+    process = subprocess.Popen(argv + ["--output-dir", str(fresh), "--iterations", "5000", "--progress", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+                               start_new_session=True)
+    for line in process.stdout:
+        if json.loads(line)["stage"] == "studies":
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    err = process.communicate(timeout=600)[1]
+    assert process.returncode == 130
+    # The workers got the Ctrl+C too, and each printed a KeyboardInterrupt traceback of 30 lines.
+    assert err.splitlines()[-1].startswith("umed-protect: error: cancelled;") and "Traceback" not in err, err
+    assert not (fresh / "manifest.jsonl").exists()
+    rerun = subprocess.run(argv + ["--output-dir", str(fresh), "--iterations", "0", "--progress", "none"],
+                           env=environment(), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+
+
+def test_a_local_cluster_serves_no_dashboard_and_leaves_nothing_in_the_temporary_folder(tmp_path):
+    # With port 8787 taken (as by another Dask cluster) the scheduler warned in 4 lines and served HTTP on another
+    # port; Dask's scratch lock files and the workers' torchinductor_root/ stayed in $TMPDIR after every run.
+    data = one_study(tmp_path / "data")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):  # taken already by someone else: the same situation
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                               "--output-dir", str(tmp_path / "out"), "--workers", "1", "--iterations", "0",
+                               "--device", "cpu", "--progress", "none"],
+                              env={**environment(), "TMPDIR": str(temporary)}, capture_output=True, text=True,
+                              timeout=600)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert os.listdir(temporary) == []

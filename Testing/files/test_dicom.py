@@ -169,6 +169,24 @@ def test_rtstruct_roi_chosen_on_the_command_line_is_the_only_region_changed(tmp_
     assert not any(key.startswith("0010") for key in difference.GetMetaDataKeys()), "patient data leaked into NRRD"
 
 
+def test_the_report_and_the_difference_describe_the_written_series(tmp_path, study):
+    # A slope of 2.5 HU per stored unit: the series can only change by whole steps of 2.5 HU, which a budget of
+    # 7 HU is not; the report and the difference image described the change before that cast.
+    study(signed=True, slope=2.5, intercept=-1024.0, bits_stored=16)
+    out, report_path, difference = tmp_path / "protected", tmp_path / "report.json", tmp_path / "difference.nrrd"
+    done = cli(["protect", "--image", tmp_path / "ct", "--label", tmp_path / "seg.dcm", "--output", out, "--report",
+                report_path, "--difference", difference, "--iterations", "0", "--progress", "none", "--epsilon",
+                "7HU"])
+    assert done.returncode == 0, done.stderr
+    written = (sitk.GetArrayFromImage(gdcm_read(out)).astype(np.float64)
+               - sitk.GetArrayFromImage(gdcm_read(tmp_path / "ct")).astype(np.float64))
+    assert np.count_nonzero(written) and np.allclose(written / 2.5, np.round(written / 2.5))
+    report = json.loads(report_path.read_text())
+    assert report["linf_native"] == pytest.approx(np.abs(written).max()) and report["linf_native"] <= 7.0
+    assert report["changed_voxels"] == np.count_nonzero(written)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(str(difference))), written, atol=1e-4)
+
+
 def compress_series(folder: Path) -> None:
     """Rewrite every file of a series in place as JPEG 2000 through GDCM."""
     writer = sitk.ImageFileWriter()

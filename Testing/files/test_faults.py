@@ -439,7 +439,8 @@ def test_protect_dataset_start_up_leaves_a_live_runs_staging_alone_and_warns_on_
         save_profile(Profile.from_perturbation(make_perturbation(settings), settings, {}), profile)
         done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset",
                                str(paths[0].parent), "--output-dir", str(out), "--workers", "1", "--device", "cpu",
-                               "--profile", str(profile), "--design", "published", "--progress", "none"],
+                               "--profile", str(profile), "--design", "published", "--iterations", "7",
+                               "--progress", "none"],
                               capture_output=True, text=True, env=environment(), timeout=600)
         assert done.returncode == 0, done.stderr
         # The live writer's staging folder survived the dataset run's start-up: it commits now.
@@ -449,6 +450,8 @@ def test_protect_dataset_start_up_leaves_a_live_runs_staging_alone_and_warns_on_
         # The profile's visible budget and the design it overrode are said on the console, not only in the manifest.
         assert "warning (1 of 1 studies): design 'published' was not used" in done.stdout, done.stdout
         assert "warning (1 of 1 studies): epsilon 255/255 is above 16/255" in done.stdout, done.stdout
+        assert "warning (1 of 1 studies): iterations 7 not used: a profile is applied without fitting" in done.stdout
+        assert "evidence: Design 'quiet-rim'" in done.stdout, done.stdout  # the design applied, not the one given
     finally:
         if writer.poll() is None:
             writer.kill()
@@ -478,10 +481,119 @@ def test_cancelling_a_dataset_run_says_which_studies_it_kept(tmp_path, study):
         if process.poll() is None:
             process.kill()
     recorded = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    # The next study may have had its outputs renamed into place, without its record, when the cancel came.
+    unrecorded = sum((out / f"{name}.nrrd").exists() for name in "abc") - len(recorded)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
         f"umed-protect: error: cancelled; studies finished before the cancel: {len(recorded)} of 3, kept in "
-        f"{str(out)!r} and its manifest; rerun with --resume to protect the rest")
+        f"{str(out)!r} and its manifest" + (f"; {unrecorded} more have outputs in {str(out)!r} that the manifest does "
+                                            "not record (written just before the cancel, or by an earlier run)"
+                                            if unrecorded else "") + "; rerun with --resume to protect the rest")
     for record in recorded:  # what the message says is there, is there
         assert record["status"] == "done" and all((out / name).is_file() for name in record["outputs"])
     assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_a_dataset_run_cancelled_between_a_studys_renames_and_its_record_says_what_is_in_out(tmp_path, study):
+    paths, hashes = study
+    data = tmp_path / "data"
+    data.mkdir()
+    for path, suffix in zip(paths, ("", "_label")):
+        shutil.copyfile(path, data / f"a{suffix}.nrrd")
+    out = tmp_path / "out"
+    # Two seconds' pause after each rename: cancelled once the study's first output is in place, before its record.
+    process = subprocess.Popen([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                                "--output-dir", str(out), "--workers", "1", "--iterations", "0", "--device", "cpu",
+                                "--progress", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=paused_environment(2.0))
+    try:
+        wait_until(lambda: any(p.is_file() for p in out.glob("a*.nrrd")), process)
+        process.terminate()
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    # It said "no study was finished, no output file was written" with the study's files in OUT.
+    assert err.strip().splitlines()[-1] == (
+        f"umed-protect: error: cancelled; no study was finished and recorded; 1 more have outputs in {str(out)!r} "
+        "that the manifest does not record (written just before the cancel, or by an earlier run); rerun with "
+        "--resume to protect the rest"), err
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+_PAUSE_AFTER_THE_COMMIT = textwrap.dedent("""
+    import sys, time
+    from UMedProtectLib.cli.main import main
+    from UMedProtectLib.files import transaction
+
+    commit = transaction.OutputTransaction.commit
+
+    def commit_then_pause(self):  # the window between the set being in place and the command's return, widened
+        written = commit(self)
+        print("committed", file=sys.stderr, flush=True)
+        time.sleep(60)
+        return written
+
+    transaction.OutputTransaction.commit = commit_then_pause
+    sys.exit(main(sys.argv[1:]))
+""")
+
+_SLOW_SHUTDOWN = textwrap.dedent("""
+    import atexit, runpy, sys, time
+    atexit.register(time.sleep, 5)  # an interpreter shutdown that takes a while (threads joined, modules torn down)
+    atexit.register(print, "shutting down", file=sys.stderr, flush=True)  # runs first: atexit is last in, first out
+    sys.argv = ["umed-protect", *sys.argv[1:]]
+    runpy.run_module("UMedProtectLib.__main__", run_name="__main__")
+""")
+
+
+@pytest.mark.parametrize("script, marker, message", [
+    (_PAUSE_AFTER_THE_COMMIT, "committed", "umed-protect: warning: cancelled after the outputs were written; the 4 "
+                                           "files are complete"),
+    (_SLOW_SHUTDOWN, "shutting down", ""),
+], ids=["after the commit", "during the shutdown"])
+def test_a_signal_after_the_outputs_are_in_place_does_not_deny_them(tmp_path, study, script, marker, message):
+    # It said "cancelled; no output file was written" (exit 130) with the complete set in place, or ended as 143 with
+    # no word during the interpreter's shutdown.
+    paths, hashes = study
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = protect_argv(paths, out, "--iterations", "0", "--progress", "none")
+    process = subprocess.Popen([argv[0], "-c", script, *argv[3:]], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, env=environment())
+    try:
+        for line in process.stderr:
+            if line.strip() == marker:
+                break
+        process.send_signal(signal.SIGTERM)
+        err = process.communicate(timeout=120)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert err.strip().startswith(message) and err.count("\n") == bool(message), err
+    assert_complete_and_valid(out, paths[0])
+    assert {p: sha256(p) for p in paths} == hashes
+
+
+def test_a_full_disk_while_a_dataset_study_copies_its_label_names_the_output(tmp_path):
+    # The label is copied unchanged beside the protected image; on a full disk the study's error named the input
+    # label (shutil's error carries the source file first).
+    data = tmp_path / "data"
+    for sub in ("images", "labels"):
+        (data / sub).mkdir(parents=True)
+    image, label = blob_study((8, 256, 256))
+    smooth = np.where(label > 0, 550, 300).astype(np.int16)  # compresses to a few kB
+    sitk.WriteImage(sitk_image(smooth), str(data / "images" / "a.nrrd"), True)
+    sitk.WriteImage(sitk_image(label), str(data / "labels" / "a.nrrd"), False)  # 512 kB, more than the room left
+    with small_disk(tmp_path / "out", "1m") as out:
+        (out / "filler").write_bytes(b"\0" * (shutil.disk_usage(out).free - 128 * 1024))
+        done = subprocess.run([sys.executable, "-m", "UMedProtectLib", "protect-dataset", "--dataset", str(data),
+                               "--output-dir", str(out), "--workers", "1", "--iterations", "0", "--device", "cpu",
+                               "--progress", "none"], capture_output=True, text=True, env=environment(), timeout=600)
+        assert done.returncode == 3, done.stderr
+        record = json.loads((out / "manifest.jsonl").read_text().splitlines()[-1])
+        assert record["status"] == "failed" and "No space left on device" in record["error"], record
+        assert str(out / "labels" / "a.nrrd") in record["error"] and str(data) not in record["error"], record
+        assert sorted(p.name for p in out.rglob("*") if not p.is_dir()) == ["filler", "manifest.jsonl"]

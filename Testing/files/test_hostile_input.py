@@ -10,10 +10,12 @@ import socketserver
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import nibabel
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 import slicerio
@@ -27,6 +29,7 @@ from UMedProtectLib.files.label_io import read_label
 from UMedProtectLib.method.profile import FORMAT, Profile, load_profile, make_perturbation, save_profile
 
 from conftest import blob_study, sha256, sitk_image
+from dicom_testing import ct_study, new_study, write_ct_series, write_rtstruct, write_seg
 
 FAST = ProtectSettings(iterations=0, device="cpu")
 
@@ -117,10 +120,14 @@ def test_a_profile_with_a_visible_budget_is_applied_with_a_warning(tmp_path, stu
     settings = ProtectSettings(epsilon=1.0, band_width=16)
     profile = tmp_path / "loud.pt"
     save_profile(Profile.from_perturbation(make_perturbation(settings), settings, {}), profile)
-    code, err = protect_with_profile(study_files, profile, tmp_path, capsys, "--report", tmp_path / "r.json")
+    code, err = protect_with_profile(study_files, profile, tmp_path, capsys, "--report", tmp_path / "r.json",
+                                     "--iterations", "7")
     assert code == 0, err
-    warnings = json.loads((tmp_path / "r.json").read_text())["warnings"]
-    assert any("above 16/255" in w for w in warnings), warnings
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert any("above 16/255" in w for w in report["warnings"]), report["warnings"]
+    # Nothing is fitted: the report records the profile's schedule, not the one given, and says so.
+    assert report["settings"]["iterations"] is None
+    assert "iterations 7 not used: a profile is applied without fitting" in report["warnings"]
 
 
 def test_headers_that_claim_a_huge_size_are_refused_without_allocating(tmp_path):
@@ -223,6 +230,11 @@ def link_manifest(root, *flags):
     return dataset_run(root, "--workers", "1", *flags)
 
 
+def manifest_folder(root):
+    (root / "out" / "manifest.jsonl").mkdir()
+    return dataset_run(root, "--workers", "1", "--overwrite")
+
+
 def csv_list(root, text):
     (root / "data" / "list.csv").write_text(text)
     return dataset_run(root, "--workers", "1", dataset="data/list.csv")
@@ -274,6 +286,81 @@ def mhd_data_collision(root):
     return protect_run(root, "--overwrite", image="out/in.mhd", output="out/a.mhd")
 
 
+def rescaled(root, factor, dtype=np.float64):
+    """Study a's image times `factor` (float32: its values spread over [-factor, factor]) as data/images/x.nrrd."""
+    values = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "data" / "images" / "a.nrrd"))).astype(np.float64)
+    if dtype == np.float32:
+        values = (values - values.min()) / np.ptp(values) * 2 - 1
+    sitk.WriteImage(sitk_image((values * factor).astype(dtype)), str(root / "data" / "images" / "x.nrrd"))
+    return protect_run(root, image="data/images/x.nrrd")
+
+
+def dicom_study(root):
+    """A CT series in data/ct/ (its files by slice) with a SEG (data/seg.dcm) and an RTSTRUCT (data/rt.dcm) of its
+    lesion and vessel."""
+    hu, masks = ct_study()
+    uids = new_study()
+    files = write_ct_series(root / "data" / "ct", hu, uids)
+    write_seg(root / "data" / "seg.dcm", files, masks)
+    write_rtstruct(root / "data" / "rt.dcm", files, masks, uids)
+    return files
+
+
+def damaged_contour(root, change):
+    """The RTSTRUCT with its first contour's ContourData replaced by change(that data), written unvalidated."""
+    dicom_study(root)
+    dataset = pydicom.dcmread(root / "data" / "rt.dcm")
+    contour = dataset.ROIContourSequence[0].ContourSequence[0]
+    with pydicom.config.disable_value_validation():
+        contour["ContourData"].value = change([str(v) for v in contour.ContourData])
+        dataset.save_as(root / "data" / "rt.dcm")
+    return protect_run(root, image="data/ct", label="data/rt.dcm", output="out/series")
+
+
+def over_another_series(root):
+    """--overwrite into out/series, which holds a series of 10 slices: the new one of 8 would replace 8 of them."""
+    dicom_study(root)
+    hu, _ = ct_study(shape=(10, 48, 56), seed=1)
+    write_ct_series(root / "out" / "series", hu, new_study())
+    return protect_run(root, "--overwrite", image="data/ct", label="data/seg.dcm", output="out/series")
+
+
+def series_output_linking_a_slice(root):
+    """--overwrite into out/series, whose file of one slice's name links to that input slice."""
+    files = dicom_study(root)
+    (root / "out" / "series").mkdir()
+    (root / "out" / "series" / files[3].name).symlink_to(files[3])
+    return protect_run(root, "--overwrite", image="data/ct", label="data/seg.dcm", output="out/series")
+
+
+def truncated_slice(root):
+    """The series' last slice cut to 300 bytes (within its header): the series has 7 readable slices of 8."""
+    last = dicom_study(root)[-1]
+    last.write_bytes(last.read_bytes()[:300])
+    return protect_run(root, image="data/ct", label="data/seg.dcm", output="out/series")
+
+
+def named_pipe(root, role, name="pipe.nrrd"):
+    """A named pipe (that nothing ever writes) in place of study a's image or label; or as the dataset."""
+    os.mkfifo(root / "data" / name)
+    if role == "dataset":
+        return dataset_run(root, "--workers", "1", dataset=f"data/{name}")
+    return protect_run(root, **{role: f"data/{name}"})
+
+
+def gzip_bomb(root, zeros=2**26):
+    """Study a's image as .nii.gz, its gzip stream followed by `zeros` zero bytes in a second member: 64 KB more
+    on disk, within what deflate can hold; a reader that decompresses the whole stream holds all of them."""
+    sitk.WriteImage(sitk.ReadImage(str(root / "data" / "images" / "a.nrrd")), str(root / "data" / "bomb.nii"))
+    with open(root / "data" / "bomb.nii.gz", "wb") as stream:
+        stream.write(gzip.compress((root / "data" / "bomb.nii").read_bytes()))
+        packer = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        for _ in range(zeros // 2**22):
+            stream.write(packer.compress(bytes(2**22)))
+        stream.write(packer.flush())
+    return protect_run(root, image="data/bomb.nii.gz")
+
+
 class AnswersHttp(socketserver.BaseRequestHandler):
     """A server that answers every connection like an HTTP server refusing it, then hangs up."""
 
@@ -294,6 +381,9 @@ HOSTILE = {
     "manifest links to an input, --resume": (lambda root, _: link_manifest(root, "--resume"), "is an input file"),
     "CSV lists an image twice": (lambda root, _: csv_list(root, "image,label\nimages/a.nrrd,labels/a.nrrd\n"
                                                            "images/a.nrrd,labels/b.nrrd\n"), "twice"),
+    "CSV gives an image as its own label": (lambda root, _: csv_list(root, "image,label\n"
+                                                                     "images/a.nrrd,images/a.nrrd\n"),
+                                            "as its own label"),
     "CSV has two image columns": (lambda root, _: csv_list(root, "image,label,image\n"
                                                             "images/a.nrrd,labels/a.nrrd,images/b.nrrd\n"),
                                   "2 columns named image"),
@@ -304,6 +394,10 @@ HOSTILE = {
     "a subfolder of OUT links elsewhere": (lambda root, _: linked_subfolder(root), "outside"),
     "the output links outside its folder": (lambda root, _: linked_output(root), "symbolic link"),
     "profile window is a list": (lambda root, _: profile_window(root, [40, 400]), "window"),
+    "protect-dataset into a new OUT with a bad profile": (
+        lambda root, _: (write_profile(root / "p.pt", window=[40, 400]),
+                         dataset_run(root, "--workers", "1", "--profile", root / "p.pt", "--output-dir",
+                                     root / "new"))[1], "window"),
     "profile window is a number": (lambda root, _: profile_window(root, 40), "window"),
     "profile window is a mapping": (lambda root, _: profile_window(root, {"level": 40}), "window"),
     "segment in layer 999": (lambda root, _: damaged_segmentation(root, "Layer", 999), "layer 999"),
@@ -314,6 +408,30 @@ HOSTILE = {
     "--epsilon 1e-300": (lambda root, _: protect_run(root, "--epsilon", "1e-300"), "nothing would change"),
     "--window 40,1e-300": (lambda root, _: protect_run(root, "--window", "40,1e-300"), "nothing would change"),
     "an .mhd output's data file is the input's": (lambda root, _: mhd_data_collision(root), "data file of --output"),
+    "float64 values beyond float32's range": (lambda root, _: rescaled(root, 1e40), "accepts values within +-1.7e+38"),
+    "float32 values at +-3.4e38": (lambda root, _: rescaled(root, np.finfo(np.float32).max, np.float32),
+                                   "accepts values within +-1.7e+38"),
+    "values of 1e300": (lambda root, _: rescaled(root, 1e300), "accepts values within +-1.7e+38"),
+    "values of 1e-300": (lambda root, _: rescaled(root, 1e-300), "accepts a span of at least 1.18e-38"),
+    "a DICOM slice truncated to 300 bytes": (lambda root, _: truncated_slice(root), "damaged or truncated DICOM"),
+    "RTSTRUCT ContourData not in triplets": (lambda root, _: damaged_contour(root, lambda data: data[:-1]),
+                                             "not x, y, z triplets"),
+    "NaN in RTSTRUCT ContourData": (lambda root, _: damaged_contour(root, lambda data: ["NaN"] + data[1:]),
+                                    "not x, y, z triplets"),
+    "a DICOM output inside the input series' folder": (
+        lambda root, _: (dicom_study(root), protect_run(root, image="data/ct", label="data/seg.dcm",
+                                                         output="data/ct/protected"))[1], "or inside it"),
+    "--overwrite into a folder of another series": (lambda root, _: over_another_series(root),
+                                                    "holds 2 files that the new series would not replace"),
+    "a DICOM output folder holding a link to an input slice": (lambda root, _: series_output_linking_a_slice(root),
+                                                               "is an input file"),
+    "a gzip bomb as --image": (lambda root, _: gzip_bomb(root), "decompression bomb"),
+    "a named pipe as --image": (lambda root, _: named_pipe(root, "image"), "not a regular file"),
+    "a named pipe as --label": (lambda root, _: named_pipe(root, "label"), "not a regular file"),
+    "a named pipe as a .seg.nrrd --label": (lambda root, _: named_pipe(root, "label", "pipe.seg.nrrd"),
+                                            "not a regular file"),
+    "a named pipe as --dataset": (lambda root, _: named_pipe(root, "dataset", "pipe.csv"), "not a regular file"),
+    "OUT/manifest.jsonl is a folder": (lambda root, _: manifest_folder(root), "not a regular file"),
 }
 
 
@@ -328,29 +446,37 @@ def snapshot(root):
     return found
 
 
+def command_line(argv, timeout=120, **options):
+    """`python -m UMedProtectLib` on this checkout in its own process, one thread; killed after `timeout` s."""
+    environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "UMedProtectLib", *map(str, argv)], capture_output=True, text=True,
+                          env=environment, timeout=timeout, **options)
+
+
 @pytest.mark.parametrize("case", HOSTILE)
-def test_hostile_cases_exit_2_in_one_line_and_change_nothing(hostile, http_server, capsys, case):
+def test_hostile_cases_exit_2_in_one_line_and_change_nothing(hostile, http_server, case):
     make, message = HOSTILE[case]
-    argv = [str(a) for a in make(hostile, http_server)]
+    argv = make(hostile, http_server)
     before = snapshot(hostile)
-    code = main(argv)
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("umed-protect: error: "), captured.err
+    done = command_line(argv)  # a hang (a named pipe read forever) fails as a timeout
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("umed-protect: error: "), done.stderr
     assert message in lines[0] and not re.search(r"[A-Z][a-z]+(Error|Exception)\b", lines[0]), lines[0]
-    assert '"stage": "fit"' not in captured.out  # refused before any fitting
+    assert '"stage": "fit"' not in done.stdout  # refused before any fitting
     assert snapshot(hostile) == before  # inputs unchanged, no file or folder left behind (OUT not even created)
 
 
-def test_a_full_or_closed_standard_output_exits_2_in_one_line(hostile):
+def test_a_full_or_closed_standard_output_says_what_is_on_disk(hostile):
     environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), OMP_NUM_THREADS="1")
     argv = [sys.executable, "-m", "UMedProtectLib"] + [str(a) for a in protect_run(hostile)]
-    # stdout on a full disk: the outputs are written (the summary comes after them), then the summary fails.
+    # stdout on a full disk: the outputs are written (the summary comes after them), then the summary fails; the
+    # exit code says the outputs are there (it was 2, "nothing done", with o.nrrd written).
     with open("/dev/full", "w") as full:
         done = subprocess.run([*argv, "--progress", "none"], stdout=full, stderr=subprocess.PIPE, text=True,
                               env=environment, timeout=300)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith("umed-protect: error: cannot write to the standard output (No space left")
+    assert done.returncode == 0 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("umed-protect: warning: the outputs were written, but not their summary: cannot "
+                                  "write to the standard output (No space left"), done.stderr
     assert os.listdir(hostile / "out") == ["o.nrrd"]
     (hostile / "out" / "o.nrrd").unlink()
     # `--progress json | head -1`: the reader leaves after one line; the run stops there and writes nothing.

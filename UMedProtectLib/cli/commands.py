@@ -8,9 +8,9 @@ import sys
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..errors import InputError
+from ..errors import InputError, StandardOutputError, SummaryNotPrinted
 from ..files.dicom.study import check_series_output, companion_files, read_study, series_output
 from ..files.image_io import stage_image
 from ..files.reports import command_report, file_record, report_json, summary_lines
@@ -92,6 +92,16 @@ def input_files(*paths: Optional[Path]) -> List[Path]:
     return files
 
 
+def print_summary(lines: Sequence[str], stream, code: int = 0) -> None:
+    """Print the summary of a run whose outputs are already on disk. A standard output that fails now cannot undo
+    them: the run ends as SummaryNotPrinted with its own exit `code`, not as one that wrote nothing."""
+    try:
+        print("\n".join(lines), file=stream)
+        stream.flush()  # a block-buffered stdout would only fail later, at the exit's flush
+    except StandardOutputError as error:
+        raise SummaryNotPrinted(error.reason, code) from None
+
+
 def _engine_warnings(caught: List[warnings.WarningMessage]) -> List[str]:
     """Messages of the warnings that the engine itself raised (e.g. a fall back from GPU to CPU).
 
@@ -123,7 +133,7 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     to_series = series_output(job.image, outputs.output)
     transaction.check({k: v for k, v in outputs.by_option().items() if not (to_series and k == "output")})
     if to_series:
-        check_series_output(outputs.output, job.image, job.overwrite)
+        check_series_output(outputs.output, job.image, job.overwrite, transaction.keep_intact)
     if profile is None and job.profile is not None:
         profile = load_profile(job.profile)
     marking = Marking(read_key(job.mark)) if job.mark is not None else None
@@ -136,7 +146,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = protect(image.array, label.array, image.spacing_xyz, job.settings, progress, profile=profile,
-                         header=image.modality, mark=marking)
+                         header=image.modality, mark=marking,
+                         stored_step=series.slope if to_series else None)
     report = command_report(
         job.command, result.report, records, outputs.by_option(),
         [*label.warnings, *(result.report.get("warnings") or []), *_engine_warnings(caught)], study=job.study,
@@ -194,7 +205,7 @@ def protect_command(args: argparse.Namespace) -> int:
         segments=tuple(s for s in args.segments.split(",") if s.strip()) if args.segments else None,
         mark=_path(args.mark))
     report, written = run_protect(job, profile)
-    print("\n".join(summary_lines(report, written)), file=message_stream(args))
+    print_summary(summary_lines(report, written), message_stream(args))
     return 0
 
 
@@ -217,7 +228,7 @@ def demo_command(args: argparse.Namespace) -> int:
                      settings=settings_from(args), progress=args.progress, overwrite=True, command="demo",
                      study=description)
     report, written = run_protect(job)
-    print("\n".join(summary_lines(report, written)), file=stream)
+    print_summary(summary_lines(report, written), stream)
     return 0
 
 
@@ -260,10 +271,8 @@ def fit_profile_command(args: argparse.Namespace) -> int:
                 {"profile": profile_out, "report": report_path}, notes)
             transaction.stage(report_path).write_bytes(report_json(report))
         written = transaction.commit()
-    for note in notes:
-        print(f"  warning: {note}", file=stream)
-    print(f"fitted a profile on {len(pairs)} studies ({profile.info.get('slices', '?')} slices) in "
-          f"{profile.info.get('runtime_s', 0.0):.1f} s on {profile.info.get('device', '?')}", file=stream)
-    for path in written:
-        print(f"  wrote {path}", file=stream)
+    print_summary([f"  warning: {note}" for note in notes]
+                  + [f"fitted a profile on {len(pairs)} studies ({profile.info.get('slices', '?')} slices) in "
+                     f"{profile.info.get('runtime_s', 0.0):.1f} s on {profile.info.get('device', '?')}"]
+                  + [f"  wrote {path}" for path in written], stream)
     return 0

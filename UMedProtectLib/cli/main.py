@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 2 bad input or usage (one line `umed-protect: error: ...` on stderr); 1 internal
 error (a short message; --debug shows the traceback); 130 cancelled (Ctrl+C or SIGTERM). On any failure no
-output file is left behind, and input files are never modified.
+output file is left behind, and input files are never modified. A standard output that fails, or a cancel that
+arrives, after the outputs were written keeps the run's exit code (0), with one warning line on stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import traceback
 from typing import Dict, List, Optional, Sequence
 
-from ..errors import Cancelled, InputError
+from ..errors import Cancelled, InputError, StandardOutputError, SummaryNotPrinted
 from ..files.formats import LABEL_KINDS
 from ..settings import COMMAND_LINE
 from .version import PROG, add_version
@@ -29,10 +30,6 @@ class UsageError(Exception):
     """A command-line usage mistake (argparse's errors), reported like InputError."""
 
 
-class StandardOutputError(InputError):
-    """The standard output cannot be written: a closed pipe (`| head -1`), a full disk (/dev/full)."""
-
-
 class GuardedOutput:
     """The standard output during a command: a failed write stops the run with one line, not a traceback."""
 
@@ -43,8 +40,7 @@ class GuardedOutput:
         try:
             return call(*args)
         except OSError as error:
-            raise StandardOutputError(f"cannot write to the standard output ({error.strerror or error}); the run "
-                                      "stopped there (its output files appear all together or not at all)") from None
+            raise StandardOutputError(error.strerror or str(error)) from None
 
     def write(self, text: str) -> int:
         """Write, or raise StandardOutputError."""
@@ -305,17 +301,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_cancelled)
+    from ..files.transaction import committed_outputs
+
+    already = len(committed_outputs())
     stdout = sys.stdout = GuardedOutput(sys.stdout)
     try:
         code = _run(args)
         stdout.flush()
         return code
+    except SummaryNotPrinted as error:
+        stdout.discard()
+        print(f"{PROG}: warning: the outputs were written, but not their summary: cannot write to the standard output "
+              f"({error.reason})", file=sys.stderr)
+        return error.code
     except InputError as error:
         if isinstance(error, StandardOutputError):
             stdout.discard()
         _error(str(error).splitlines()[0] if str(error) else "bad input")
         return 2
     except (Cancelled, KeyboardInterrupt) as error:
+        written = committed_outputs()[already:]
+        if written:  # the signal came after the commit: the outputs are complete and stay
+            print(f"{PROG}: warning: cancelled after the outputs were written; the {len(written)} files are complete "
+                  f"(e.g. {str(written[0])!r})", file=sys.stderr)
+            return 0
         _error(f"cancelled; {getattr(error, 'outcome', Cancelled().outcome)}")
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence of a command-line tool

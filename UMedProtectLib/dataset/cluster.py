@@ -11,9 +11,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
+import dask
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from ..errors import InputError
@@ -40,6 +44,10 @@ class StudyWorkerSetup(WorkerPlugin):
 
         from ..method.profile import load_profile
 
+        if threading.current_thread() is threading.main_thread():
+            # Ctrl+C in a terminal signals the whole process group: each worker printed a KeyboardInterrupt
+            # traceback. The command gets it too, and stops the workers itself.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
         self.profile = load_profile(self.profile_path) if self.profile_path else None
@@ -97,8 +105,16 @@ def dask_client(workers: int, scheduler: Optional[str], profile_path: Optional[s
                 raise InputError(f"{scheduler!r} did not answer as a Dask scheduler; check the address") from None
             threads = None  # the cluster's owner sized its workers
         else:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None, silence_logs=logging.ERROR))
+            # The run's own temporary folder, removed after the cluster: Dask's scratch space (lock files) and the
+            # workers' temporary files (torch's compile cache) were left in $TMPDIR by every run.
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="umed-protect-dask-"))
+            stack.enter_context(dask.config.set({"temporary-directory": scratch}))  # the scheduler's, too
+            # dashboard_address=None alone still serves HTTP on port 8787 (with a warning when it is taken): no
+            # dashboard, and a loopback port of the system's choosing for Dask's own routes.
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR, env={"TMPDIR": scratch}))
             client = stack.enter_context(Client(cluster))
             threads = max(1, (os.cpu_count() or 1) // workers)
         client.register_plugin(StudyWorkerSetup(profile_path, threads, device), name=PLUGIN_NAME)

@@ -27,6 +27,7 @@ from typing import Dict, List, Tuple, Union
 from ..errors import InputError
 from ..files.dicom import is_series_input
 from ..files.formats import IMAGE_EXTENSIONS
+from ..files.transaction import resolved
 
 PathLike = Union[str, Path]
 Pair = Tuple[Path, Path]
@@ -119,6 +120,9 @@ def find_pairs(source: PathLike) -> List[Pair]:
     source = Path(source)
     if not source.exists():
         raise InputError(f"dataset {str(source)!r} does not exist; give a CSV file or a folder")
+    if not (source.is_file() or source.is_dir()):  # reading a named pipe would wait for a writer forever
+        raise InputError(f"dataset {str(source)!r} is not a regular file (a named pipe, socket or device); give a CSV "
+                         "file or a folder")
     if source.is_file():
         pairs = _from_csv(source)
     elif (source / "images").is_dir() and (source / "labels").is_dir():
@@ -136,6 +140,8 @@ def find_pairs(source: PathLike) -> List[Pair]:
         for path in (image, label):
             if not (path.is_file() or (path is image and path.is_dir() and is_series_input(path))):
                 raise InputError(f"dataset file {str(path)!r} does not exist; fix the dataset list")
+        if resolved(image) == resolved(label):
+            raise InputError(f"the dataset gives {str(image)!r} as its own label; give each image its label map")
     return pairs
 
 

@@ -39,7 +39,11 @@ class Manifest:
 
     def __init__(self, folder: Path, inputs: Mapping[Path, Path] = {}):
         self.folder = folder
+        self._fresh = False  # the next record replaces the file (start)
         self.path = confined(folder / MANIFEST_NAME, inputs, folder, "the manifest")
+        if not (self.path.is_symlink() or self.path.is_file() or not self.path.exists()):  # links: _open refuses
+            raise InputError(f"{str(self.path)!r} is not a regular file (a folder?); remove it or choose another "
+                             "--output-dir")
 
     def _open(self, flags: int) -> int:
         """A descriptor of the manifest file itself: a symbolic link in its place is refused, never written through."""
@@ -66,25 +70,31 @@ class Manifest:
         return _lines(self.path) if self.exists() else iter(())
 
     def start(self, fresh: bool) -> None:
-        """Begin a run: an empty manifest (fresh) or the old one with a torn last line cut off (resume)."""
-        fresh = fresh or not self.exists()
-        descriptor = self._open(os.O_RDWR | os.O_CREAT | (os.O_TRUNC if fresh else 0))
+        """Begin a run: the old manifest with a torn last line cut off (resume), or (fresh) a new one, which replaces
+        the old one with its first record only: a run stopped before any study finished (a closed standard output,
+        Ctrl+C) left the earlier run's manifest empty, its outputs unrecorded, or an empty one that refused a rerun."""
+        self._fresh = fresh
+        if fresh or not self.exists():
+            return
+        descriptor = self._open(os.O_RDWR)
         try:
-            data = b"" if fresh else self.path.read_bytes()
+            data = self.path.read_bytes()
             if data and not data.endswith(b"\n"):
                 os.ftruncate(descriptor, data.rfind(b"\n") + 1)
         finally:
             os.close(descriptor)
 
     def append(self, record: Mapping) -> None:
-        """Add one record as a single appended line and flush it to disk before returning."""
+        """Add one record as a single appended line (the first of a fresh run replaces the old manifest) and flush
+        it to disk before returning."""
         line = (json.dumps(plain(record), allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
-        descriptor = self._open(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        descriptor = self._open(os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if self._fresh else os.O_APPEND))
         try:
             os.write(descriptor, line)
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+        self._fresh = False
 
 
 def still_valid(record: Optional[Mapping], folder: Path, inputs: Mapping[str, str]) -> bool:

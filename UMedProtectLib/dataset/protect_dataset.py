@@ -12,13 +12,13 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
-from ..cli.commands import message_stream, reporter, settings_from
+from ..cli.commands import message_stream, print_summary, reporter, settings_from
 from ..errors import Cancelled, InputError
 from ..files.reports import plain
-from ..files.transaction import (STAGING_PREFIX, check_writable, confined, folder_locks, held_signals, recover_stale,
-                                 resolved)
+from ..files.transaction import (STAGING_PREFIX, check_writable, confined, created_folders, folder_locks,
+                                 held_signals, recover_stale, resolved)
 from ..progress import ProgressCallback, emit
 from ..settings import ProtectSettings
 from .layouts import dataset_root, find_pairs
@@ -131,14 +131,20 @@ def _summary(records: List[dict], skipped: int, seconds: float, workers: str, ma
     return lines
 
 
-def _cancelled_outcome(manifest: Manifest, run_key: dict, total: int, output_dir: Path) -> str:
+def _cancelled_outcome(manifest: Manifest, run_key: dict, jobs: Sequence[StudyJob], output_dir: Path) -> str:
     """What a cancelled dataset run leaves: the studies done before the cancel stay, as its manifest records them
-    (read back from the file: the cancel may come between a record's line and anything else)."""
-    done = sum(r.get("status") == "done" and r.get("run") == run_key for r in manifest.latest().values())
-    if not done:
+    (read back from the file: the cancel may come between a record's line and anything else), and the studies whose
+    outputs are in OUT without a record (a worker's commit just before the cancel, or an earlier run's)."""
+    done = {study for study, r in manifest.latest().items() if r.get("status") == "done" and r.get("run") == run_key}
+    unrecorded = sum(job.study not in done and any(os.path.lexists(p) for p in job.outputs().values()) for job in jobs)
+    if not done and not unrecorded:
         return "no study was finished, no output file was written"
-    return (f"studies finished before the cancel: {done} of {total}, kept in {str(output_dir)!r} and its manifest; "
-            "rerun with --resume to protect the rest")
+    said = (f"studies finished before the cancel: {len(done)} of {len(jobs)}, kept in {str(output_dir)!r} and its "
+            "manifest" if done else "no study was finished and recorded")
+    if unrecorded:  # said "no output file was written" with a study and its label in OUT
+        said += (f"; {unrecorded} more have outputs in {str(output_dir)!r} that the manifest does not record (written "
+                 "just before the cancel, or by an earlier run)")
+    return said + "; rerun with --resume to protect the rest"
 
 
 def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, workers: int, scheduler: Optional[str],
@@ -175,21 +181,27 @@ def _protect_on_dask(jobs: Sequence[StudyJob], settings: ProtectSettings, worker
 
 def protect_dataset_command(args: argparse.Namespace) -> int:
     """Protect every study of --dataset into --output-dir, on a local or existing Dask cluster."""
-    from ..files.reports import sha256_file
-    from ..marks.key import read_key
-    from ..method.profile import load_profile
-    from .cluster import check_workers, default_workers
+    from .cluster import check_workers
 
     if args.workers is not None:
         check_workers(args.workers)  # before anything is created
     pairs = find_pairs(args.dataset)
-    root = dataset_root(args.dataset)
     output_dir = Path(args.output_dir)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create --output-dir {str(output_dir)!r}: {error.strerror}") from None
-    output_dir = resolved(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"--output-dir {str(output_dir)!r} is a file; give a folder")
+    # Removed again while still empty by any refusal or cancel: many exit-2 runs left an empty OUT behind.
+    with created_folders([output_dir]):
+        return _protect_dataset(args, pairs, resolved(output_dir))
+
+
+def _protect_dataset(args: argparse.Namespace, pairs: Sequence[Tuple[Path, Path]], output_dir: Path) -> int:
+    """protect_dataset_command once OUT exists."""
+    from ..files.reports import sha256_file
+    from ..marks.key import read_key
+    from ..method.profile import load_profile
+    from .cluster import default_workers
+
+    root = dataset_root(args.dataset)
     profile_path = str(resolved(args.profile)) if args.profile else None
     profile = load_profile(profile_path) if profile_path else None  # refuse a bad profile before any work
     settings = settings_from(args, profile.settings if profile is not None else None)
@@ -225,8 +237,10 @@ def protect_dataset_command(args: argparse.Namespace) -> int:
             _protect_on_dask(todo, settings, workers, args.scheduler, profile_path, run_key, manifest, progress,
                              fresh=not args.resume, records=records)
     except (Cancelled, KeyboardInterrupt):
-        raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, len(jobs), output_dir)) from None
+        raise Cancelled("terminated", outcome=_cancelled_outcome(manifest, run_key, jobs, output_dir)) from None
     emit(progress.callback, "done", 1.0, f"{len(jobs)} studies")
-    evidence = settings.design_spec.threat_model()["summary"]
-    print("\n".join(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence)), file=stream)
-    return SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
+    applied = profile.applied_to(settings)[0] if profile is not None else settings  # the design a profile imposes
+    evidence = applied.design_spec.threat_model()["summary"]
+    code = SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
+    print_summary(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence), stream, code)
+    return code

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -51,13 +52,17 @@ class ImageData:
         return tuple(self.spacing) + (1.0,) * (3 - len(self.spacing))  # type: ignore[return-value]
 
 
-def _check_readable(path: Path, what: str) -> str:
-    """Refuse a missing path, a folder or an unsupported extension before ITK sees it."""
+def check_readable(path: Path, what: str) -> str:
+    """Refuse a missing path, a folder, a named pipe or device, or an unsupported extension before a reader opens
+    it (opening a named pipe waits for a writer that never comes)."""
     extension = image_extension(path)
     if not path.exists():
         raise InputError(f"{what} file {str(path)!r} does not exist; check the path")
     if path.is_dir():
         raise InputError(f"{what} {str(path)!r} is a folder; give the image file inside it")
+    if not path.is_file():
+        raise InputError(f"{what} {str(path)!r} is not a regular file (a named pipe, socket or device); give the file "
+                         "itself")
     for data in data_files(path):
         if not data.is_file():
             raise InputError(f"{what} header {str(path)!r} names data file {str(data)!r}, which does not exist")
@@ -65,7 +70,8 @@ def _check_readable(path: Path, what: str) -> str:
 
 
 def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> None:
-    """Refuse, before anything is allocated, a header whose size the file cannot hold or the memory cannot take."""
+    """Refuse, before anything is allocated, a header whose size the file cannot hold or the memory cannot take, and
+    compressed data that decompresses to more than the header claims."""
     voxels = int(np.prod(reader.GetSize(), dtype=object)) * reader.GetNumberOfComponents()
     voxel_bytes = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID()).GetSizeOfPixelComponent()
     stored = sum(p.stat().st_size for p in [path] + data_files(path) if p.is_file())
@@ -74,12 +80,57 @@ def check_claimed_size(path: Path, reader: sitk.ImageFileReader, what: str) -> N
                          f"file of {stored:,} bytes; the header is damaged or hostile")
     if what == "image":
         check_fits(voxels, voxel_bytes, f"image {str(path)!r}")
+    header = int(float(reader.GetMetaData("vox_offset"))) if reader.HasMetaDataKey("vox_offset") else 0
+    check_decompressed_size(path, header + voxels * voxel_bytes, what)
+
+
+def _gzip_start(path: Path) -> Optional[int]:
+    """Where the gzip stream of `path` starts: 0 for a .nii.gz, after the header of a NRRD with its data attached and
+    gzip-encoded; None when it holds none (other formats' readers decompress only the size their header claims)."""
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return 0
+    if not name.endswith(".nrrd"):
+        return None
+    with open(path, "rb") as stream:
+        head = stream.read(2**16)
+    end = head.find(b"\n\n")
+    fields = dict(line.partition(b":")[::2] for line in head[:end].lower().splitlines() if b":" in line)
+    if end < 0 or b"data file" in fields or b"datafile" in fields:
+        return None
+    return end + 2 if fields.get(b"encoding", b"").strip() in (b"gzip", b"gz") else None
+
+
+def check_decompressed_size(path: Path, limit: int, what: str) -> None:
+    """Refuse a gzip stream that decompresses to more than `limit` bytes (what the header claims, with its own
+    bytes): streamed with a bounded output, so that a decompression bomb is refused before it fills the memory
+    (slicerio's NRRD reader decompresses the whole stream at once)."""
+    start = _gzip_start(path)
+    if start is None:
+        return
+    total, pending = 0, b""
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    with open(path, "rb") as stream:
+        stream.seek(start)
+        while total <= limit + 4096:
+            pending = pending or stream.read(2**20)
+            if not pending:
+                return
+            try:
+                total += len(decompressor.decompress(pending, 2**22))
+            except zlib.error:
+                return  # damaged: the reader says so
+            pending = decompressor.unconsumed_tail
+            if decompressor.eof:  # gzip allows several members one after the other
+                pending, decompressor = decompressor.unused_data, zlib.decompressobj(zlib.MAX_WBITS | 16)
+    raise InputError(f"{what} {str(path)!r} decompresses to more than the {limit:,} bytes its header describes "
+                     "(a damaged file or a decompression bomb)")
 
 
 def read_sitk(path: PathLike, what: str = "image") -> sitk.Image:
     """Read a scalar 2D/3D image with SimpleITK, turning every problem into a one-line InputError."""
     path = Path(path)
-    extension = _check_readable(path, what)
+    extension = check_readable(path, what)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:

@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
-from .image_io import ImageData, check_claimed_size, read_sitk
+from .image_io import ImageData, check_claimed_size, check_readable, read_sitk
 
 PathLike = Union[str, Path]
 # Geometry agreement, in voxels (positions) and relative units (spacing, direction): float32 headers
@@ -44,8 +44,7 @@ def _segmentation_image(path: Path) -> Tuple[sitk.Image, Dict[int, str], List[st
     """Read a .seg.nrrd with slicerio and flatten its segments (possibly in overlapping layers) to one label image."""
     import slicerio
 
-    if not path.is_file():
-        raise InputError(f"label file {str(path)!r} does not exist; check the path")
+    check_readable(path, "label")
     header = sitk.ImageFileReader()
     header.SetFileName(str(path))
     try:

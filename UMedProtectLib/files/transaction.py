@@ -102,6 +102,15 @@ class _Hold:
     recorded: List[int] = []
 
 
+_COMMITTED: List[Path] = []  # every output this process's transactions put in place, oldest first
+
+
+def committed_outputs() -> List[Path]:
+    """The outputs that this process's transactions have committed so far, oldest first: a cancel that arrives after
+    a commit must not say that nothing was written (cli/main.py)."""
+    return list(_COMMITTED)
+
+
 def _record(signum, frame) -> None:
     """The handler while signals are held: remember the signal, act on it when the hold ends."""
     _Hold.recorded.append(signum)
@@ -328,9 +337,11 @@ class OutputTransaction:
         staged = {folder: parent for parent, folder in self._folders.items()}
         self.discard()
         if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
-            where = Path(error.filename) if error.filename else None
-            if where is not None and where.parent in staged:  # name the output, not its staging folder
-                where = staged[where.parent] / where.name
+            # A copy's error names its source first (filename) and the file it wrote second (filename2): name the
+            # output, not an input or its staging folder.
+            named = [Path(name) for name in (error.filename2, error.filename) if name]
+            where = next((staged[path.parent] / path.name for path in named if path.parent in staged),
+                         named[-1] if named else None)
             where_text = f" {str(where)!r}" if where is not None else ""
             raise InputError(f"could not write the outputs{where_text}: {error.strerror}; nothing was "
                              "written") from None
@@ -422,6 +433,9 @@ class OutputTransaction:
                     done.append((destination, backup))
                 if stop_requested():
                     raise Cancelled("terminated")
+                # Noted while the signals are still held: one that arrives from here on is raised after the set is
+                # in place.
+                _COMMITTED.extend(destination for destination, _ in done)
             except BaseException:
                 for destination, backup in reversed(done):
                     if backup is not None:

@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..budget import StudyReading
+from .intensity import value_step
 
 AIR_HU = (-1100.0, -900.0)
 AIR_SHARE = 0.01
@@ -53,11 +54,12 @@ def _told(image: np.ndarray, modality: str, header: Optional[HeaderModality]) ->
     return ct, "air", reason
 
 
-def read_study(image: np.ndarray, roi: np.ndarray, modality: str = "auto",
-               header: Optional[HeaderModality] = None) -> StudyReading:
+def read_study(image: np.ndarray, roi: np.ndarray, modality: str = "auto", header: Optional[HeaderModality] = None,
+               stored_step: Optional[float] = None) -> StudyReading:
     """The study's reading: CT or not (by `modality`, else by `header`, else by the air rule) and why, the ROI's
-    median and the step."""
+    median, and the grid its written values lie on (intensity.value_step; `stored_step`, a DICOM series' rescale
+    slope)."""
     ct, rule, reason = _told(image, modality, header)
-    step = 1.0 if np.issubdtype(image.dtype, np.integer) else 0.0
+    step = value_step(image.dtype, stored_step)
     return StudyReading(ct=ct, roi_median=float(np.median(image[roi])) if roi.any() else 0.0, step=step, rule=rule,
                         reason=reason)

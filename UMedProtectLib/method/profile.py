@@ -5,7 +5,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, List, Tuple, Union
 
 import torch
 
@@ -33,6 +33,23 @@ class Profile:
         """Snapshot a fitted perturbation (weights copied to the CPU)."""
         state = {k: v.detach().cpu().clone() for k, v in perturbation.state_dict().items()}
         return cls(settings, state, dict(info))
+
+    def applied_to(self, settings: ProtectSettings) -> Tuple[ProtectSettings, List[str]]:
+        """The settings a run applying this profile actually uses, and a note for each given one it overrides: the
+        masks must be the ones the generators were fitted with (design, carrier), and nothing is fitted (preset,
+        iterations, epochs), so a report must neither record those as given nor name another design."""
+        notes = []
+        if settings.design != self.settings.design:
+            notes.append(f"design {settings.design!r} was not used: the profile's generators were fitted for the "
+                         f"{self.settings.design!r} design, which was applied")
+        fit = {name: getattr(self.settings, name) for name in ("preset", "iterations", "epochs")}
+        defaults = ProtectSettings()  # an API caller's untouched defaults were not asked for
+        unused = [f"{name} {getattr(settings, name)}" for name, value in fit.items()
+                  if getattr(settings, name) not in (value, getattr(defaults, name))]
+        if unused:
+            notes.append(f"{', '.join(unused)} not used: a profile is applied without fitting")
+        return settings.with_changes(design=self.settings.design, carrier_period=self.settings.carrier_period,
+                                     **fit), notes
 
     def perturbation(self) -> torch.nn.Module:
         """A perturbation module with this profile's architecture and weights."""

@@ -168,7 +168,8 @@ def _with_mark(deltas: List[np.ndarray], windows: List[Window], mark: Marking, r
 def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[float]] = None,
             settings: ProtectSettings = ProtectSettings(), progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelFlag] = None, profile: Optional[Profile] = None,
-            header: Optional[HeaderModality] = None, mark: Optional[Marking] = None) -> ProtectionResult:
+            header: Optional[HeaderModality] = None, stored_step: Optional[float] = None,
+            mark: Optional[Marking] = None) -> ProtectionResult:
     """Protect one study: fit UMed on it (or apply `profile`) and perturb only the ROI and its contour band.
 
     Args:
@@ -183,6 +184,10 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
             pass instead of fitting on this study, and its design replaces the one in `settings`.
         header: What the study's own header says it is (a DICOM series' Modality and rescale:
             files/header_modality.py); it tells a CT in HU unless `settings.modality` says; None: the air rule.
+        stored_step: The step between the values the output can store when it is coarser than the image's type (a
+            DICOM series' rescale slope: its rescaled voxels are read as reals): every change is a whole number of
+            such steps, so that `protected`, `difference` and the report are what is written. None: 1 for an
+            integer image, no grid for a real one.
         mark: The owner's keyed mark to embed as well (marks/): it takes half the budget beside the design's change,
             all of it with design `none`.
 
@@ -197,19 +202,16 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         Cancelled: `cancel` returned True.
     """
     start = time.perf_counter()
-    overridden = []
-    if profile is not None:  # the masks must be the ones the profile's generators were fitted with
-        if settings.design != profile.settings.design:
-            overridden.append(f"design {settings.design!r} was not used: the profile's generators were fitted for the "
-                              f"{profile.settings.design!r} design, which was applied")
-        settings = settings.with_changes(design=profile.settings.design, carrier_period=profile.settings.carrier_period)
+    overridden: List[str] = []
+    if profile is not None:
+        settings, overridden = profile.applied_to(settings)
     volume, label_volume = as_volume(image, label)
     labels = chosen_labels(label_volume, settings.labels)
     scale = IntensityScale.from_image(volume, settings.percentiles)
     roi = np.isin(label_volume, labels)
-    reading = read_study(volume, roi, settings.modality, header)
+    reading = read_study(volume, roi, settings.modality, header, stored_step)
     run_settings, budget = settings.for_study(scale.low, scale.high, reading)
-    budget.check_changes(smallest_change(volume.dtype, scale), reading)
+    budget.check_changes(smallest_change(volume.dtype, scale, reading.step), reading)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
                             settings.design_spec.whole_roi_inside)
@@ -242,7 +244,8 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
         rows, cols = window.valid
         where = (window.band | window.interior)[:rows, :cols]
         target = protected[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols]
-        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range, budget.native)
+        target[where] = add_perturbation(target[where], delta[:rows, :cols][where], scale, native_range, budget.native,
+                                         reading.step)
         region[window.z, window.y0:window.y0 + rows, window.x0:window.x0 + cols] |= where
     # Slice by slice: a whole-volume float64 difference of a 512x512x600 CT alone raised the peak by gigabytes
     # (docs/guarantees.md, memory).

@@ -62,7 +62,12 @@ def rasterise(dataset, path: Path, numbers: Sequence[int], image: ImageData) -> 
             if str(contour.get("ContourGeometricType", "CLOSED_PLANAR")).upper() != "CLOSED_PLANAR":
                 skipped += 1
                 continue
-            points = np.asarray(contour.ContourData, float).reshape(-1, 3)
+            points = np.asarray(contour.ContourData, float)
+            if not points.size or points.size % 3 or not np.isfinite(points).all():
+                raise InputError(f"a contour of ROI {names.get(number, number)!r} in {str(path)!r} has "
+                                 f"{points.size} coordinates that are not x, y, z triplets of finite numbers; the "
+                                 "RTSTRUCT is damaged")
+            points = points.reshape(-1, 3)
             index = _to_index(points, image)
             z = int(np.round(index[:, 2].mean()))
             if np.abs(index[:, 2] - z).max() > _SLICE_TOLERANCE or not 0 <= z < shape[0]:

@@ -75,10 +75,39 @@ def _headers(files: Sequence[Path]) -> List[Tuple[Path, "object"]]:
     headers = []
     for path in files:
         try:
-            headers.append((path, dcmread(path, stop_before_pixels=True)))
+            header = dcmread(path, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
-            continue
+            header = None
+        # Other files (notes, thumbnails) may sit beside a series and are skipped; a file that starts as DICOM and
+        # ends before its series is named (pydicom reads a truncated file without complaint) is a damaged slice,
+        # and skipping it dropped the slice from the series unnoticed.
+        if header is not None and "SeriesInstanceUID" in header:
+            headers.append((path, header))
+        elif _starts_as_dicom(path):
+            raise _damaged(path)
     return headers
+
+
+def _starts_as_dicom(path: Path) -> bool:
+    """Whether the file has DICOM's 128-byte preamble followed by "DICM"."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def _damaged(path: Path) -> InputError:
+    return InputError(f"{str(path)!r} is a damaged or truncated DICOM file; replace it or remove it from the folder")
+
+
+def _starts_as_dicom(path: Path) -> bool:
+    """Whether the file has DICOM's 128-byte preamble followed by "DICM"."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
 
 
 def _describe(uid: str, items: Sequence[Tuple[Path, "object"]]) -> str:
@@ -101,11 +130,14 @@ def _choose(source: Path, headers: List[Tuple[Path, "object"]],
         if series_uid not in series:
             raise InputError(f"--series-uid {series_uid} is not in {str(source)!r}, which holds "
                              + "; ".join(_describe(uid, items) for uid, items in series.items()))
-        return series[series_uid]
-    if len(series) > 1:
+    elif len(series) > 1:
         listed = "; ".join(_describe(uid, items) for uid, items in list(series.items())[:4])
         raise InputError(f"{str(source)!r} holds {len(series)} DICOM series ({listed}); choose one with --series-uid")
-    return next(iter(series.values()))
+    chosen = series_uid if series_uid is not None else next(iter(series))
+    for path, header in headers:  # a slice of the series cut off before its image size: damaged, not another object
+        if str(header.SeriesInstanceUID) == chosen and "Rows" not in header:
+            raise _damaged(path)
+    return series[chosen]
 
 
 def _number(header, keyword: str, default: float) -> float:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from ...errors import InputError
 from ..formats import data_files, image_extension
 from ..image_io import ImageData, read_image
 from ..label_io import LabelMap, read_label
 from ..roles import check_paths, check_values
-from ..transaction import check_writable, resolved
+from ..transaction import check_writable, confined, resolved
 from . import DICOMDIR, is_series_input
 from .labels import is_dicom_label, read_dicom_label
 from .series import DicomSeries, read_series, series_files
@@ -74,16 +75,29 @@ def series_output(image: Path, output: Path) -> bool:
     return False
 
 
-def check_series_output(folder: Path, image: Path, overwrite: bool) -> None:
-    """Before any work, refuse a DICOM output folder that is a file, the input's folder, or not empty without
-    --overwrite; its parent (or itself) must take new files."""
+def check_series_output(folder: Path, image: Path, overwrite: bool, inputs: Mapping[Path, Path]) -> None:
+    """Before any work, refuse a DICOM output folder that is a file, the input's folder or inside it, not empty
+    without --overwrite, or holding files that --overwrite would not replace or must not (an input, a link to one:
+    `inputs`, resolved -> as given); its parent (or itself) must take new files."""
     source = image.parent if image.name.upper() == DICOMDIR else image
     if folder.exists() and not folder.is_dir():
         raise InputError(f"--output {str(folder)!r} is a file; a DICOM series is written into a folder")
-    if resolved(folder) == resolved(source):
-        raise InputError(f"--output {str(folder)!r} is the input series' folder; choose another folder (inputs are "
-                         "never modified)")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise InputError(f"--output {str(folder)!r} is not empty; choose an empty or new folder, or pass --overwrite "
-                         "to replace files of the same names")
+    if resolved(folder) == resolved(source) or resolved(source) in resolved(folder).parents:
+        # The input folder is searched recursively: a series written inside it becomes a second series there.
+        raise InputError(f"--output {str(folder)!r} is the input series' folder or inside it; choose a folder outside "
+                         "it (inputs are never modified)")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise InputError(f"--output {str(folder)!r} is not empty; choose an empty or new folder, or pass "
+                             "--overwrite to replace files of the same names")
+        replaced = {os.path.relpath(path.absolute(), source.absolute()) for path in series_files(image)}
+        stale = []
+        for path in series_files(folder):
+            if os.path.relpath(path, folder) in replaced:
+                confined(path, inputs, folder, "the file of --output")  # refused at the commit, after the fit
+            else:
+                stale.append(path)
+        if stale:  # they would stay beside the new series as a mixture of two
+            raise InputError(f"--output {str(folder)!r} holds {len(stale)} files that the new series would not "
+                             f"replace (e.g. {stale[0].name!r}); choose an empty or new folder")
     check_writable([folder / "series" if folder.is_dir() else folder])

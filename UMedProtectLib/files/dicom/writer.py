@@ -2,12 +2,12 @@
 
 Each source file is copied element for element (patient, study, equipment, geometry, window presets, private
 tags) with only the pixels that protection changed replaced, in the source's own stored representation: the
-change in rescaled units (HU for CT) is divided by the rescale slope and truncated towards zero, then clipped to
-the stored range (BitsStored, signedness), so the L-infinity bound holds after the cast and every unchanged
-pixel keeps its bytes. The copy is marked as derived: new Series and SOP Instance UIDs (the Study stays),
-ImageType DERIVED\\SECONDARY, a DerivationDescription naming the tool, version, design and budget, the
-SeriesDescription suffixed, a SourceImageSequence pointing at the source image, and the Smallest/Largest Image
-Pixel Value updated where present. Nothing is removed or de-identified: that is a separate step.
+change in rescaled units (HU for CT) is a whole number of rescale slopes (protect()'s `stored_step`, so that its
+report describes these values), written as that many stored units within the stored range (BitsStored,
+signedness); every unchanged pixel keeps its bytes. The copy is marked as derived: new Series and SOP Instance
+UIDs (the Study stays), ImageType DERIVED\\SECONDARY, a DerivationDescription naming the tool, version, design
+and budget, the SeriesDescription suffixed, a SourceImageSequence pointing at the source image, and the
+Smallest/Largest Image Pixel Value updated where present. Nothing is removed or de-identified: that is a separate step.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def stage_series(transaction: OutputTransaction, protected: np.ndarray, series: 
     series_uid = generate_uid()
     for z, (path, target) in enumerate(zip(series.files, series_targets(series, folder))):
         dataset = dcmread(path)
-        change = np.trunc((protected[z].astype(np.float64) - original[z].astype(np.float64)) / series.slope)
+        # Rounded, not truncated: the change is already whole slopes, up to the float rounding of the division.
+        change = np.rint((protected[z].astype(np.float64) - original[z].astype(np.float64)) / series.slope)
         _replace_pixels(dataset, change)
         _mark_derived(dataset, series_uid, derivation)
         dataset.save_as(transaction.stage(target), enforce_file_format=False)
