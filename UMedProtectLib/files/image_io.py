@@ -52,6 +52,14 @@ class ImageData:
         return tuple(self.spacing) + (1.0,) * (3 - len(self.spacing))  # type: ignore[return-value]
 
 
+def check_not_special(path: Path, what: str) -> None:
+    """Refuse a named pipe, socket or device before anything opens it (opening a named pipe waits for a writer that
+    never comes)."""
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise InputError(f"{what} {str(path)!r} is not a regular file (a named pipe, socket or device); give the file "
+                         "itself")
+
+
 def check_readable(path: Path, what: str) -> str:
     """Refuse a missing path, a folder, a named pipe or device, or an unsupported extension before a reader opens
     it (opening a named pipe waits for a writer that never comes)."""
@@ -60,9 +68,7 @@ def check_readable(path: Path, what: str) -> str:
         raise InputError(f"{what} file {str(path)!r} does not exist; check the path")
     if path.is_dir():
         raise InputError(f"{what} {str(path)!r} is a folder; give the image file inside it")
-    if not path.is_file():
-        raise InputError(f"{what} {str(path)!r} is not a regular file (a named pipe, socket or device); give the file "
-                         "itself")
+    check_not_special(path, what)
     for data in data_files(path):
         if not data.is_file():
             raise InputError(f"{what} header {str(path)!r} names data file {str(data)!r}, which does not exist")

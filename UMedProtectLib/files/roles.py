@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 from .dicom import is_dicom_file, is_series_input
 from .formats import LABEL_KINDS, image_extension
+from .image_io import check_not_special
 from .label_io import is_segmentation_file
 
 SWAPPED = "were --image and --label swapped? Give the scan as --image and its label as --label"
@@ -38,6 +39,8 @@ def _dicom_modality(path: Path) -> str:
 
 def check_paths(image: Path, label: Path) -> None:
     """Refuse, by their paths alone, inputs whose kinds fit the other role, and label files no reader takes."""
+    check_not_special(image, "image")  # before the DICOM checks below open the files
+    check_not_special(label, "label")
     if is_series_input(label):
         swap = f"; {SWAPPED}" if image.is_file() else ""
         raise InputError(f"label {str(label)!r} is a folder or DICOMDIR, which holds an image series, not a label"
@@ -71,11 +74,12 @@ def _few_values(array: np.ndarray, limit: int) -> Optional[np.ndarray]:
 
 
 def check_values(image: Path, image_array: np.ndarray, label: Path, label_array: np.ndarray) -> None:
-    """Refuse an image that looks like a label map beside a label with more different values: swapped inputs."""
+    """Refuse an image that looks like a label map beside a label that does not (more different values than a label map
+    holds): swapped inputs. A label with a few values more than the image is still a label map."""
     values = _few_values(image_array, LABEL_LIKE_VALUES)
     if values is None or len(values) < 2 or values[0] < 0 or not np.array_equal(values, np.round(values)):
         return
-    if _few_values(label_array, len(values)) is None:
+    if _few_values(label_array, LABEL_LIKE_VALUES) is None:
         shown = ", ".join(f"{v:g}" for v in values)
         raise InputError(f"image {str(image)!r} holds only the values {shown}, like a label map, and label "
-                         f"{str(label)!r} more than {len(values)} different values, like an image; {SWAPPED}")
+                         f"{str(label)!r} more than {LABEL_LIKE_VALUES} different values, like an image; {SWAPPED}")
