@@ -20,7 +20,7 @@ from ...errors import InputError
 from ..header_modality import dicom_modality
 from ..image_io import ImageData, from_sitk
 from ..memory import check_fits
-from . import DICOMDIR, PathLike
+from . import DICOMDIR, PathLike, is_dicom_file
 
 # Transfer syntaxes whose pixel data is written back byte for byte: Implicit and Explicit VR Little Endian.
 WRITABLE_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
@@ -83,31 +83,13 @@ def _headers(files: Sequence[Path]) -> List[Tuple[Path, "object"]]:
         # and skipping it dropped the slice from the series unnoticed.
         if header is not None and "SeriesInstanceUID" in header:
             headers.append((path, header))
-        elif _starts_as_dicom(path):
+        elif is_dicom_file(path):
             raise _damaged(path)
     return headers
 
 
-def _starts_as_dicom(path: Path) -> bool:
-    """Whether the file has DICOM's 128-byte preamble followed by "DICM"."""
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
-
-
 def _damaged(path: Path) -> InputError:
     return InputError(f"{str(path)!r} is a damaged or truncated DICOM file; replace it or remove it from the folder")
-
-
-def _starts_as_dicom(path: Path) -> bool:
-    """Whether the file has DICOM's 128-byte preamble followed by "DICM"."""
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
 
 
 def _describe(uid: str, items: Sequence[Tuple[Path, "object"]]) -> str:
