@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass
 from typing import Dict
+
+import numpy as np
 
 from ..method.masks import roi_and_band
 from . import DEFAULT_MARK
@@ -39,6 +39,11 @@ def outer_band(roi: np.ndarray, band_width: int) -> np.ndarray:
     return roi_and_band(roi, band_width) & ~roi
 
 
+def contour_sign(roi: np.ndarray, band_width: int = BAND_WIDTH) -> np.ndarray:
+    """+1 on the ROI, -1 on its outer band, 0 elsewhere (float64): the sign the mark's pattern takes there."""
+    return roi.astype(np.float64) - outer_band(roi, band_width)
+
+
 def mark_change(mark: Mark, seed: int, roi: np.ndarray, amplitude: float, band_width: int = BAND_WIDTH) -> np.ndarray:
     """float64 change of a (z, y, x) study: `amplitude` x the mark's pattern on the ROI's voxels and its negative on
     the outer band, 0 elsewhere.
@@ -48,8 +53,7 @@ def mark_change(mark: Mark, seed: int, roi: np.ndarray, amplitude: float, band_w
     they answer the key's), while +pattern inside against -pattern just outside is told apart only by a filter
     matched to the pattern itself, at the contour, where segmentation is decided."""
     pattern = mark.pattern(seed, roi.shape[-2:]).astype(np.float64)
-    sign = roi.astype(np.float64) - outer_band(roi, band_width)
-    return amplitude * sign * pattern
+    return amplitude * contour_sign(roi, band_width) * pattern
 
 
 def faded(image: np.ndarray, roi: np.ndarray, fade: float, ring: int = 3) -> np.ndarray:

@@ -12,12 +12,11 @@ from ..errors import InputError
 from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
 from ..marks import MARKS
-from ..marks.embed import Marking
+from ..marks.embed import Marking, contour_sign
 from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
 from .device import resolve_device, run_with_memory_fallback
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
-from .masks import roi_and_band
 from .modality import HeaderModality, read_study
 from .profile import Profile, make_perturbation
 from .texture_change import texture_ratios, texture_warnings
@@ -157,10 +156,8 @@ def _with_mark(deltas: List[np.ndarray], windows: List[Window], mark: Marking, r
     for window, delta in zip(windows, deltas):
         rows, cols = window.valid
         where = (np.s_[window.y0:window.y0 + rows], np.s_[window.x0:window.x0 + cols])
-        inside = roi[window.z][where]
-        sign = inside.astype(np.float32) - (roi_and_band(inside, band_width) & ~inside)
         delta = delta.copy()
-        delta[:rows, :cols] += amplitude * sign * pattern[where]
+        delta[:rows, :cols] += amplitude * contour_sign(roi[window.z][where], band_width) * pattern[where]
         out.append(delta)
     return out
 
