@@ -6,7 +6,8 @@ import torch
 from scipy import stats
 
 from UMedProtectLib.evaluation.corpora.registry import load_corpus
-from UMedProtectLib.evaluation.mark_audit import AuditSetup, evaluation_key, marked_split, validity, visibility_of_marks
+from UMedProtectLib.evaluation.mark_audit import (AuditSetup, evaluation_key, marked_split, probes_for, validity,
+                                                 visibility_of_marks)
 from UMedProtectLib.evaluation.victim_training import Recipe, train_victim
 
 
@@ -39,3 +40,15 @@ def test_marking_changes_only_the_roi_and_its_band_and_reports_its_visibility():
     assert np.abs(marked - clean).max() <= 4 / 255 + 1e-6
     figures = visibility_of_marks(corpus, evaluation_key(0), setup)
     assert figures["psnr_db"] > 40 and 0.8 < figures["roi_texture_ratio"] < 1.25
+
+
+def test_probe_answers_are_read_in_the_order_the_probes_were_made():
+    """A suspect that labels the ROI only where the key's mark is stamped ranks the key first: the probes' order
+    (marks x studies) and the responses' agree."""
+    corpus = load_corpus("synth-faint")
+    probes = probes_for(corpus, evaluation_key(3), AuditSetup(controls=9, probe_studies=2), "none")
+    assert len(probes.volumes) == 10 * 2 and len(probes.rois) == 2
+    answers = [probes.rois[index % 2] if index // 2 == probes.position else np.zeros_like(probes.rois[index % 2])
+               for index in range(len(probes.volumes))]
+    result = probes.test(answers)
+    assert result["rank"] == 1 and result["p_value"] == 0.1 and result["predictions"] == 20

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from dataclasses import dataclass
-from typing import Dict, Optional
+from dataclasses import dataclass, replace
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from ..marks.statistics import mark_test
 from .corpora.corpus import Corpus
 from .defences import apply_defence
 from .metrics import dice
+from .nnunet_victim import CONFIGURATIONS as NNUNET_VICTIMS, NnUNetRecipe, NnUNetVictim
 from .victim_training import Recipe, predict, train_victim
 
 
@@ -41,8 +42,8 @@ def evaluation_key(index: int) -> OwnerKey:
     return OwnerKey(hashlib.sha256(f"umed-protect evaluation key {index}".encode()).digest())
 
 
-def marked_split(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> np.ndarray:
-    """The training slices with the key's mark on the ROI of the first `marked_share` of the studies."""
+def marked_studies(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> List[np.ndarray]:
+    """The training studies with the key's mark on the ROI of the first `marked_share` of them."""
     mark = MARKS[setup.mark]
     count = int(round(setup.marked_share * len(corpus.train)))
     out = []
@@ -51,26 +52,57 @@ def marked_split(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> np.ndarray
         if index < count:
             image = image + mark_change(mark, key.seed("mark"), study.label > 0, setup.amplitude)
         out.append(np.clip(image, 0.0, 1.0).astype(np.float32))
-    return np.concatenate(out)
+    return out
+
+
+def marked_split(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> np.ndarray:
+    """The training slices of `marked_studies`, stacked."""
+    return np.concatenate(marked_studies(corpus, key, setup))
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The probe volumes of one audit (marks x studies, after the attacker's preprocessing) and what reads them."""
+
+    volumes: List[np.ndarray]  # row-major over (marks, studies)
+    rois: List[np.ndarray]  # each study's ROI
+    position: int  # the key's row
+
+    def test(self, predictions: Sequence[np.ndarray]) -> Dict:
+        """The exact rank test on the suspect's label maps of `volumes`, in the same order."""
+        marks = len(self.volumes) // len(self.rois)
+        responses = np.array([roi_response(prediction, self.rois[index % len(self.rois)])
+                              for index, prediction in enumerate(predictions)]).reshape(marks, len(self.rois))
+        return {"predictions": len(self.volumes), **mark_test(responses, self.position).to_dict()}
+
+
+def probes_for(corpus: Corpus, key: OwnerKey, setup: AuditSetup, defence: str, nonce: str = "evaluation") -> Probes:
+    """The key's and the controls' marks on the faded test studies, after the attacker's preprocessing (which his
+    pipeline applies to every image it segments)."""
+    mark = MARKS[setup.mark]
+    seeds, position = mark_seeds(key, nonce, setup.controls)
+    studies = corpus.test[:setup.probe_studies]
+    rois = [study.label > 0 for study in studies]
+    bases = [faded(study.image, roi, setup.fade) for study, roi in zip(studies, rois)]
+    amplitude = setup.probe_gain * setup.amplitude
+    volumes = [apply_defence(defence, np.clip(base + mark_change(mark, seed, roi, amplitude), 0, 1))
+               for seed in seeds for base, roi in zip(bases, rois)]
+    return Probes(volumes, rois, position)
+
+
+def segmenter(model: torch.nn.Module, device: torch.device) -> Callable[[Sequence[np.ndarray]], List[np.ndarray]]:
+    """A trained repository victim as a function of volumes to label maps (slice by slice, as it was trained)."""
+    def segment(volumes: Sequence[np.ndarray]) -> List[np.ndarray]:
+        flat = predict(model, np.concatenate(volumes).astype(np.float32), device)
+        return np.split(flat, np.cumsum([len(volume) for volume in volumes])[:-1])
+    return segment
 
 
 def audit_victim(model: torch.nn.Module, corpus: Corpus, key: OwnerKey, setup: AuditSetup, defence: str,
                  device: torch.device, nonce: str = "evaluation") -> Dict:
-    """Probe a trained victim with the key's and the controls' marks on the faded test studies (after the
-    attacker's preprocessing, which his pipeline applies to every image it segments) and test the key's rank."""
-    mark = MARKS[setup.mark]
-    seeds, position = mark_seeds(key, nonce, setup.controls)
-    studies = corpus.test[:setup.probe_studies]
-    responses = np.zeros((len(seeds), len(studies)))
-    for column, study in enumerate(studies):
-        roi = study.label > 0
-        base = faded(study.image, roi, setup.fade)
-        amplitude = setup.probe_gain * setup.amplitude
-        probes = np.stack([np.clip(base + mark_change(mark, seed, roi, amplitude), 0, 1) for seed in seeds])
-        flat = apply_defence(defence, probes.reshape(-1, *probes.shape[2:]).astype(np.float32))
-        predictions = predict(model, flat, device).reshape(probes.shape)
-        responses[:, column] = [roi_response(prediction, roi) for prediction in predictions]
-    return {"predictions": len(seeds) * len(studies), **mark_test(responses, position).to_dict()}
+    """Probe a trained repository victim with the key's and the controls' marks and test the key's rank."""
+    probes = probes_for(corpus, key, setup, defence, nonce)
+    return probes.test(segmenter(model, device)(probes.volumes))
 
 
 def validity(model: torch.nn.Module, corpus: Corpus, setup: AuditSetup, defence: str, device: torch.device,
@@ -78,9 +110,14 @@ def validity(model: torch.nn.Module, corpus: Corpus, setup: AuditSetup, defence:
     """The audit of one model never trained on any of `keys` evaluation keys, once per key: the share of audits
     that reject at 0.01 and 0.05 is the false-positive rate (each audit's p-value is exact by construction; this
     checks the implementation)."""
-    p_values = [audit_victim(model, corpus, evaluation_key(1000 + index), setup, defence, device)["p_value"]
-                for index in range(keys)]
-    return {"keys": keys, "p_values": p_values,
+    return null_rates([audit_victim(model, corpus, evaluation_key(1000 + index), setup, defence, device)["p_value"]
+                       for index in range(keys)])
+
+
+def null_rates(p_values: Sequence[float]) -> Dict:
+    """The p-values of audits of models never trained on their keys, and the share rejected at 0.01 and 0.05."""
+    p_values = [float(p) for p in p_values]
+    return {"keys": len(p_values), "p_values": p_values,
             "false_positive_rate": {str(alpha): float(np.mean(np.array(p_values) <= alpha)) for alpha in (0.01, 0.05)}}
 
 
@@ -95,13 +132,42 @@ def visibility_of_marks(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> Dic
             **texture_ratios(clean, marked, labels > 0, 3)}
 
 
+def train_and_segment(victim: str, studies: List[np.ndarray], corpus: Corpus, volumes: List[np.ndarray],
+                      recipe: Recipe, nnunet: NnUNetRecipe, seed: int, augmentation: str,
+                      device: torch.device) -> Tuple[List[np.ndarray], float]:
+    """A victim trained with `seed` on the training `studies` (labels unchanged), then asked to segment `volumes`;
+    nnU-Net learns only the volumes' names before training (its worker predicts a folder when it has trained)."""
+    labels = [study.label for study in corpus.train]
+    if victim in NNUNET_VICTIMS:
+        trainer = NnUNetVictim(victim, studies, labels, volumes, nnunet, device.type)
+        try:
+            return trainer.train_and_predict(seed)
+        finally:
+            trainer.close()
+    start = time.monotonic()
+    model = train_victim(victim, np.concatenate(studies), np.concatenate(labels), recipe, seed, device,
+                         augmentation=augmentation).model
+    return segmenter(model, device)(volumes), time.monotonic() - start
+
+
+def _write_atomic(path, data: Dict) -> None:
+    import json
+    import os
+
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(staging, path)
+
+
 def main(argv=None) -> int:
-    """`python -m UMedProtectLib.evaluation.mark_audit --out FILE.json`: power at several amplitudes and validity on
-    the clean twin, for one victim, corpus, augmentation and defence; writes the data file the docs page cites."""
+    """`python -m UMedProtectLib.evaluation.mark_audit --out FILE.json`: power per defence, seed, amplitude and
+    share of marked training studies, and validity on each clean twin, for one victim (a repository victim or
+    nnU-Net through its own pipeline), corpus and augmentation; writes the data file the docs page cites, row by
+    row."""
     import argparse
     import json
     import platform
-    from dataclasses import asdict, replace
+    from dataclasses import asdict
     from pathlib import Path
 
     from .corpora.registry import load_corpus
@@ -109,54 +175,73 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--corpus", default="synth-faint")
-    parser.add_argument("--victim", default="unet")
-    parser.add_argument("--augmentation", default="flip")
-    parser.add_argument("--defence", default="none")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--victim", default="unet", help="a repository victim or nnunet-2d / nnunet-3d")
+    parser.add_argument("--augmentation", default="flip", help="the repository victims' level (nnU-Net: its own)")
+    parser.add_argument("--defences", default="none", help="comma-separated attacker's preprocessing")
+    parser.add_argument("--steps", type=int, default=300, help="repository victims' optimiser steps")
+    parser.add_argument("--nnunet-epochs", type=int, default=2, help="of 250 batches")
+    parser.add_argument("--seeds", default="0", help="comma-separated")
     parser.add_argument("--mark", default="texture", choices=sorted(MARKS))
     parser.add_argument("--amplitudes", default="4,8,16", help="of 255, comma-separated")
-    parser.add_argument("--validity-keys", type=int, default=100)
+    parser.add_argument("--marked-shares", default="1", help="shares of the training studies marked, comma-separated")
+    parser.add_argument("--probe-studies", type=int, default=2, help="held-out studies probed (x 100 predictions)")
+    parser.add_argument("--validity-keys", type=int, default=100, help="other keys each clean twin is audited with")
     parser.add_argument("--validity-studies", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     corpus = load_corpus(args.corpus)
-    recipe = Recipe(steps=args.steps)
-    key = evaluation_key(args.seed)
-    labels = corpus.slices("train")[1]
-    test_images, test_labels = corpus.slices("test")
-    test_seen = apply_defence(args.defence, test_images)
-
-    def trained(images: np.ndarray) -> Dict:
-        start = time.monotonic()
-        model = train_victim(args.victim, apply_defence(args.defence, images, labels, args.seed), labels, recipe,
-                             args.seed, device, augmentation=args.augmentation).model
-        return {"model": model, "dice": dice(predict(model, test_seen, device), test_labels),
-                "train_seconds": time.monotonic() - start}
-
-    rows = []
-    setup = AuditSetup(mark=args.mark)
-    clean = trained(corpus.slices("train")[0])
-    for amplitude in (float(a) / 255 for a in args.amplitudes.split(",")):
-        setup = replace(setup, amplitude=amplitude)
-        marked = trained(marked_split(corpus, key, setup))
-        rows.append({"amplitude_255": amplitude * 255, "setup": asdict(setup), "clean_dice": clean["dice"],
-                     "marked_dice": marked["dice"], "train_seconds": marked["train_seconds"],
-                     "visibility": visibility_of_marks(corpus, key, setup),
-                     "power": audit_victim(marked["model"], corpus, key, setup, args.defence, device),
-                     "clean_twin_audit": audit_victim(clean["model"], corpus, key, setup, args.defence, device)})
-        print(json.dumps(rows[-1]), flush=True)
-    null_setup = replace(setup, probe_studies=args.validity_studies)
+    recipe, nnunet = Recipe(steps=args.steps), NnUNetRecipe(epochs=args.nnunet_epochs)
     given = sys.argv[1:] if argv is None else list(argv)
     result = {"command": "python -m UMedProtectLib.evaluation.mark_audit " + " ".join(given),
-              "corpus": args.corpus, "victim": args.victim, "augmentation": args.augmentation, "defence": args.defence,
-              "steps": args.steps, "seed": args.seed, "mark": args.mark, "machine": platform.processor() or "cpu",
-              "date": time.strftime("%Y-%m-%d"), "power": rows,
-              "validity": (validity(clean["model"], corpus, null_setup, args.defence, device, args.validity_keys)
-                           if args.validity_keys else None)}
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+              "corpus": args.corpus, "victim": args.victim, "augmentation": args.augmentation, "steps": args.steps,
+              "nnunet_epochs": args.nnunet_epochs, "mark": args.mark, "machine": platform.processor() or "cpu",
+              "date": time.strftime("%Y-%m-%d"), "power": [], "validity": []}
+    setups = [AuditSetup(mark=args.mark, amplitude=float(a) / 255, marked_share=float(share),
+                         probe_studies=args.probe_studies)
+              for a in args.amplitudes.split(",") for share in args.marked_shares.split(",")]
+    null_setup = replace(setups[0], probe_studies=args.validity_studies)
+    _, test_labels = corpus.slices("test")
+    for defence in args.defences.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            key = evaluation_key(seed)
+            seen = [apply_defence(defence, study.image) for study in corpus.test]
+
+            def attacked(studies: List[np.ndarray]) -> List[np.ndarray]:
+                return [apply_defence(defence, image, study.label, seed) for image, study in zip(studies, corpus.train)]
+
+            def score(predictions: List[np.ndarray]) -> float:
+                return dice(np.concatenate(predictions[:len(seen)]), test_labels)
+
+            key_probes = {setup: probes_for(corpus, key, setup, defence) for setup in setups}
+            null_probes = [probes_for(corpus, evaluation_key(1000 + index), null_setup, defence)
+                           for index in range(args.validity_keys)]
+            asked = seen + [v for probes in list(key_probes.values()) + null_probes for v in probes.volumes]
+            answers, seconds = train_and_segment(args.victim, attacked([s.image for s in corpus.train]), corpus, asked,
+                                                 recipe, nnunet, seed, args.augmentation, device)
+            clean_dice, answers = score(answers), answers[len(seen):]
+            twin_audits = {}
+            for setup, probes in key_probes.items():
+                twin_audits[setup], answers = probes.test(answers[:len(probes.volumes)]), answers[len(probes.volumes):]
+            nulls = []
+            for probes in null_probes:
+                nulls.append(probes.test(answers[:len(probes.volumes)])["p_value"])
+                answers = answers[len(probes.volumes):]
+            result["validity"].append({"defence": defence, "seed": seed, **null_rates(nulls)})
+            for setup, probes in key_probes.items():
+                answers, marked_seconds = train_and_segment(
+                    args.victim, attacked(marked_studies(corpus, key, setup)), corpus, seen + probes.volumes, recipe,
+                    nnunet, seed, args.augmentation, device)
+                result["power"].append({
+                    "defence": defence, "seed": seed, "amplitude_255": setup.amplitude * 255,
+                    "marked_share": setup.marked_share, "setup": asdict(setup), "clean_dice": clean_dice,
+                    "marked_dice": score(answers), "seconds": {"clean": seconds, "marked": marked_seconds},
+                    "visibility": visibility_of_marks(corpus, key, setup), "power": probes.test(answers[len(seen):]),
+                    "clean_twin_audit": twin_audits[setup]})
+                print(json.dumps({k: v for k, v in result["power"][-1].items() if k != "setup"}), flush=True)
+                _write_atomic(args.out, result)
+    _write_atomic(args.out, result)
     return 0
 
 
