@@ -49,7 +49,10 @@ def audit_verdict_command(args: argparse.Namespace) -> int:
     report_path, plot_path = Path(args.report) if args.report else None, Path(args.plot) if args.plot else None
     transaction = OutputTransaction(overwrite=args.overwrite)
     transaction.check({"report": report_path, "preview": plot_path})
-    plan, test, responses = verdict(key, Path(args.probes), Path(args.predictions), reporter(args.progress))
+    if args.nnunet_model:
+        plan, test, responses = _verdict_of_nnunet(key, args)
+    else:
+        plan, test, responses = verdict(key, Path(args.probes), Path(args.predictions), reporter(args.progress))
     report = verdict_report(test, plan.fingerprint, plan.mark, args.alpha)
     with transaction:
         if report_path is not None:
@@ -67,3 +70,20 @@ def audit_verdict_command(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  wrote {path}", file=stream)
     return 0
+
+
+def _verdict_of_nnunet(key, args: argparse.Namespace):
+    """The verdict on a suspect nnU-Net model run here over the probes (its label maps in a temporary folder)."""
+    import tempfile
+
+    from ..marks.audit import PROBE_EXTENSION, load_plan, verdict
+    from ..marks.suspect_nnunet import predict_probes
+    from ..method.device import resolve_device
+
+    probes = Path(args.probes)
+    load_plan(key, probes)  # another key's or a changed audit is refused before the model runs
+    folds = [fold.strip() for fold in args.folds.split(",")] if args.folds else None
+    with tempfile.TemporaryDirectory(prefix="umed-audit-answers-") as answers:
+        predict_probes(Path(args.nnunet_model), sorted((probes / "probes").glob(f"*{PROBE_EXTENSION}")),
+                       Path(answers), folds, str(resolve_device("auto")))
+        return verdict(key, probes, Path(answers), reporter(args.progress))

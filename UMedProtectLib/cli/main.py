@@ -225,7 +225,13 @@ def add_mark_parsers(commands) -> None:
                                "rank among its controls and print the p-value and a verdict.")
     verdict.add_argument("--key", required=True, help="the owner's key file")
     verdict.add_argument("--probes", required=True, metavar="PROBES", help="the folder 'audit prepare' wrote")
-    verdict.add_argument("--predictions", required=True, metavar="PREDS", help="the suspect's label maps")
+    answers = verdict.add_mutually_exclusive_group(required=True)
+    answers.add_argument("--predictions", metavar="PREDS", help="the suspect's label maps")
+    answers.add_argument("--nnunet-model", metavar="RESULTS_FOLDER",
+                         help="run a suspect nnU-Net v2 model here instead: its trained-model folder (dataset.json, "
+                         "plans.json, fold_*/checkpoint_final.pth), weights loaded as data only")
+    verdict.add_argument("--folds", help="with --nnunet-model: comma-separated folds, e.g. 0,1 or all [every fold "
+                         "with a final checkpoint]")
     verdict.add_argument("--alpha", type=float, default=ALPHA, help=f"significance level [{ALPHA}]")
     verdict.add_argument("--report", help="also write the verdict as JSON")
     verdict.add_argument("--plot", metavar="PNG", help="also write the key's statistic against the controls' (PNG)")
