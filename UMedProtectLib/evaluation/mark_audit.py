@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..marks import MARKS
-from ..marks.embed import faded, mark_change, roi_response
+from ..marks.embed import contour_sign, faded, mark_change, roi_response
 from ..marks.key import OwnerKey
 from ..marks.probes import DEFAULT_CONTROLS, DEFAULT_FADE, DEFAULT_PROBE_GAIN, mark_seeds
 from ..marks.statistics import mark_test
@@ -58,6 +58,22 @@ def marked_studies(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> List[np.
 def marked_split(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> np.ndarray:
     """The training slices of `marked_studies`, stacked."""
     return np.concatenate(marked_studies(corpus, key, setup))
+
+
+def average_and_subtract(studies: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                         sigma: float = 2.0) -> List[np.ndarray]:
+    """The adaptive attacker who knows the method but not the key: the mark is one pattern anchored to the slice,
+    + in the ROI and - on its band, both of which the labels show; so each slice's fine detail (the image less its
+    Gaussian blur), signed by the contour, is averaged over every slice into an estimate of the pattern, which is
+    then subtracted where the mark would be. The anatomy's own detail averages towards zero; the mark does not."""
+    from scipy import ndimage
+
+    signs = [np.stack([contour_sign(label_slice[None] > 0)[0] for label_slice in label]) for label in labels]
+    details = [image - ndimage.gaussian_filter(image.astype(np.float64), (0, sigma, sigma)) for image in studies]
+    weight = sum(np.abs(sign).sum(axis=0) for sign in signs)
+    estimate = sum((sign * detail).sum(axis=0) for sign, detail in zip(signs, details))
+    estimate = np.divide(estimate, weight, out=np.zeros_like(estimate), where=weight > 0)
+    return [np.clip(image - sign * estimate, 0.0, 1.0).astype(np.float32) for image, sign in zip(studies, signs)]
 
 
 @dataclass(frozen=True)
@@ -181,6 +197,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="repository victims' optimiser steps")
     parser.add_argument("--nnunet-epochs", type=int, default=2, help="of 250 batches")
     parser.add_argument("--seeds", default="0", help="comma-separated")
+    parser.add_argument("--adaptive", action="store_true",
+                        help="the attacker also averages the marked studies to estimate the mark and subtracts it")
     parser.add_argument("--mark", default="texture", choices=sorted(MARKS))
     parser.add_argument("--amplitudes", default="4,8,16", help="of 255, comma-separated")
     parser.add_argument("--marked-shares", default="1", help="shares of the training studies marked, comma-separated")
@@ -196,8 +214,8 @@ def main(argv=None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     result = {"command": "python -m UMedProtectLib.evaluation.mark_audit " + " ".join(given),
               "corpus": args.corpus, "victim": args.victim, "augmentation": args.augmentation, "steps": args.steps,
-              "nnunet_epochs": args.nnunet_epochs, "mark": args.mark, "machine": platform.processor() or "cpu",
-              "date": time.strftime("%Y-%m-%d"), "power": [], "validity": []}
+              "nnunet_epochs": args.nnunet_epochs, "adaptive": args.adaptive, "mark": args.mark,
+              "machine": platform.processor() or "cpu", "date": time.strftime("%Y-%m-%d"), "power": [], "validity": []}
     setups = [AuditSetup(mark=args.mark, amplitude=float(a) / 255, marked_share=float(share),
                          probe_studies=args.probe_studies)
               for a in args.amplitudes.split(",") for share in args.marked_shares.split(",")]
@@ -209,6 +227,8 @@ def main(argv=None) -> int:
             seen = [apply_defence(defence, study.image) for study in corpus.test]
 
             def attacked(studies: List[np.ndarray]) -> List[np.ndarray]:
+                if args.adaptive:
+                    studies = average_and_subtract(studies, [study.label for study in corpus.train])
                 return [apply_defence(defence, image, study.label, seed) for image, study in zip(studies, corpus.train)]
 
             def score(predictions: List[np.ndarray]) -> float:
