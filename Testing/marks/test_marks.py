@@ -12,7 +12,7 @@ from scipy import ndimage, stats
 
 from UMedProtectLib.cli.main import main
 from UMedProtectLib.marks import MARKS
-from UMedProtectLib.marks.embed import faded, mark_change, outer_band, roi_response
+from UMedProtectLib.marks.embed import faded, mark_change, outer_band, roi_response, study_offset
 from UMedProtectLib.marks.key import OwnerKey, read_key, write_key
 from UMedProtectLib.marks.probes import mark_seeds
 from UMedProtectLib.marks.statistics import mark_test
@@ -171,8 +171,35 @@ def test_protect_with_a_mark_alone_changes_only_roi_and_band_within_the_budget(t
     assert not change[~(roi | outer_band(roi, 3))].any() and np.abs(change).max() <= report["epsilon_native"]
     assert report["mark"]["fingerprint"] == KEY.fingerprint and report["mark"]["budget_share"] == 1.0
     assert KEY.secret.hex() not in (tmp_path / "r.json").read_text()
-    expected = np.trunc(mark_change(MARKS["texture"], KEY.seed("mark"), roi, report["epsilon_native"]))
-    assert np.array_equal(change, expected)  # the key's pattern, truncated to whole numbers
+    offset = study_offset(KEY, image)
+    expected = np.trunc(mark_change(MARKS["texture"], KEY.seed("mark"), roi, report["epsilon_native"], offset=offset))
+    assert np.array_equal(change, expected)  # the key's pattern at the study's offset, truncated to whole numbers
+    assert study_offset(KEY, image) == offset and study_offset(OTHER, image) != offset
+    assert study_offset(KEY, disc_study(6)[0]) != offset  # each study shifts the tile its own way
+
+
+def test_averaging_many_marked_studies_does_not_reveal_the_mark():
+    """The attacker who knows the method averages the contour-signed detail of every marked slice: with one tile
+    position for all studies that recovers the pattern; with each study's secret offset it recovers none of it."""
+    from UMedProtectLib.evaluation.mark_audit import average_and_subtract
+
+    studies = [disc_study(seed, 64) for seed in range(40)]
+    images = [image.astype(np.float64) for image, _ in studies]
+    labels = [label for _, label in studies]
+    seed, mark = KEY.seed("mark"), MARKS["texture"]
+
+    def left_after_attack(offsets):
+        marked = [image + mark_change(mark, seed, label > 0, 20.0, offset=offset)
+                  for image, label, offset in zip(images, labels, offsets)]
+        scale = [np.clip(m / 1000.0, 0, 1) for m in marked]
+        attacked = average_and_subtract(scale, labels)
+        kept = [np.corrcoef((a * 1000.0 - i)[label > 0], (m - i)[label > 0])[0, 1]
+                for a, m, i, label in zip(attacked, marked, images, labels)]
+        return float(np.mean(kept))
+
+    anchored, shifted = left_after_attack([(0, 0)] * len(images)), left_after_attack([study_offset(KEY, image)
+                                                                                     for image in images])
+    assert anchored < 0.6 and shifted > 0.85, (anchored, shifted)
 
 
 def test_a_mark_beside_a_design_takes_half_the_budget(tmp_path, capsys):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..marks import MARKS
-from ..marks.embed import contour_sign, faded, mark_change, roi_response
+from ..marks.embed import contour_sign, faded, mark_change, roi_response, study_offset
 from ..marks.key import OwnerKey
 from ..marks.probes import DEFAULT_CONTROLS, DEFAULT_FADE, DEFAULT_PROBE_GAIN, mark_seeds
 from ..marks.statistics import mark_test
@@ -50,7 +50,8 @@ def marked_studies(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> List[np.
     for index, study in enumerate(corpus.train):
         image = study.image.astype(np.float64)
         if index < count:
-            image = image + mark_change(mark, key.seed("mark"), study.label > 0, setup.amplitude)
+            image = image + mark_change(mark, key.seed("mark"), study.label > 0, setup.amplitude,
+                                        offset=study_offset(key, study.image))
         out.append(np.clip(image, 0.0, 1.0).astype(np.float32))
     return out
 

@@ -8,7 +8,7 @@ from typing import Callable, Tuple
 import numpy as np
 
 # The pattern is drawn on a periodic tile and repeated over the slice: stationary, so a convolutional network can
-# pick it up anywhere, and the same on every slice of every study, so one key is one pattern.
+# pick it up anywhere, and one key is one pattern (each study shifts the tile by its own secret offset, embed.py).
 TILE = 64
 
 
@@ -20,9 +20,9 @@ class Mark:
     description: str
     tile: Callable[[int], np.ndarray]
 
-    def pattern(self, seed: int, shape: Tuple[int, int]) -> np.ndarray:
-        """The pattern over a slice of `shape` (rows, columns), float32 in [-1, 1], anchored at voxel (0, 0)."""
-        tile = self.tile(seed)
+    def pattern(self, seed: int, shape: Tuple[int, int], offset: Tuple[int, int] = (0, 0)) -> np.ndarray:
+        """The pattern over a slice of `shape` (rows, columns), float32 in [-1, 1], its tile shifted by `offset`."""
+        tile = np.roll(self.tile(seed), offset, axis=(0, 1))
         reps = (-(-shape[0] // TILE), -(-shape[1] // TILE))
         return np.tile(tile, reps)[:shape[0], :shape[1]].astype(np.float32)
 

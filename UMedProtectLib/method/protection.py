@@ -11,7 +11,6 @@ from ..budget import FRACTION, standard_windows
 from ..errors import InputError
 from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
-from ..marks import MARKS
 from ..marks.embed import Marking, contour_sign
 from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
 from .device import resolve_device, run_with_memory_fallback
@@ -148,10 +147,10 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
     return Profile.from_perturbation(perturbation, settings, info)
 
 
-def _with_mark(deltas: List[np.ndarray], windows: List[Window], mark: Marking, roi: np.ndarray, amplitude: float,
-               band_width: int) -> List[np.ndarray]:
+def _with_mark(deltas: List[np.ndarray], windows: List[Window], mark: Marking, volume: np.ndarray, roi: np.ndarray,
+               amplitude: float, band_width: int) -> List[np.ndarray]:
     """Each window's change plus the key's mark (normalised units): +pattern in the ROI, -pattern on its outer band."""
-    pattern = MARKS[mark.kind].pattern(mark.key.seed("mark"), roi.shape[-2:])
+    pattern = mark.pattern(volume)
     out = []
     for window, delta in zip(windows, deltas):
         rows, cols = window.valid
@@ -232,7 +231,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     share = mark.budget_share(designed) if mark is not None else 0.0
     deltas = [(1.0 - share) * delta for delta in deltas]
     if mark is not None:
-        deltas = _with_mark(deltas, windows, mark, roi, share * budget.epsilon, settings.band_width)
+        deltas = _with_mark(deltas, windows, mark, volume, roi, share * budget.epsilon, settings.band_width)
 
     protected = volume.copy()
     region = np.zeros(volume.shape, dtype=bool)
