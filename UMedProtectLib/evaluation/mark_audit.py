@@ -219,8 +219,8 @@ def main(argv=None) -> int:
               "machine": platform.processor() or "cpu", "date": time.strftime("%Y-%m-%d"), "power": [], "validity": []}
     setups = [AuditSetup(mark=args.mark, amplitude=float(a) / 255, marked_share=float(share),
                          probe_studies=args.probe_studies)
-              for a in args.amplitudes.split(",") for share in args.marked_shares.split(",")]
-    null_setup = replace(setups[0], probe_studies=args.validity_studies)
+              for a in args.amplitudes.split(",") if a for share in args.marked_shares.split(",")]
+    null_setup = replace(setups[0] if setups else AuditSetup(mark=args.mark), probe_studies=args.validity_studies)
     _, test_labels = corpus.slices("test")
     for defence in args.defences.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -251,15 +251,20 @@ def main(argv=None) -> int:
                 answers = answers[len(probes.volumes):]
             result["validity"].append({"defence": defence, "seed": seed, **null_rates(nulls)})
             for setup, probes in key_probes.items():
+                # The same victim audited with a key it was not trained on: the null of "trained on another
+                # owner's mark of the same kind".
+                other = probes_for(corpus, evaluation_key(2000 + seed), setup, defence)
                 answers, marked_seconds = train_and_segment(
-                    args.victim, attacked(marked_studies(corpus, key, setup)), corpus, seen + probes.volumes, recipe,
-                    nnunet, seed, args.augmentation, device)
+                    args.victim, attacked(marked_studies(corpus, key, setup)), corpus,
+                    seen + probes.volumes + other.volumes, recipe, nnunet, seed, args.augmentation, device)
+                split = len(seen) + len(probes.volumes)
+                mine, others = answers[len(seen):split], answers[split:]
                 result["power"].append({
                     "defence": defence, "seed": seed, "amplitude_255": setup.amplitude * 255,
                     "marked_share": setup.marked_share, "setup": asdict(setup), "clean_dice": clean_dice,
                     "marked_dice": score(answers), "seconds": {"clean": seconds, "marked": marked_seconds},
-                    "visibility": visibility_of_marks(corpus, key, setup), "power": probes.test(answers[len(seen):]),
-                    "clean_twin_audit": twin_audits[setup]})
+                    "visibility": visibility_of_marks(corpus, key, setup), "power": probes.test(mine),
+                    "clean_twin_audit": twin_audits[setup], "other_key_audit": other.test(others)})
                 print(json.dumps({k: v for k, v in result["power"][-1].items() if k != "setup"}), flush=True)
                 _write_atomic(args.out, result)
     _write_atomic(args.out, result)
