@@ -167,6 +167,22 @@ def train_and_segment(victim: str, studies: List[np.ndarray], corpus: Corpus, vo
     return segmenter(model, device)(volumes), time.monotonic() - start
 
 
+def markdown_table(result: Dict) -> str:
+    """The power rows of a data file as the Markdown table docs/audit.md shows (figures rounded, nothing added)."""
+    lines = ["| defence | seed | amplitude | marked | PSNR dB | texture ROI | Dice clean -> marked | key's rank | p "
+             "| p clean twin | p other key |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in result["power"]:
+        other = row.get("other_key_audit", {}).get("p_value")
+        lines.append(
+            f"| {row['defence']} | {row['seed']} | {row['amplitude_255']:g}/255 | {row['marked_share']:.0%} "
+            f"| {row['visibility']['psnr_db']:.1f} | x{row['visibility']['roi_texture_ratio']:.2f} "
+            f"| {row['clean_dice']:.3f} -> {row['marked_dice']:.3f} "
+            f"| {row['power']['rank']} of {row['power']['marks']} "
+            f"| {row['power']['p_value']:.2f} | {row['clean_twin_audit']['p_value']:.2f} "
+            f"| {'' if other is None else f'{other:.2f}'} |")
+    return "\n".join(lines)
+
+
 def _write_atomic(path, data: Dict) -> None:
     import json
     import os
@@ -190,7 +206,8 @@ def main(argv=None) -> int:
     from .corpora.registry import load_corpus
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--out", type=Path, help="the data file to write")
+    parser.add_argument("--table", type=Path, metavar="DATA.json", help="only print a data file's Markdown table")
     parser.add_argument("--corpus", default="synth-faint")
     parser.add_argument("--victim", default="unet", help="a repository victim or nnunet-2d / nnunet-3d")
     parser.add_argument("--augmentation", default="flip", help="the repository victims' level (nnU-Net: its own)")
@@ -208,6 +225,11 @@ def main(argv=None) -> int:
     parser.add_argument("--validity-studies", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.table is not None:
+        print(markdown_table(json.loads(args.table.read_text())))
+        return 0
+    if args.out is None:
+        parser.error("--out is required to measure")
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     corpus = load_corpus(args.corpus)
