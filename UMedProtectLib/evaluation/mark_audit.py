@@ -35,6 +35,7 @@ class AuditSetup:
     fade: float = DEFAULT_FADE
     probe_gain: float = DEFAULT_PROBE_GAIN  # the probes' mark amplitude over the training one
     probe_studies: Optional[int] = None  # None: every test study
+    anchored: bool = False  # every study's tile at offset (0, 0), as before the secret offsets (for comparison)
 
 
 def evaluation_key(index: int) -> OwnerKey:
@@ -51,7 +52,7 @@ def marked_studies(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> List[np.
         image = study.image.astype(np.float64)
         if index < count:
             image = image + mark_change(mark, key.seed("mark"), study.label > 0, setup.amplitude,
-                                        offset=study_offset(key, study.image))
+                                        offset=(0, 0) if setup.anchored else study_offset(key, study.image))
         out.append(np.clip(image, 0.0, 1.0).astype(np.float32))
     return out
 
@@ -215,6 +216,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="repository victims' optimiser steps")
     parser.add_argument("--nnunet-epochs", type=int, default=2, help="of 250 batches")
     parser.add_argument("--seeds", default="0", help="comma-separated")
+    parser.add_argument("--anchored", action="store_true", help="mark every study at tile offset (0, 0)")
     parser.add_argument("--adaptive", action="store_true",
                         help="the attacker also averages the marked studies to estimate the mark and subtracts it")
     parser.add_argument("--mark", default="texture", choices=sorted(MARKS))
@@ -240,7 +242,7 @@ def main(argv=None) -> int:
               "nnunet_epochs": args.nnunet_epochs, "adaptive": args.adaptive, "mark": args.mark,
               "machine": platform.processor() or "cpu", "date": time.strftime("%Y-%m-%d"), "power": [], "validity": []}
     setups = [AuditSetup(mark=args.mark, amplitude=float(a) / 255, marked_share=float(share),
-                         probe_studies=args.probe_studies)
+                         probe_studies=args.probe_studies, anchored=args.anchored)
               for a in args.amplitudes.split(",") if a for share in args.marked_shares.split(",")]
     null_setup = replace(setups[0] if setups else AuditSetup(mark=args.mark), probe_studies=args.validity_studies)
     _, test_labels = corpus.slices("test")
