@@ -16,7 +16,7 @@ label maps it scores four statistics with the exact rank test:
 
 Prints one JSON line per victim: Dice on the clean test split and each statistic's p-value, rank and effect size.
 
-    OMP_NUM_THREADS=1 .venv/bin/python research/mark_probe_kinds.py --amplitudes 4,8 --steps 300
+    OMP_NUM_THREADS=1 .venv/bin/python research/mark_probe_kinds.py --amplitudes 8,4,16 --clean --anchored
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--mark", default="texture")
     parser.add_argument("--amplitudes", default="4,8")
     parser.add_argument("--clean", action="store_true", help="also probe the clean twin")
+    parser.add_argument("--anchored", action="store_true", help="every study's tile at offset (0, 0)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     device = torch.device("cpu")
@@ -93,7 +94,7 @@ def main() -> None:
     runs = [("clean", 0.0)] if args.clean else []
     runs += [("marked", float(a) / 255) for a in args.amplitudes.split(",")]
     for name, amplitude in runs:
-        setup = AuditSetup(mark=args.mark, amplitude=amplitude or 4 / 255)
+        setup = AuditSetup(mark=args.mark, amplitude=amplitude or 4 / 255, anchored=args.anchored)
         images = marked_split(corpus, key, setup) if amplitude else corpus.slices("train")[0]
         start = time.monotonic()
         model = train_victim(args.victim, images, labels, Recipe(steps=args.steps), args.seed, device,
