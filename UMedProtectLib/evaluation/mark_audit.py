@@ -273,7 +273,8 @@ def main(argv=None) -> int:
             for probes in null_probes:
                 nulls.append(probes.test(answers[:len(probes.volumes)])["p_value"])
                 answers = answers[len(probes.volumes):]
-            result["validity"].append({"defence": defence, "seed": seed, **null_rates(nulls)})
+            if nulls:
+                result["validity"].append({"defence": defence, "seed": seed, **null_rates(nulls)})
             for setup, probes in key_probes.items():
                 # The same victim audited with a key it was not trained on: the null of "trained on another
                 # owner's mark of the same kind".
