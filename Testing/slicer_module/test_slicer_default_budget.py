@@ -86,3 +86,29 @@ def test_the_panels_default_is_the_command_lines_budget_and_bytes(ct_files, tmp_
     assert panel.dtype == command_line.dtype and panel.shape == command_line.shape
     assert panel.tobytes() == command_line.tobytes()
     assert np.any(panel != arrayFromVolumeNode(volume)), "the protection changed nothing"
+
+    # The metrics table carries what the command line reports, in reading order: visible?, then what it does.
+    table = results.metricsTableNode
+    rows = [(table.GetCellText(r, 0), table.GetCellText(r, 1)) for r in range(table.GetNumberOfRows())]
+    labels = [label for label, _ in rows]
+    per_window = [(label, value) for label, value in rows if label.startswith("Largest change in the ")]
+    assert [seen["window"]["name"] for seen in expected["standard_windows"]] == ["brain", "soft-tissue", "lung",
+                                                                                 "bone"]
+    assert per_window == [(f"Largest change in the {seen['window']['name']} window (L{seen['window']['level']:.4g} "
+                           f"W{seen['window']['width']:.4g}), grey levels", f"{255 * seen['max_change_of_window']:.2f}")
+                          for seen in expected["standard_windows"]]
+    assert [value for label, value in rows if label == "Warning"] == expected["warnings"]
+    assert dict(rows)["Local noise in the region, after / before"] == f"x{expected['texture']['roi_texture_ratio']:.2f}"
+    assert "Local noise in the band around the edge, after / before" in labels
+    assert dict(rows)["Mean change in the region"].startswith(f"{expected['mean_shift']['native']:+.3g} HU")
+    assert dict(rows)["Budget"] == expected["epsilon_given"]
+    assert labels.index(per_window[-1][0]) < labels.index("Protection evidence") < labels.index(
+        "PSNR, whole volume (dB)")
+    # The exported sidecar carries the whole report, as the command line writes it.
+    folder = tmp_path / "export"
+    folder.mkdir()
+    exported = ProtectionLogic(app.scene).exportResults(folder, ".nrrd", volume, results.protectedNode)
+    sidecar = json.loads(exported.sidecar.read_text())
+    for key in ("standard_windows", "mean_shift", "texture", "threat_model", "warnings", "epsilon_given"):
+        assert rounded(sidecar["report"][key]) == rounded(expected[key]), key
+    assert sidecar["metrics"]["texture.roi_texture_ratio"] == report["texture"]["roi_texture_ratio"]

@@ -22,7 +22,7 @@ import slicer
 from .engine import engineModule
 from .errors import UserFacingError
 from .labelmaps import exportSegmentsToLabelmapNode
-from .metrics import METRIC_ROWS
+from .metrics import sidecarMetrics
 from .nodes import RemoveAddedNodes
 from .versions import collectVersions
 from .volumes import ijkToRasMatrix
@@ -209,8 +209,9 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
             "ijk_to_ras": ijkToRasMatrix(protectedNode).tolist(),
         },
         "settings": report.get("settings", {}),
-        "metrics": {key: report.get(key) for key, *_ in METRIC_ROWS if key in report},
+        "metrics": sidecarMetrics(report),
         "visibility": report.get("visibility"),
+        "report": dict(report),  # everything the command line's report carries: per-window figures, texture, evidence
         "warnings": list(report.get("warnings", []) or []),
         "versions": collectVersions(extraVersions),
         "files": {role: _fileRecord(path) for role, path in exported.files.items()},
