@@ -146,7 +146,7 @@ def write_rtstruct(path: Path, series_files: Sequence[Path], masks: Dict[str, np
     _study_header(dataset, study)
     dataset.Modality = "RTSTRUCT"
     dataset.SeriesInstanceUID = generate_uid()
-    dataset.SeriesNumber, dataset.OperatorsName = 50, ""
+    dataset.SeriesNumber, dataset.InstanceNumber, dataset.OperatorsName = 50, 1, ""
     dataset.StructureSetLabel = "test"
     dataset.StructureSetDate, dataset.StructureSetTime = "20240102", "103000"
     reference = Dataset()

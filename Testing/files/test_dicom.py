@@ -16,6 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from pydicom.fileset import FileSet
 from pydicom.uid import UID
 from scipy import ndimage
 from skimage.morphology import disk
@@ -296,6 +297,23 @@ def assert_labels_the_derived_series(source: Path, source_label: Path, series: P
     assert np.array_equal(labels.array, expected.array)
 
 
+def assert_a_file_set_of(dicomdir: Path, series: list, labels: list) -> None:
+    """A DICOMDIR that dciodvfy accepts, indexing exactly the written series and labels (byte-equal copies), from
+    which the engine reads each series and its label back."""
+    assert dciodvfy_errors(dicomdir) == []
+    file_set = FileSet(pydicom.dcmread(dicomdir))
+    written = [p for folder in series for p in folder.iterdir()] + labels
+    assert sorted(i.SOPInstanceUID for i in file_set) == sorted(pydicom.dcmread(p).SOPInstanceUID for p in written)
+    by_uid = {pydicom.dcmread(p).SOPInstanceUID: p.read_bytes() for p in written}
+    assert all(Path(i.path).read_bytes() == by_uid[i.SOPInstanceUID] for i in file_set)
+    for folder, label in zip(series, labels):
+        uid = pydicom.dcmread(next(folder.iterdir())).SeriesInstanceUID
+        label_file = Path(next(i for i in file_set if i.SOPInstanceUID == pydicom.dcmread(label).SOPInstanceUID).path)
+        _, from_set, read = read_study(dicomdir, label_file, series_uid=uid)
+        assert read.series_uid == uid
+        assert np.array_equal(from_set.array, read_study(folder, label)[1].array)
+
+
 def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
     data = tmp_path / "data"
     for index, (name, kind) in enumerate([("case01", "seg"), ("case02", "rtstruct")]):
@@ -308,9 +326,12 @@ def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
             write_rtstruct(data / f"{name}_rtstruct.dcm", files, masks, uids)
     before = folder_hashes(data)
     out = tmp_path / "out"
-    done = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference", *FAST])
+    done = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference",
+                "--dicomdir", *FAST])
     assert done.returncode == 0, done.stderr + done.stdout
     assert folder_hashes(data) == before
+    assert_a_file_set_of(out / "dicomdir" / "DICOMDIR", [out / "case01", out / "case02"],
+                         [out / "case01_seg.dcm", out / "case02_rtstruct.dcm"])
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert sorted(r["study"] for r in records) == ["case01", "case02"] and {r["status"] for r in records} == {"done"}
     for name, label in (("case01", "case01_seg.dcm"), ("case02", "case02_rtstruct.dcm")):
@@ -325,7 +346,7 @@ def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
         record = next(r for r in records if r["study"] == name)
         assert len(record["outputs"]) == len(os.listdir(data / name)) + 2  # the series, its difference, the label
     again = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference",
-                 "--resume", *FAST])
+                 "--resume", "--dicomdir", *FAST])
     assert again.returncode == 0 and "2 already done" in again.stdout, again.stderr + again.stdout
     profile = tmp_path / "profile.pt"
     fitted = cli(["fit-profile", "--dataset", data, "--profile-out", profile, "--report", tmp_path / "fit.json",
