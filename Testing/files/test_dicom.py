@@ -5,18 +5,15 @@ written."""
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import highdicom
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.fileset import FileSet
 from pydicom.uid import UID
 from scipy import ndimage
 from skimage.morphology import disk
@@ -27,7 +24,8 @@ from UMedProtectLib.files.dicom.series import read_series
 from UMedProtectLib.files.dicom.study import read_study
 from UMedProtectLib.files.dicom.writer import SUFFIX
 
-from dicom_testing import ct_study, dciodvfy_errors, new_study, write_ct_series, write_rtstruct, write_seg
+from dicom_testing import (assert_a_file_set_of, assert_labels_the_derived_series, ct_study, dciodvfy_errors, new_study,
+                           write_ct_series, write_rtstruct, write_seg)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FAST = ["--iterations", "0", "--progress", "none", "--epsilon", "25HU"]
@@ -270,48 +268,6 @@ def test_overwrite_rules_for_a_series_folder(tmp_path, study, capsys):
     assert "not empty" in capsys.readouterr().err and sorted(os.listdir(out)) == ["note.txt"]
     assert protect(tmp_path / "ct") == 2
     assert "input series' folder" in capsys.readouterr().err
-
-
-def assert_labels_the_derived_series(source: Path, source_label: Path, series: Path, label: Path) -> None:
-    """The label written beside a derived series references that series, instance by instance, keeps its frame of
-    reference and segments, and every written file passes dciodvfy; the engine reads the pair back."""
-    sources = {pydicom.dcmread(p).SOPInstanceUID: p.name for p in source.iterdir()}
-    written = {p.name: pydicom.dcmread(p) for p in series.iterdir()}
-    derived_uids = {written[file_name].SOPInstanceUID for file_name in sources.values()}
-    series_uid = next(iter(written.values())).SeriesInstanceUID
-    before, after = pydicom.dcmread(source_label), pydicom.dcmread(label)
-    assert after.SOPInstanceUID != before.SOPInstanceUID and after.SeriesInstanceUID != before.SeriesInstanceUID
-    assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
-    referenced = {str(uid) for uid in re.findall(r"\(0008,1155\) Referenced SOP Instance UID\s+UI: ([0-9.]+)",
-                                                  str(after))}
-    assert referenced and referenced <= derived_uids and not referenced & set(sources)
-    if after.Modality == "SEG":
-        read = highdicom.seg.segread(label)
-        assert read.get_source_image_uids()[0][1] == series_uid
-        assert read.FrameOfReferenceUID == written[next(iter(written))].FrameOfReferenceUID
-        assert [s.SegmentLabel for s in read.SegmentSequence] == [s.SegmentLabel for s in before.SegmentSequence]
-    for path in [label, *series.iterdir()]:
-        assert dciodvfy_errors(path) == [], path
-    _, labels, _ = read_study(series, label)
-    _, expected, _ = read_study(source, source_label)
-    assert np.array_equal(labels.array, expected.array)
-
-
-def assert_a_file_set_of(dicomdir: Path, series: list, labels: list) -> None:
-    """A DICOMDIR that dciodvfy accepts, indexing exactly the written series and labels (byte-equal copies), from
-    which the engine reads each series and its label back."""
-    assert dciodvfy_errors(dicomdir) == []
-    file_set = FileSet(pydicom.dcmread(dicomdir))
-    written = [p for folder in series for p in folder.iterdir()] + labels
-    assert sorted(i.SOPInstanceUID for i in file_set) == sorted(pydicom.dcmread(p).SOPInstanceUID for p in written)
-    by_uid = {pydicom.dcmread(p).SOPInstanceUID: p.read_bytes() for p in written}
-    assert all(Path(i.path).read_bytes() == by_uid[i.SOPInstanceUID] for i in file_set)
-    for folder, label in zip(series, labels):
-        uid = pydicom.dcmread(next(folder.iterdir())).SeriesInstanceUID
-        label_file = Path(next(i for i in file_set if i.SOPInstanceUID == pydicom.dcmread(label).SOPInstanceUID).path)
-        _, from_set, read = read_study(dicomdir, label_file, series_uid=uid)
-        assert read.series_uid == uid
-        assert np.array_equal(from_set.array, read_study(folder, label)[1].array)
 
 
 def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ...errors import InputError
 from ..transaction import OutputTransaction
+from . import save_dataset
 from .writer import DerivedSeries, suffixed_description
 
 
@@ -55,4 +56,4 @@ def rereferenced_label(source: Path, derived: DerivedSeries):
 def stage_rereferenced_label(transaction: OutputTransaction, source: Path, target: Path,
                              derived: DerivedSeries) -> None:
     """Write the label at `source`, re-pointed at the derived series, as `target` of the transaction."""
-    rereferenced_label(source, derived).save_as(transaction.stage(target), enforce_file_format=False)
+    save_dataset(rereferenced_label(source, derived), transaction.stage(target))

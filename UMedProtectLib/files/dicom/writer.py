@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 
 from ..transaction import OutputTransaction
+from . import save_dataset
 from .series import DicomSeries
 
 SUFFIX = " [UMed protected]"
@@ -129,5 +130,5 @@ def stage_series(transaction: OutputTransaction, protected: np.ndarray, series: 
         source_uid = str(dataset.SOPInstanceUID)
         _mark_derived(dataset, derived.series_uid, derivation)
         derived.instances[source_uid] = str(dataset.SOPInstanceUID)
-        dataset.save_as(transaction.stage(target), enforce_file_format=False)
+        save_dataset(dataset, transaction.stage(target))
     return derived
