@@ -24,16 +24,11 @@ AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 
 def head_ct_slab() -> tuple:
-    """Three slices through the brain of Debian's invesalius head CT, stored as its int16 HU, and the brain."""
+    """Three slices through the brain of Debian's invesalius head CT, and the brain."""
     corpus = pytest.importorskip("UMedProtectLib.evaluation.corpora.ct_lesions")
     if not corpus.SOURCE.is_file():
         pytest.skip(f"the head CT is not installed ({corpus.INSTALL_HINT})")
-    hu, _ = corpus.head_ct()
-    brain = corpus.brain_mask(hu)
-    middle = int(np.argmax(brain.sum(axis=(1, 2))))
-    ys, xs = np.nonzero(brain[middle])
-    box = np.s_[middle - 1:middle + 2, max(ys.min() - 24, 0):ys.max() + 24, max(xs.min() - 24, 0):xs.max() + 24]
-    return np.round(hu[box]).astype(np.int16), brain[box].astype(np.uint8)
+    return corpus.head_ct_slab()
 
 
 def synthetic_ct() -> tuple:
