@@ -26,9 +26,8 @@ import os
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -228,8 +227,7 @@ def select(combo: QtWidgets.QComboBox, items: List[str], current: str) -> None:
 TABLE_ROW = 22  # pixels per row of the metrics table
 
 
-@dataclass
-class Session:
+class Session(NamedTuple):
     """What the panel shows: the study's node names, its image and region, and the report of its protection."""
 
     volume: str
