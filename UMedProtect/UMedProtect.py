@@ -129,7 +129,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._shownLabelSource = None
-        self._regionCache = (None, None)  # (what the region was computed from, the region's mask)
+        self._budgetText = (None, "")  # (what the budget label was computed from, its text)
         self._compareWindows = []  # (name, level, width) the Compare window combo box lists
 
     def setup(self) -> None:
@@ -296,28 +296,30 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if volume is None or volume.GetImageData() is None or p.inputSegmentation is None:
             self.ui.epsilonNativeLabel.text = "the default is resolved once the volume and its segmentation are chosen"
             return
+        source = p.inputSegmentation
+        studyKey = (volume.GetID(), volume.GetImageData().GetMTime(), source.GetID(), source.GetMTime(),
+                    tuple(chosenSegmentIds(p)), p.labelValues)
+        # Every parameter change lands here; the study is read again only when it, or what is asked of it, changed.
+        key = (studyKey, bool(p.overrideBudget), p.epsilonSteps, budget.displayWindow(volume))
+        if self._budgetText[0] != key:
+            self._budgetText = (key, self._describeBudget(p))
+        self.ui.epsilonNativeLabel.text = self._budgetText[1]
+
+    def _describeBudget(self, p: UMedProtectParameterNode) -> str:
+        """The budget label's text for the chosen study: the engine's default, or the override against it."""
+        volume = p.inputVolume
         units = volume.GetVoxelValueUnits()
         unit = units.GetCodeValue() if units is not None and units.GetCodeValue() else ""
         try:
             array = arrayFromVolumeNode(volume)
-            region = self._region(p)
+            region = regionMask(volume, p.inputSegmentation, chosenSegmentIds(p), p.labelValues)
             default, ct = budget.resolveBudget(array, region)
             if not p.overrideBudget:
-                self.ui.epsilonNativeLabel.text = "default: " + budget.describeBudget(default, ct, unit)
-                return
+                return "default: " + budget.describeBudget(default, ct, unit)
             chosen, _ = budget.resolveBudget(array, region, p.epsilonSteps, budget.displayWindow(volume))
-            self.ui.epsilonNativeLabel.text = "override: " + budget.describeBudget(chosen, ct, unit, default)
+            return "override: " + budget.describeBudget(chosen, ct, unit, default)
         except (UserFacingError, ValueError) as error:
-            self.ui.epsilonNativeLabel.text = str(error)
-
-    def _region(self, p: UMedProtectParameterNode):
-        """The region to protect, converted again only when the volume, the segmentation or the choice changed."""
-        source = p.inputSegmentation
-        key = (p.inputVolume.GetID(), p.inputVolume.GetImageData().GetMTime(), source.GetID(), source.GetMTime(),
-               tuple(chosenSegmentIds(p)), p.labelValues)
-        if self._regionCache[0] != key:
-            self._regionCache = (key, regionMask(p.inputVolume, source, chosenSegmentIds(p), p.labelValues))
-        return self._regionCache[1]
+            return str(error)
 
     def _status(self, message: str, error: bool = False) -> None:
         """One sentence under the Protect button, also written to the log."""
