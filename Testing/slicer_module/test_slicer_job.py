@@ -124,11 +124,11 @@ def test_panel_fields_to_engine_settings_round_trip_through_the_real_parser(stud
         parsed = settings_from(build_parser().parse_args(command.arguments()))
         for name in ProtectSettings.__dataclass_fields__:
             assert getattr(parsed, name) == getattr(expected, name), (index, name)
-    # A request with the panel's defaults means the engine's defaults, except the budget: the panel always gives
-    # one, the paper's 4/255 of the volume's display window (a CT's report warns in each window that shows it).
+    # A request with the panel's defaults means the engine's defaults, the budget included: no budget and no window
+    # are given, so the engine resolves its default for the study exactly as `umed-protect protect` does.
     command = ProtectJob(ProtectRequest(volume, labelmap), tmp_path / "defaults").prepare()
-    assert settings_from(build_parser().parse_args(command.arguments())) == ProtectSettings(epsilon=4 / 255,
-                                                                                            window="-600,1500")
+    assert not any(a.startswith(("--epsilon", "--window")) for a in command.arguments())
+    assert settings_from(build_parser().parse_args(command.arguments())) == ProtectSettings()
 
 
 @needs_cli

@@ -14,8 +14,9 @@ from PIL import Image
 
 import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
 
-from UMedProtectSlicer.dependencies import (REQUIREMENTS, MissingPackage, describeMissing, distributionName,
-                                            missingPackages, satisfies)
+from UMedProtectSlicer.dependencies import (REQUIREMENTS, SLICER_BUNDLED, MissingPackage, describeMissing,
+                                            distributionName, missingPackages, satisfies)
+from UMedProtectSlicer.errors import UserFacingError
 from UMedProtectSlicer.install import InstallPlan, ensureDependencies, planInstall
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +131,21 @@ def test_requirements_match_the_engine_dependencies():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     engine = {distributionName(r).lower(): r for r in pyproject["project"]["dependencies"]}
     mine = {distributionName(r).lower(): r for r in REQUIREMENTS.values()}
-    assert mine == engine
+    # highdicom reads SEG files, which the panel never hands the engine; it needs pydicom 3, Slicer bundles 2.4.
+    assert mine == {name: r for name, r in engine.items() if name != "highdicom"}
+    assert satisfies("2.4.3", REQUIREMENTS["pydicom"]), "the pydicom 3D Slicer bundles must do"
+
+
+def test_the_install_plan_never_replaces_a_package_slicer_ships():
+    old_pydicom = MissingPackage("pydicom", "pydicom>=3.0,<4", "2.4.3")
+    scipy = MissingPackage("scipy", REQUIREMENTS["scipy"], "1.7.3")
+    with pytest.raises(UserFacingError, match=r"pydicom>=3.0,<4 \(2.4.3 installed\), which 3D Slicer ships"):
+        planInstall([scipy, old_pydicom], pytorchExtension=True)
+    for name in SLICER_BUNDLED:  # installed in any version: refused; absent (outside Slicer): installed like the rest
+        with pytest.raises(UserFacingError, match="does not replace them"):
+            planInstall([MissingPackage(name, REQUIREMENTS[name], "0.1")], pytorchExtension=False)
+        absent = MissingPackage(name, REQUIREMENTS[name], None)
+        assert planInstall([absent], pytorchExtension=False).pipPackages == [absent]
 
 
 def test_version_checks():

@@ -7,7 +7,9 @@ import importlib.util
 import re
 from dataclasses import dataclass
 
-# import name -> pip requirement; kept equal to the engine's pyproject dependencies (a test checks this).
+# import name -> pip requirement; the engine's pyproject dependencies (a test checks this) but highdicom: it reads DICOM
+# SEG files, which the panel never gives the engine (Slicer's DICOM module loads them; the engine gets NRRD), and it
+# needs pydicom 3, while Slicer bundles pydicom 2.4.
 REQUIREMENTS = {
     "torch": "torch>=2.0,<3",
     "numpy": "numpy>=1.22",
@@ -17,9 +19,12 @@ REQUIREMENTS = {
     "slicerio": "slicerio>=1.0",
     "PIL": "pillow>=9",
     "distributed": "distributed>=2024.1",  # protect-dataset's Dask scale-out: an engine dependency like the others
-    "pydicom": "pydicom>=3.0,<4",  # DICOM series in and out (Slicer's own DICOM module uses pydicom too)
-    "highdicom": "highdicom>=0.28,<1",  # DICOM SEG labels
+    "pydicom": "pydicom>=2.4,<4",  # the derived DICOM series out (Slicer's own DICOM module uses pydicom too)
 }
+# What 3D Slicer ships in its own Python (its SuperBuild: python-numpy, python-SimpleITK, and pydicom 2.4.3 and Pillow
+# in python-dicom-requirements): never installed over, since Slicer's own modules (the DICOM browser) were built and
+# tested with its versions. One out of range is refused in words instead (planInstall).
+SLICER_BUNDLED = ("numpy", "SimpleITK", "pydicom", "PIL")
 
 
 @dataclass(frozen=True)

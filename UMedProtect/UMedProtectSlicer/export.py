@@ -22,7 +22,7 @@ import slicer
 from .engine import engineModule
 from .errors import UserFacingError
 from .labelmaps import exportSegmentsToLabelmapNode
-from .metrics import METRIC_ROWS
+from .metrics import sidecarMetrics
 from .nodes import RemoveAddedNodes
 from .versions import collectVersions
 from .volumes import ijkToRasMatrix
@@ -83,9 +83,10 @@ def _writeJson(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def plannedPaths(folder: Path, baseName: str, fileFormat: str, withDifference: bool, withLabel: bool) -> dict:
+def plannedPaths(folder: Path, baseName: str, fileFormat: str, withDifference: bool, withLabel: bool,
+                 dicomLabel: bool = False) -> dict:
     """The files an export will create, by role (the sidecar under "sidecar"); a DICOM series is a folder, its
-    difference map and label map are NRRD."""
+    difference map NRRD, its label the source's SEG or RTSTRUCT re-pointed at it (`dicomLabel`), else NRRD."""
     base = safeBaseName(baseName)
     dicom = fileFormat == DICOM_FORMAT
     extension = ".nrrd" if dicom else fileFormat
@@ -93,14 +94,19 @@ def plannedPaths(folder: Path, baseName: str, fileFormat: str, withDifference: b
     if withDifference:
         paths["difference"] = folder / f"{base}_difference{extension}"
     if withLabel:
-        paths["label"] = folder / f"{base}_label{extension}"
+        paths["label"] = folder / f"{base}_label{'.dcm' if dicom and dicomLabel else extension}"
     paths["sidecar"] = folder / f"{base}_protected.json"
     return paths
 
 
-def dicomSourceFiles(volumeNode) -> list:
-    """The DICOM files a volume was loaded from, found through Slicer's DICOM database; empty when there are none."""
-    uids = (volumeNode.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split()
+def dicomSourceFiles(node) -> list:
+    """The DICOM files a volume or segmentation was loaded from, found through Slicer's DICOM database (the node's
+    attribute, else its subject hierarchy item's instance UIDs); empty when there are none."""
+    uids = (node.GetAttribute(INSTANCE_UIDS_ATTRIBUTE) or "").split()
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(node.GetScene()) if not uids else None
+    if hierarchy is not None:
+        item = hierarchy.GetItemByDataNode(node)
+        uids = hierarchy.GetItemUID(item, slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMInstanceUIDName()).split()
     database = getattr(slicer, "dicomDatabase", None)
     if not uids or database is None:
         return []
@@ -109,8 +115,9 @@ def dicomSourceFiles(volumeNode) -> list:
 
 
 def writeDicomSeries(volumeNode, protectedNode, report: Mapping[str, Any], files: Sequence[Path], folder: Path,
-                     overwrite: bool) -> Path:
-    """Write the protected volume as a derived series of `files` (the volume's source) into the new `folder`."""
+                     overwrite: bool, label: Optional[tuple] = None) -> Path:
+    """Write the protected volume as a derived series of `files` (the volume's source) into the new `folder`, and
+    with it `label`, (the SEG or RTSTRUCT file it was loaded from, its target), re-pointed at that series."""
     from .volumes import arrayFromVolumeNode
 
     errors = engineModule("errors")
@@ -133,7 +140,10 @@ def writeDicomSeries(volumeNode, protectedNode, report: Mapping[str, Any], files
     try:
         with outputs.created_folders([t.parent for t in writer.series_targets(series, folder)]), \
                 outputs.OutputTransaction(overwrite=overwrite, keep_intact=files) as transaction:
-            writer.stage_series(transaction, protected, series, folder, writer.derivation_description(report))
+            derived = writer.stage_series(transaction, protected, series, folder,
+                                          writer.derivation_description(report))
+            if label is not None:
+                engineModule("files.dicom.references").stage_rereferenced_label(transaction, *label, derived)
             transaction.commit()
     except errors.InputError as error:
         raise UserFacingError(f"Could not write the DICOM series '{folder}': {error}") from None
@@ -149,12 +159,15 @@ def _fileRecord(path: Path) -> dict:
 def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode, report: Mapping[str, Any],
                   differenceNode=None, labelSourceNode=None, segmentIds: Sequence[str] = (),
                   extraVersions: Optional[dict] = None, overwrite: bool = False,
-                  dicomFiles: Optional[Sequence[Path]] = None) -> ExportedFiles:
+                  dicomFiles: Optional[Sequence[Path]] = None, dicomLabelFiles: Optional[Sequence[Path]] = None
+                  ) -> ExportedFiles:
     """Write the protected volume (and optionally the difference map and the label map) plus a JSON sidecar.
 
     The label map is written on the volume's grid (segment n of segmentIds -> value n), the form training
     pipelines read. As a "DICOM series", the protected volume is written as a derived series of the files it was
-    loaded from (`dicomFiles`, else found through Slicer's DICOM database). Nothing in the scene changes.
+    loaded from (`dicomFiles`, else found through Slicer's DICOM database), and a segmentation loaded from a DICOM
+    SEG or RTSTRUCT (`dicomLabelFiles`, else found the same way) as that file, whole, re-pointed at the derived
+    series, so that a PACS attaches it there. Nothing in the scene changes.
     """
     folder = Path(folder)
     if fileFormat not in FORMATS:
@@ -164,10 +177,16 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
         if not dicomFiles:
             raise UserFacingError(f"'{inputVolumeNode.GetName()}' was not loaded from DICOM (through the DICOM "
                                   "module); export it as .nrrd or .nii.gz.")
+    labelFiles = []
+    if fileFormat == DICOM_FORMAT and labelSourceNode is not None:
+        labelFiles = list(dicomLabelFiles or dicomSourceFiles(labelSourceNode))
+        if len(labelFiles) > 1:
+            raise UserFacingError(f"'{labelSourceNode.GetName()}' was loaded from {len(labelFiles)} DICOM files; "
+                                  "export a segmentation loaded from one SEG or RTSTRUCT.")
     if not folder.is_dir():
         raise UserFacingError(f"Export folder '{folder}' does not exist; choose an existing folder.")
     paths = plannedPaths(folder, inputVolumeNode.GetName(), fileFormat, differenceNode is not None,
-                         labelSourceNode is not None)
+                         labelSourceNode is not None, dicomLabel=bool(labelFiles))
     existing = [p.name for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise UserFacingError(f"'{existing[0]}' already exists in '{folder}'; choose another folder or allow "
@@ -175,25 +194,29 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
 
     exported = ExportedFiles()
     if fileFormat == DICOM_FORMAT:
+        label = (Path(labelFiles[0]), paths["label"]) if labelFiles else None
         exported.files["protected"] = writeDicomSeries(inputVolumeNode, protectedNode, report, dicomFiles,
-                                                       paths["protected"], overwrite)
+                                                       paths["protected"], overwrite, label)
+        if label is not None:
+            exported.files["label"] = paths["label"]
     else:
         exported.files["protected"] = writeVolumeNode(protectedNode, paths["protected"])
     if differenceNode is not None:
         exported.files["difference"] = writeVolumeNode(differenceNode, paths["difference"])
     segmentNames: list = []
-    if labelSourceNode is not None:
-        if labelSourceNode.IsA("vtkMRMLSegmentationNode"):
+    labelWritten = "label" in exported.files  # a DICOM label goes with its series
+    if labelSourceNode is not None and labelSourceNode.IsA("vtkMRMLSegmentationNode"):
+        if not labelWritten:
             with RemoveAddedNodes(labelSourceNode.GetScene()):
                 labelmapNode = exportSegmentsToLabelmapNode(labelSourceNode, inputVolumeNode, segmentIds)
                 exported.files["label"] = writeVolumeNode(labelmapNode, paths["label"])
-            segmentation = labelSourceNode.GetSegmentation()
-            chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i)
-                                          for i in range(segmentation.GetNumberOfSegments())]
-            segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()}
-                            for n, sid in enumerate(chosen)]
-        else:
-            exported.files["label"] = writeVolumeNode(labelSourceNode, paths["label"])
+        segmentation = labelSourceNode.GetSegmentation()
+        chosen = list(segmentIds) or [segmentation.GetNthSegmentID(i)
+                                      for i in range(segmentation.GetNumberOfSegments())]
+        segmentNames = [{"label": n + 1, "segment": segmentation.GetSegment(sid).GetName()}
+                        for n, sid in enumerate(chosen)]
+    elif labelSourceNode is not None and not labelWritten:
+        exported.files["label"] = writeVolumeNode(labelSourceNode, paths["label"])
 
     sidecar = {
         "description": "Volume protected with UMed unlearnable perturbations (UMedProtect for 3D Slicer).",
@@ -209,8 +232,9 @@ def exportResults(folder: Path, fileFormat: str, inputVolumeNode, protectedNode,
             "ijk_to_ras": ijkToRasMatrix(protectedNode).tolist(),
         },
         "settings": report.get("settings", {}),
-        "metrics": {key: report.get(key) for key, *_ in METRIC_ROWS if key in report},
+        "metrics": sidecarMetrics(report),
         "visibility": report.get("visibility"),
+        "report": dict(report),  # everything the command line's report carries: per-window figures, texture, evidence
         "warnings": list(report.get("warnings", []) or []),
         "versions": collectVersions(extraVersions),
         "files": {role: _fileRecord(path) for role, path in exported.files.items()},

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .dependencies import MissingPackage, describeMissing, distributionName, missingPackages
+from .dependencies import SLICER_BUNDLED, MissingPackage, describeMissing, distributionName, missingPackages
 from .errors import UserFacingError
 
 
@@ -27,7 +27,13 @@ class InstallPlan:
 
 
 def planInstall(missing: list[MissingPackage], pytorchExtension: bool) -> InstallPlan:
-    """Torch goes through the PyTorch extension (which picks the CUDA build) when it is there, else with the rest."""
+    """Torch goes through the PyTorch extension (which picks the CUDA build) when it is there, else with the rest;
+    UserFacingError when that would replace a package Slicer ships (SLICER_BUNDLED)."""
+    bundled = [m for m in missing if m.importName in SLICER_BUNDLED and m.installed is not None]
+    if bundled:
+        raise UserFacingError(f"UMed Protect needs {describeMissing(bundled)}, which 3D Slicer ships itself; it does "
+                              "not replace them, since Slicer's own modules depend on them. Use a 3D Slicer release "
+                              "that bundles these versions.")
     torch = next((m for m in missing if m.importName == "torch"), None)
     if torch is None or not pytorchExtension:
         return InstallPlan(None, list(missing))

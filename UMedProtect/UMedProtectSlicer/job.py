@@ -36,8 +36,11 @@ class ProtectRequest:
     labelSourceNode: object
     segmentIds: Sequence[str] = ()
     labelValues: str = ""  # only for a label map source: "1,2" or "" for every label > 0
-    epsilonSteps: int = engineSettings.DEFAULT_BUDGET_STEPS  # budget in 1/255 steps of the reading window
-    window: str = ""  # "" = the volume's display window; or "robust", a preset such as "soft-tissue", "level,width"
+    # None: the engine's default for the study, as `protect` resolves it; else an override in 1/255 steps of the window.
+    epsilonSteps: Optional[int] = None
+    # "" = the volume's display window for an override and the engine's choice for the default; or "robust", a preset
+    # such as "soft-tissue", "level,width".
+    window: str = ""
     bandWidth: int = _DEFAULTS.band_width
     preset: str = _DEFAULTS.preset
     device: str = _DEFAULTS.device
@@ -51,7 +54,8 @@ class ProtectRequest:
         """The engine settings this request means, with the reading window and label values of the prepared files."""
         try:
             return engineSettings.ProtectSettings(
-                epsilon=engineSettings.epsilon_of_steps(self.epsilonSteps), window=window or None,
+                epsilon=None if self.epsilonSteps is None else engineSettings.epsilon_of_steps(self.epsilonSteps),
+                window=window or None,
                 band_width=int(self.bandWidth), labels=engineSettings.parse_labels(labels), preset=self.preset,
                 device=self.device, seed=int(self.seed), iterations=self.iterations,
                 **({"design": "none"} if self.markOnly else {}))
@@ -81,7 +85,7 @@ def validateRequest(request: ProtectRequest) -> None:
     if request.labelSourceNode is None:
         raise UserFacingError("Choose the segmentation (or label map) that marks the region to protect.")
     low, high = engineSettings.BUDGET_STEPS
-    if not low <= int(request.epsilonSteps) <= high:
+    if request.epsilonSteps is not None and not low <= int(request.epsilonSteps) <= high:
         raise UserFacingError(f"Budget {request.epsilonSteps}/{high} is outside {low}/{high} to {high}/{high}.")
     if request.markOnly and request.markKeyPath is None:
         raise UserFacingError("'Mark only' needs a key file: tick Mark and choose your key.")
@@ -119,9 +123,13 @@ class ProtectJob:
         return ProtectCommand(
             image=self.path("image.nrrd"), label=self.path("label.nrrd"), output=self.path("protected.nrrd"),
             difference=self.path("difference.nrrd"), report=self.path("report.json"),
-            settings=request.settings(request.window or windowArgument(displayWindow(request.volumeNode)), labels),
+            settings=request.settings(request.window or self.overrideWindow(), labels),
             profile=Path(request.profilePath) if request.profilePath else None,
             mark=Path(request.markKeyPath) if request.markKeyPath else None)
+
+    def overrideWindow(self) -> str:
+        """The display window an override is a share of; none for the default, which the engine picks as the CLI."""
+        return "" if self.request.epsilonSteps is None else windowArgument(displayWindow(self.request.volumeNode))
 
     def loadResults(self) -> ProtectResults:
         """Create the result nodes from the engine's files; on any failure the scene is left as it was."""

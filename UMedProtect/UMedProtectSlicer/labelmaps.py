@@ -8,8 +8,9 @@ import numpy as np
 import slicer
 import vtk
 
+from .engine import engineSettings
 from .errors import UserFacingError
-from .nodes import removeNodeWithDisplay
+from .nodes import RemoveAddedNodes, removeNodeWithDisplay
 from .volumes import arrayFromVolumeNode, sameGrid
 
 
@@ -75,3 +76,11 @@ def labelmapNodeOnVolumeGrid(volumeNode, labelSourceNode,
         raise UserFacingError(f"There is no region to protect: {source} is empty inside volume "
                               f"'{volumeNode.GetName()}'.")
     return labelmapNode
+
+
+def regionMask(volumeNode, labelSourceNode, segmentIds: Sequence[str] = (), labelValues: str = "") -> np.ndarray:
+    """The region to protect on the volume's grid, as the engine gets it (the chosen segments or label values)."""
+    with RemoveAddedNodes(volumeNode.GetScene()):
+        labels = arrayFromVolumeNode(labelmapNodeOnVolumeGrid(volumeNode, labelSourceNode, segmentIds))
+    chosen = engineSettings.parse_labels(labelValues) if labelSourceNode.IsA("vtkMRMLLabelMapVolumeNode") else None
+    return np.isin(labels, chosen) if chosen else labels > 0

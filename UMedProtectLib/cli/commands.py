@@ -118,6 +118,8 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
 
     `profile` is job.profile already loaded (a dataset run loads it once per worker); otherwise it is loaded here.
     """
+    from ..files.dicom.labels import is_dicom_label
+    from ..files.dicom.references import stage_rereferenced_label
     from ..files.dicom.writer import derivation_description, series_targets, stage_series
     from ..files.preview import further_windows, preview_png
     from ..marks.embed import Marking
@@ -160,9 +162,11 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
     emit(progress, "write", 1.0, "writing the outputs")
     folders = [target.parent for target in series_targets(series, outputs.output)] if to_series else []
     with created_folders(folders), transaction:
+        derived = None
         if to_series:
-            report["dicom"]["derived_series_uid"] = stage_series(transaction, result.protected, series,
-                                                                 outputs.output, derivation_description(report))
+            derived = stage_series(transaction, result.protected, series, outputs.output,
+                                   derivation_description(report))
+            report["dicom"]["derived_series_uid"] = derived.series_uid
         else:
             stage_image(transaction, result.protected, image, outputs.output)
         if outputs.difference is not None:
@@ -175,7 +179,10 @@ def run_protect(job: ProtectJob, profile: Optional["Profile"] = None) -> Tuple[d
                 (window["low"], window["high"]), image.spacing, image.direction, window["name"],
                 further_windows(report), report.get("texture"), unit))
         for source, target in job.copies.items():
-            shutil.copyfile(source, transaction.stage(target))
+            if derived is not None and is_dicom_label(source):  # a PACS must attach it to the protected series
+                stage_rereferenced_label(transaction, source, target, derived)
+            else:
+                shutil.copyfile(source, transaction.stage(target))
         if outputs.profile_out is not None:
             if result.profile is None:
                 raise InputError("--profile-out: design 'none' fits nothing to save; choose a design")

@@ -141,13 +141,17 @@ def build_parser(with_evaluation: bool = False) -> Parser:
 
     dataset = commands.add_parser("protect-dataset", help="protect every study of a dataset (resumable, on Dask)",
                                   description="Protect every image/label pair of a dataset (the layouts of "
-                                  "fit-profile) into OUT under the same relative paths, labels copied unchanged, on a "
-                                  "local or an existing Dask cluster. OUT/manifest.jsonl records each study as it "
+                                  "fit-profile) into OUT under the same relative paths, labels copied unchanged (a "
+                                  "DICOM SEG or RTSTRUCT rewritten to reference the derived series), on a local or an "
+                                  "existing Dask cluster. OUT/manifest.jsonl records each study as it "
                                   "finishes. Exit code 3: some studies failed (the run went on without them).")
     dataset.add_argument("--dataset", required=True, metavar="DIR_OR_CSV", help="the image/label pairs")
     dataset.add_argument("--output-dir", required=True, metavar="OUT", help="folder for the protected dataset")
     dataset.add_argument("--profile", metavar="P", help="apply this protection profile [fit on each study]")
     dataset.add_argument("--difference", action="store_true", help="also write NAME_difference.EXT beside each output")
+    dataset.add_argument("--dicomdir", action="store_true",
+                         help="once every study is protected, also write OUT/dicomdir/: a DICOMDIR with copies of the "
+                         "derived series and their SEG/RTSTRUCT under standard File IDs, for media or a PACS import")
     dataset.add_argument("--resume", action="store_true",
                          help="skip studies whose outputs still have the manifest's hashes; redo the rest")
     where = dataset.add_mutually_exclusive_group()

@@ -16,6 +16,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 
 from ..cli.commands import message_stream, print_summary, reporter, settings_from
 from ..errors import Cancelled, InputError
+from ..files.dicom import is_series_input
 from ..files.reports import plain
 from ..files.transaction import (STAGING_PREFIX, check_writable, confined, created_folders, folder_locks,
                                  held_signals, recover_stale, resolved)
@@ -26,6 +27,8 @@ from .manifest import Manifest, still_valid
 from .study_job import StudyJob, input_hashes, plan_jobs
 
 SOME_FAILED = 3
+# Where --dicomdir puts the DICOM File-set (DICOMDIR and copies of the instances under standard File IDs) in OUT.
+DICOMDIR_FOLDER = "dicomdir"
 
 
 def duration(seconds: float) -> str:
@@ -208,6 +211,8 @@ def _protect_dataset(args: argparse.Namespace, pairs: Sequence[Tuple[Path, Path]
     mark_path = resolved(args.mark) if args.mark else None
     mark_fingerprint = read_key(mark_path).fingerprint if mark_path else None  # a bad key is refused before any work
     jobs = plan_jobs(pairs, root, output_dir, settings.seed, args.difference, mark_path)
+    if args.dicomdir and not any(is_series_input(job.image) for job in jobs):
+        raise InputError("--dicomdir indexes DICOM series, and the dataset holds none; leave it out")
     sources = [path for job in jobs for path in job.inputs()] + [Path(args.dataset)] + (
         [Path(profile_path)] if profile_path else []) + ([mark_path] if mark_path else [])
     inputs = {resolved(path): path for path in sources}
@@ -242,5 +247,12 @@ def _protect_dataset(args: argparse.Namespace, pairs: Sequence[Tuple[Path, Path]
     applied = profile.applied_to(settings)[0] if profile is not None else settings  # the design a profile imposes
     evidence = applied.design_spec.threat_model()["summary"]
     code = SOME_FAILED if any(r.get("status") != "done" for r in records) else 0
-    print_summary(_summary(records, skipped, time.monotonic() - start, where, manifest, evidence), stream, code)
+    lines = _summary(records, skipped, time.monotonic() - start, where, manifest, evidence)
+    if args.dicomdir and code == 0:  # a set with a study missing would pass for the whole dataset
+        from ..files.dicom.dicomdir import write_file_set
+
+        files = [path for job in jobs for path in job.dicom_outputs()]
+        lines.append(f"  wrote {write_file_set(files, output_dir / DICOMDIR_FOLDER)} (a DICOM File-set of "
+                     f"{len(files)} instances)")
+    print_summary(lines, stream, code)
     return code

@@ -63,6 +63,16 @@ class StudyJob:
         """The label file and its data files, to be copied unchanged under their relative paths."""
         return {path: self.output_dir / relative_path(path, self.root) for path in input_files(self.label)}
 
+    def dicom_outputs(self) -> List[Path]:
+        """The DICOM files this study writes: its derived series' instances and a SEG or RTSTRUCT beside them."""
+        if not is_series_input(self.image):
+            return []
+        from ..files.dicom.labels import is_dicom_label
+        from ..files.dicom.series import series_files
+
+        return [*series_files(self.outputs()["output"]),
+                *(target for source, target in self.copies().items() if is_dicom_label(source))]
+
     def protect_job(self, settings: ProtectSettings, profile: Optional[Path], device: Optional[str]) -> ProtectJob:
         """This study's protection: the run's settings with the study's own seed (and the worker's device, if any)."""
         return ProtectJob(self.image, self.label, ProtectOutputs(**self.outputs()),

@@ -24,8 +24,12 @@ def segment_names(dataset) -> Dict[int, str]:
 
 def seg_image(dataset, path: Path, numbers: Sequence[int], normal: np.ndarray) -> Tuple[sitk.Image, List[str]]:
     """The chosen segments as one label image (values 1..n) with the SEG's geometry; slices along `normal`."""
-    import highdicom
-
+    try:
+        import highdicom
+    except ImportError as error:  # e.g. in 3D Slicer's Python, whose pydicom 2.4 today's highdicom does not take
+        raise InputError(f"reading the DICOM SEG {str(path)!r} needs highdicom with pydicom 3 ({error}); run "
+                         "umed-protect in its own environment, or load the SEG through 3D Slicer's DICOM module and "
+                         "protect it from the UMed Protect panel") from None
     try:
         segmentation = highdicom.seg.Segmentation.from_dataset(dataset, copy=False)
     except Exception as error:  # highdicom raises ValueError, AttributeError or KeyError for a malformed SEG

@@ -12,12 +12,14 @@ Smallest/Largest Image Pixel Value updated where present. Nothing is removed or 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Mapping
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
 from ..transaction import OutputTransaction
+from . import save_dataset
 from .series import DicomSeries
 
 SUFFIX = " [UMed protected]"
@@ -83,9 +85,23 @@ def _mark_derived(dataset, series_uid: str, derivation: str) -> None:
     kind = list(dataset.ImageType) if "ImageType" in dataset else []
     dataset.ImageType = ["DERIVED", "SECONDARY"] + [str(v) for v in kind[2:]]
     dataset.DerivationDescription = derivation
+    dataset.SeriesDescription = suffixed_description(dataset)
+
+
+def suffixed_description(dataset) -> str:
+    """The dataset's SeriesDescription with SUFFIX, within its 64 characters."""
     description = str(dataset.get("SeriesDescription", "") or "")
     # A source without a description gets the suffix alone, not one starting with a space.
-    dataset.SeriesDescription = (description[: _LO - len(SUFFIX)] + SUFFIX).strip()
+    return (description[: _LO - len(SUFFIX)] + SUFFIX).strip()
+
+
+@dataclass(frozen=True)
+class DerivedSeries:
+    """What a derived series is called: its Series Instance UID and, by source SOP Instance UID, its instances'."""
+
+    series_uid: str
+    source_series_uid: str
+    instances: Dict[str, str] = field(default_factory=dict)
 
 
 def series_targets(series: DicomSeries, folder: Path) -> List[Path]:
@@ -94,23 +110,25 @@ def series_targets(series: DicomSeries, folder: Path) -> List[Path]:
 
 
 def stage_series(transaction: OutputTransaction, protected: np.ndarray, series: DicomSeries, folder: Path,
-                 derivation: str) -> str:
+                 derivation: str) -> DerivedSeries:
     """Write the protected voxels (rescaled units, on the series' grid) as a derived series into `transaction`.
 
     Each slice file appears at `folder` / its path relative to the series' root; the folders must exist. Returns
-    the new Series Instance UID.
+    the new series' UIDs, which a SEG or RTSTRUCT of the source is re-pointed to (references.py).
     """
     from pydicom import dcmread
     from pydicom.uid import generate_uid
 
     original = series.image.array
     protected = np.asarray(protected).reshape(original.shape)
-    series_uid = generate_uid()
+    derived = DerivedSeries(generate_uid(), series.series_uid)
     for z, (path, target) in enumerate(zip(series.files, series_targets(series, folder))):
         dataset = dcmread(path)
         # Rounded, not truncated: the change is already whole slopes, up to the float rounding of the division.
         change = np.rint((protected[z].astype(np.float64) - original[z].astype(np.float64)) / series.slope)
         _replace_pixels(dataset, change)
-        _mark_derived(dataset, series_uid, derivation)
-        dataset.save_as(transaction.stage(target), enforce_file_format=False)
-    return series_uid
+        source_uid = str(dataset.SOPInstanceUID)
+        _mark_derived(dataset, derived.series_uid, derivation)
+        derived.instances[source_uid] = str(dataset.SOPInstanceUID)
+        save_dataset(dataset, transaction.stage(target))
+    return derived
