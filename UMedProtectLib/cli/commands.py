@@ -235,7 +235,7 @@ def demo_command(args: argparse.Namespace) -> int:
 def fit_profile_command(args: argparse.Namespace) -> int:
     """`umed-protect fit-profile`: fit one protection profile on a dataset of image/label pairs."""
     from ..dataset.layouts import find_pairs
-    from ..method.data_parallel import is_writer, join_torchrun
+    from ..method.devices.data_parallel import is_writer, join_torchrun
     from ..method.profile import save_profile
     from ..method.protection import fit_profile
 

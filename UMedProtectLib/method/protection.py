@@ -13,15 +13,15 @@ from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
 from ..marks import MARKS
 from ..marks.embed import Marking, contour_sign
-from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
-from .device import resolve_device, run_with_memory_fallback
+from .measures.budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
+from .devices.device import resolve_device, run_with_memory_fallback
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
 from .modality import HeaderModality, read_study
 from .profile import Profile, make_perturbation
-from .texture_change import texture_ratios, texture_warnings
-from .training import fit_perturbation
-from .visibility import mean_shift, protection_metrics, visibility
+from .measures.texture_change import texture_ratios, texture_warnings
+from .fitting.training import fit_perturbation
+from .measures.visibility import mean_shift, protection_metrics, visibility
 from .windows import Window, build_windows
 
 Study = Tuple[np.ndarray, np.ndarray]

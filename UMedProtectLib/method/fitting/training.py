@@ -5,13 +5,13 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from ..progress import CancelFlag, check_cancel
-from ..settings import ProtectSettings
+from ...progress import CancelFlag, check_cancel
+from ...settings import ProtectSettings
 from .augment import augment_batch
-from .data_parallel import data_parallel, mean_over_ranks, rank_seed
+from ..devices.data_parallel import data_parallel, mean_over_ranks, rank_seed
 from .losses import dice_ce_loss
-from .networks.encoder_decoder import EncoderDecoder
-from .windows import SIDE_MULTIPLE, Window
+from ..networks.encoder_decoder import EncoderDecoder
+from ..windows import SIDE_MULTIPLE, Window
 
 StepCallback = Callable[[float, str], None]
 
