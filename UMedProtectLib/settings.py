@@ -408,3 +408,10 @@ def panel_bounds(name: str) -> Tuple[int, int]:
 def epsilon_of_steps(steps: int) -> float:
     """The budget, as a fraction of the window, of `steps` grey levels."""
     return int(steps) / GREY_LEVELS
+
+
+def settings_from(args: Any, base: Optional[ProtectSettings] = None) -> ProtectSettings:
+    """ProtectSettings from the options given; unset options keep `base`'s values (a profile's) or the defaults."""
+    # A profile's device and labels belong to the machine and study it was fitted on, not to this run.
+    settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
+    return settings.with_options(vars(args))

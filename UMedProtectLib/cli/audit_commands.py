@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..files.reports import report_json
 from ..files.transaction import OutputTransaction
-from .commands import message_stream, reporter, settings_from
+from ..console import message_stream, reporter
+from ..settings import settings_from
 
 
 def keygen_command(args: argparse.Namespace) -> int:
