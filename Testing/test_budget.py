@@ -91,8 +91,8 @@ def test_settings_keep_the_budget_as_given_and_resolve_it_per_study():
     settings = ProtectSettings(epsilon=10.0, epsilon_unit="HU", window="-600, 1500")
     assert settings.window == "-600,1500"
     assert ProtectSettings.from_dict(settings.to_dict()) == settings
-    run, budget = settings.for_study(-1000.0, 1000.0)
-    assert run.epsilon == pytest.approx(10 / 2000) and run.epsilon_unit == FRACTION and run.window is None
+    budget = settings.budget_for(-1000.0, 1000.0)
+    assert budget.epsilon == pytest.approx(10 / 2000) and budget.native == 10.0 and budget.given == "10 HU"
     assert budget.window.name == "given" and budget.of_window == pytest.approx(10 / 1500)
     with pytest.raises(InputError, match="outside"):
         ProtectSettings(epsilon=10.0)  # a fraction above 1: the unit was forgotten

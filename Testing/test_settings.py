@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from UMedProtectLib.budget import format_budget, parse_budget
-from UMedProtectLib.cli.commands import settings_from
+from UMedProtectLib.settings import settings_from
 from UMedProtectLib.cli.main import build_parser
 from UMedProtectLib.errors import InputError
 from UMedProtectLib.settings import COMMAND_LINE, OPTIONS, ProtectSettings

@@ -249,7 +249,7 @@ class ProtectSettings:
 
     # The budget: a fraction of the reading window (the robust range unless `window` names another), or an
     # amount in native units when epsilon_unit is "HU" or "units"; None: the default of the study's reading
-    # (budget.py); resolved per study by for_study.
+    # (budget.py); resolved per study by budget_for.
     epsilon: Optional[float] = setting(
         None, _EPSILON_HELP, check=lambda amount: check_amount(*amount), optional=True, flag=True, metavar="E",
         read=parse_budget, write=lambda amount: format_budget(*amount), also=("epsilon_unit",), signed=True,
@@ -334,11 +334,11 @@ class ProtectSettings:
             return schedule.iterations
         return schedule.epochs * -(-slices // batch_size)
 
-    def for_study(self, robust_low: float, robust_high: float,
-                  reading: Optional[StudyReading] = None) -> Tuple["ProtectSettings", ResolvedBudget]:
-        """The budget resolved on a study's robust range and reading, and settings whose epsilon is that fraction."""
-        budget = resolve_budget(self.epsilon, self.epsilon_unit, self.window, robust_low, robust_high, reading)
-        return self.with_changes(epsilon=budget.epsilon, epsilon_unit=FRACTION, window=None), budget
+    def budget_for(self, robust_low: float, robust_high: float,
+                   reading: Optional[StudyReading] = None) -> ResolvedBudget:
+        """The budget resolved once on a study's robust range and reading: the one value (fraction, native amount,
+        window, how it came about) that the method carries down to the clip."""
+        return resolve_budget(self.epsilon, self.epsilon_unit, self.window, robust_low, robust_high, reading)
 
     def with_changes(self, **changes) -> "ProtectSettings":
         """A copy with some fields changed (validated again)."""
@@ -408,3 +408,10 @@ def panel_bounds(name: str) -> Tuple[int, int]:
 def epsilon_of_steps(steps: int) -> float:
     """The budget, as a fraction of the window, of `steps` grey levels."""
     return int(steps) / GREY_LEVELS
+
+
+def settings_from(args: Any, base: Optional[ProtectSettings] = None) -> ProtectSettings:
+    """ProtectSettings from the options given; unset options keep `base`'s values (a profile's) or the defaults."""
+    # A profile's device and labels belong to the machine and study it was fitted on, not to this run.
+    settings = base.with_changes(device="auto", labels=None, seed=0) if base is not None else ProtectSettings()
+    return settings.with_options(vars(args))

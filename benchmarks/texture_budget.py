@@ -23,7 +23,7 @@ import numpy as np
 from UMedProtectLib import protect
 from UMedProtectLib.evaluation.corpora.registry import load_corpus
 from UMedProtectLib.settings import ProtectSettings
-from UMedProtectLib.method.texture_change import VISIBLE_TEXTURE_FACTOR
+from UMedProtectLib.method.measures.texture_change import VISIBLE_TEXTURE_FACTOR
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "texture-budget.json"
 BUDGETS_255 = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)

@@ -22,7 +22,7 @@ from scipy import ndimage
 from UMedProtectLib.budget import WINDOW_PRESETS
 from UMedProtectLib.evaluation.corpora import ct_lesions
 from UMedProtectLib.files.transaction import OutputTransaction
-from UMedProtectLib.method.budget_strength import noise_std
+from UMedProtectLib.method.measures.budget_strength import noise_std
 
 EPSILON = 4 / 255
 MULTIPLES = (1.0, 2.5, 4.0)

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-import UMedProtectLib.method.training as engine_training
+import UMedProtectLib.method.fitting.training as engine_training
 from UMedProtectLib.designs import DESIGNS
 from UMedProtectLib.evaluation.corpora.faint import faint_corpus
 from UMedProtectLib.evaluation.defences import apply_defence
 from UMedProtectLib.evaluation.metrics import dice, psnr
 from UMedProtectLib.evaluation.umed import protect_studies
 from UMedProtectLib.evaluation.victim_training import Recipe, predict, train_victim
-from UMedProtectLib.method.denoising_perturbation import gaussian_blur
+from UMedProtectLib.method.perturbations.denoising_perturbation import gaussian_blur
 from UMedProtectLib.settings import ProtectSettings
 
 EPSILON = 4 / 255

@@ -30,7 +30,7 @@ from UMedProtectLib.evaluation.metrics import dice
 from UMedProtectLib.evaluation.victim_training import Recipe, predict, train_victim
 from UMedProtectLib.marks import MARKS
 from UMedProtectLib.marks.embed import contour_sign, faded
-from UMedProtectLib.method.losses import dice_ce_loss
+from UMedProtectLib.method.fitting.losses import dice_ce_loss
 from UMedProtectLib.method.networks.encoder_decoder import EncoderDecoder
 
 

@@ -20,8 +20,8 @@ import torch
 def probe_images(images: np.ndarray, labels: np.ndarray, probe: str, epsilon: float) -> np.ndarray:
     """The training images with the probe's checker laid on them, in [0, 1]."""
     from UMedProtectLib.method.masks import band_and_interior
-    from UMedProtectLib.method.texture import texture_bound
-    from UMedProtectLib.method.umed_perturbation import checker_carrier
+    from UMedProtectLib.method.perturbations.texture import texture_bound
+    from UMedProtectLib.method.perturbations.umed_perturbation import checker_carrier
 
     if probe == "clean":
         return images

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from UMedProtectLib.cli.commands import settings_from
+from UMedProtectLib.settings import settings_from
 from UMedProtectLib.cli.main import build_parser, main
 from UMedProtectLib.dataset.manifest import Manifest, still_valid
 from UMedProtectLib.dataset.protect_dataset import duration

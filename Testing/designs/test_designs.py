@@ -7,7 +7,7 @@ import torch
 
 from UMedProtectLib import ProtectSettings, protect
 from UMedProtectLib.designs import DESIGNS
-from UMedProtectLib.method.denoising_perturbation import gaussian_blur
+from UMedProtectLib.method.perturbations.denoising_perturbation import gaussian_blur
 
 from conftest import perturbable_region
 

@@ -14,7 +14,7 @@ from UMedProtectLib.evaluation.command import add_arguments, config_from_args, r
 from UMedProtectLib.evaluation.corpora.faint import faint_slices
 from UMedProtectLib.evaluation.defences import NAMES, apply_defence
 from UMedProtectLib.evaluation.nnunet_victim import worker_environment
-from UMedProtectLib.method.texture_change import VISIBLE_TEXTURE_FACTOR, texture_ratios, texture_warnings
+from UMedProtectLib.method.measures.texture_change import VISIBLE_TEXTURE_FACTOR, texture_ratios, texture_warnings
 
 
 def _args(*argv: str) -> argparse.Namespace:

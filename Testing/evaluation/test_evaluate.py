@@ -239,7 +239,7 @@ def test_evaluation_does_not_import_the_engines_augmentation():
     for source in Path(evaluation.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ImportFrom):
-                assert not (node.module or "").endswith("method.augment"), source.name
+                assert not (node.module or "").endswith("method.fitting.augment"), source.name
 
 
 # --- command --------------------------------------------------------------------------------------------------

@@ -4,12 +4,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from UMedProtectLib.method.augment import augment_batch
-from UMedProtectLib.method.losses import dice_ce_loss
+from UMedProtectLib.method.fitting.augment import augment_batch
+from UMedProtectLib.method.fitting.losses import dice_ce_loss
 from UMedProtectLib.method.masks import band_and_interior
 from UMedProtectLib.method.networks import CentralDifferenceConv2d, EncoderDecoder
-from UMedProtectLib.method.texture import lbp_transitions, texture_bound
-from UMedProtectLib.method.umed_perturbation import UMedPerturbation, checker_carrier
+from UMedProtectLib.method.perturbations.texture import lbp_transitions, texture_bound
+from UMedProtectLib.method.perturbations.umed_perturbation import UMedPerturbation, checker_carrier
 
 
 def test_cdc_with_theta_zero_is_a_plain_convolution():

@@ -206,8 +206,8 @@ def test_protection_is_error_minimising_on_a_real_study():
     """A fresh surrogate trained on the protected slices reaches a lower training loss than on the clean ones."""
     from UMedProtectLib.files.sample import template_study
     from UMedProtectLib.method.intensity import IntensityScale
-    from UMedProtectLib.method.losses import dice_ce_loss
-    from UMedProtectLib.method.training import PatchSampler, make_surrogate
+    from UMedProtectLib.method.fitting.losses import dice_ce_loss
+    from UMedProtectLib.method.fitting.training import PatchSampler, make_surrogate
     from UMedProtectLib.method.windows import build_windows
 
     study = template_study(70, 86, "white_matter")

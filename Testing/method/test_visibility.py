@@ -18,7 +18,7 @@ from UMedProtectLib.evaluation.metrics import perturbation_stats
 from UMedProtectLib.evaluation.table import VISIBLE_HEADER, main_table, sweep_table
 from UMedProtectLib.files.image_io import read_image
 from UMedProtectLib.files.preview import BAR_HEIGHT, BAR_STRIP, CAPTION_HEIGHT, OUTLINE, difference_caption
-from UMedProtectLib.method.budget_strength import MEAN_SHIFT_LIMIT, mean_shift_warnings
+from UMedProtectLib.method.measures.budget_strength import MEAN_SHIFT_LIMIT, mean_shift_warnings
 
 from conftest import sitk_image
 

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from slicer_testing import addSegmentationFromLabels, addVolume, loadSampleStudy, makeMrmlApp, obliqueIjkToRas
 
-from UMedProtectLib.cli.commands import settings_from
+from UMedProtectLib.settings import settings_from
 from UMedProtectLib.cli.main import build_parser
 from UMedProtectLib.settings import BUDGET_STEPS, PANEL_PRESETS, ProtectSettings, panel_bounds
 from UMedProtectSlicer.errors import UserFacingError

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 import slicer_testing  # noqa: F401  (puts UMedProtect/ on sys.path)
 
 from UMedProtectLib.cli.main import build_parser
-from UMedProtectLib.cli.commands import settings_from
+from UMedProtectLib.settings import settings_from
 from UMedProtectLib.settings import ProtectSettings
 from UMedProtectSlicer.runner import (EXIT_BAD_INPUT, EngineProcess, ProgressEvent, ProtectCommand, _LogFollower,
                                       engineEnvironment, engineSearchPath, parseProgressLine, pythonExecutable)

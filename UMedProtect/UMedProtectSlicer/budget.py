@@ -46,7 +46,7 @@ def resolveBudget(array: np.ndarray, roi: np.ndarray, steps: Optional[int] = Non
     epsilon = None if steps is None else engineSettings.epsilon_of_steps(steps)
     try:
         settings = engineSettings.ProtectSettings(epsilon=epsilon, window=windowArgument(window) or None)
-        return settings.for_study(low, high, reading)[1], reading.ct
+        return settings.budget_for(low, high, reading), reading.ct
     except ValueError as error:  # the engine's InputError, in the panel's words
         raise UserFacingError(f"{str(error)[:1].upper()}{str(error)[1:]}.") from None
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..files.reports import report_json
 from ..files.transaction import OutputTransaction
-from .commands import message_stream, reporter, settings_from
+from ..console import message_stream, reporter
+from ..settings import settings_from
 
 
 def keygen_command(args: argparse.Namespace) -> int:
@@ -78,7 +79,7 @@ def _verdict_of_nnunet(key, args: argparse.Namespace):
 
     from ..marks.audit import PROBE_EXTENSION, load_plan, verdict
     from ..marks.suspect_nnunet import predict_probes
-    from ..method.device import resolve_device
+    from ..method.devices.device import resolve_device
 
     probes = Path(args.probes)
     load_plan(key, probes)  # another key's or a changed audit is refused before the model runs

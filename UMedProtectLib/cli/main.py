@@ -18,7 +18,7 @@ import traceback
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import Cancelled, InputError, StandardOutputError, SummaryNotPrinted
-from ..files.formats import LABEL_KINDS
+from ..files.formats import IMAGE_EXTENSIONS, LABEL_KINDS
 from ..settings import COMMAND_LINE
 from .version import PROG, add_version
 
@@ -104,7 +104,7 @@ def build_parser(with_evaluation: bool = False) -> Parser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     protect = commands.add_parser("protect", help="protect one study (image + label map)",
-                                  description="Protect one study. Files: .nrrd .nhdr .nii .nii.gz .mha .mhd; "
+                                  description=f"Protect one study. Files: {' '.join(IMAGE_EXTENSIONS)}; "
                                   "labels: plain label maps in those, or Slicer .seg.nrrd. DICOM: the image as a "
                                   "series' folder or DICOMDIR, the label as a DICOM SEG or RTSTRUCT, the output as a "
                                   "folder (a new derived series; no de-identification). The output keeps the input's "

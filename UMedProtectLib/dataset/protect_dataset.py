@@ -14,14 +14,14 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from ..cli.commands import message_stream, print_summary, reporter, settings_from
+from ..console import message_stream, print_summary, reporter
 from ..errors import Cancelled, InputError
 from ..files.dicom import is_series_input
 from ..files.reports import plain
 from ..files.transaction import (STAGING_PREFIX, check_writable, confined, created_folders, folder_locks,
                                  held_signals, recover_stale, resolved)
 from ..progress import ProgressCallback, emit
-from ..settings import ProtectSettings
+from ..settings import ProtectSettings, settings_from
 from .layouts import dataset_root, find_pairs
 from .manifest import Manifest, still_valid
 from .study_job import StudyJob, input_hashes, plan_jobs

@@ -1,7 +1,7 @@
 """The per-study job of `protect-dataset`: what to write where, the study's seed, and the run on a worker.
 
 A job is plain data (picklable for Dask). `run_study` protects the study through the same path as
-`umed-protect protect` (its commands.ProtectJob run by commands.run_protect: one transaction for the protected
+`umed-protect protect` (its commands.ProtectJob run by commands.protect_study: one transaction for the protected
 image, the optional difference map and the unchanged label copy) and returns the study's manifest record; a bad
 study comes back as a record with status "failed" and its one-line error instead of raising, so the run goes on.
 """
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..cli.commands import ProtectJob, ProtectOutputs, input_files, run_protect
 from ..errors import InputError
 from ..files.dicom import is_series_input
 from ..files.formats import image_extension
 from ..method.profile import Profile
+from ..pipeline.study import ProtectJob, ProtectOutputs, input_files, protect_study
 from ..settings import ProtectSettings
 from .layouts import relative_path
 
@@ -141,7 +141,7 @@ def run_study(job: StudyJob, settings: ProtectSettings, profile_path: Optional[P
         record["input_sha256"] = input_hashes(job)
         for target in [*job.outputs().values(), *job.copies().values()]:
             target.parent.mkdir(parents=True, exist_ok=True)
-        report, written = run_protect(job.protect_job(settings, profile_path, device), profile)
+        report, written = protect_study(job.protect_job(settings, profile_path, device), profile)
         record.update({
             "status": "done",
             "outputs": {relative_path(path, job.output_dir).as_posix(): sha256_file(path) for path in written},

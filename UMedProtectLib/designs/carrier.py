@@ -4,7 +4,7 @@ from .design import Design
 
 
 def _build(settings):
-    from ..method.umed_perturbation import UMedPerturbation
+    from ..method.perturbations.umed_perturbation import UMedPerturbation
 
     return UMedPerturbation(settings.generator_width, settings.cdc_theta, settings.texture_floor,
                             carrier_period=settings.carrier_period)

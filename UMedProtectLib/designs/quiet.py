@@ -4,7 +4,7 @@ from .design import Design
 
 
 def _build(settings):
-    from ..method.denoising_perturbation import QuietPerturbation
+    from ..method.perturbations.denoising_perturbation import QuietPerturbation
 
     return QuietPerturbation(settings.generator_width, settings.cdc_theta)
 

@@ -6,7 +6,7 @@ RIM = 0.8  # the rim's change in epsilons: the largest that keeps 45 dB at epsil
 
 
 def _build(settings):
-    from ..method.denoising_perturbation import QuietPerturbation
+    from ..method.perturbations.denoising_perturbation import QuietPerturbation
 
     return QuietPerturbation(settings.generator_width, settings.cdc_theta, rim=RIM)
 

@@ -1,7 +1,7 @@
 """The victim's augmentation at three threat levels, written for the evaluation alone.
 
-The engine fits its carrier design through its own augmentation (`UMedProtectLib/method/augment.py`); if the victims
-used that same code, a perturbation tuned to survive it would be measured against the augmentation it was tuned
+The engine fits its carrier design through its own augmentation (`UMedProtectLib/method/fitting/augment.py`); if the
+victims used that same code, a perturbation tuned to survive it would be measured against the augmentation it was tuned
 on. So the evaluation has its own:
 - none: the batch as it is (the regime of the public UMed evaluations);
 - flip: each slice mirrored left-right and/or top-bottom, each with probability 1/2;

@@ -38,7 +38,7 @@ def checker_in_roi(images: np.ndarray, labels: np.ndarray, epsilon: float, perio
 
     Not on the outer band: marking background voxels too blurs the shortcut's edge (measured: no effect at 16/255).
     """
-    from ..method.umed_perturbation import checker_carrier
+    from ..method.perturbations.umed_perturbation import checker_carrier
 
     carrier = checker_carrier(*images.shape[1:], period, torch.zeros(())).numpy()
     protected = images + epsilon * carrier * (labels > 0)

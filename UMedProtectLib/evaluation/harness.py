@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from ..method.texture_change import texture_ratios
+from ..method.measures.texture_change import texture_ratios
 from ..progress import CancelFlag, ProgressCallback, check_cancel, emit
 from .baselines import ar_in_roi, checker_in_roi, em_pgd, gaussian_in_roi, lsp_in_roi
 from .config import UMED, EvaluationConfig
@@ -239,7 +239,7 @@ def evaluate_corpus(corpus: Corpus, config: EvaluationConfig, device: torch.devi
 
 def _device(config: EvaluationConfig) -> torch.device:
     """The config's device, with torch's thread count set as the config asks."""
-    from ..method.device import resolve_device
+    from ..method.devices.device import resolve_device
 
     if config.threads:
         torch.set_num_threads(config.threads)

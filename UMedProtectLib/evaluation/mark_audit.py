@@ -141,7 +141,7 @@ def null_rates(p_values: Sequence[float]) -> Dict:
 
 def visibility_of_marks(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> Dict:
     """PSNR and the ROI's and band's texture ratio of the marked training split (the report's figures)."""
-    from ..method.texture_change import texture_ratios
+    from ..method.measures.texture_change import texture_ratios
 
     clean, labels = corpus.slices("train")
     marked = marked_split(corpus, key, setup)

@@ -7,8 +7,8 @@ from typing import Dict, Tuple
 import numpy as np
 from scipy import ndimage
 
-from ..method.budget_strength import noise_std as slice_noise_std
-from ..method.visibility import psnr_db, unit_ssim
+from ..method.measures.budget_strength import noise_std as slice_noise_std
+from ..method.measures.visibility import psnr_db, unit_ssim
 
 
 def dice(prediction: np.ndarray, target: np.ndarray) -> float:
@@ -56,7 +56,7 @@ def perturbation_stats(original: np.ndarray, perturbed: np.ndarray, label: np.nd
     then the same visibility figures as the engine's report in the reading window (level, width), by default the
     robust range the corpora are scaled to."""
     from ..budget import ReadingWindow
-    from ..method.visibility import visibility
+    from ..method.measures.visibility import visibility
 
     seen = visibility(original, perturbed, label > 0, ReadingWindow("robust range", *window), range(len(original)))
     difference = perturbed.astype(np.float64) - original.astype(np.float64)

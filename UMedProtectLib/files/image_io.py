@@ -1,4 +1,4 @@
-"""Reading and writing scalar medical images (.nrrd .nhdr .nii .nii.gz .mha .mhd) with their geometry.
+"""Reading and writing scalar medical images (the file types of formats.py) with their geometry.
 
 Arrays are numpy in SimpleITK order (z, y, x); a 2D image is read as one axial slice (shape (1, y, x)) and
 written back as 2D. Writing keeps the reference image's spacing, origin, direction and metadata dictionary

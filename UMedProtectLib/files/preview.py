@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from ..method.texture_change import VISIBLE_TEXTURE_FACTOR
+from ..method.measures.texture_change import VISIBLE_TEXTURE_FACTOR
 
 PANEL_MIN_WIDTH = 320
 CAPTION_LINE = 14

@@ -75,7 +75,7 @@ def study_amplitude(volume: np.ndarray, roi: np.ndarray, settings: ProtectSettin
     from ..method.modality import read_study
 
     scale = IntensityScale.from_image(volume, settings.percentiles)
-    return settings.for_study(scale.low, scale.high, read_study(volume, roi, settings.modality, header))[1].native
+    return settings.budget_for(scale.low, scale.high, read_study(volume, roi, settings.modality, header)).native
 
 
 def stored(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

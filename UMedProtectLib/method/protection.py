@@ -7,20 +7,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..budget import FRACTION, standard_windows
+from ..budget import standard_windows
 from ..errors import InputError
 from ..progress import CancelFlag, ProgressCallback, emit
 from ..settings import ProtectSettings
 from ..marks.embed import Marking, contour_sign
-from .budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
-from .device import resolve_device, run_with_memory_fallback
+from .measures.budget_strength import budget_strength, mean_shift_warnings, visibility_warnings, window_warnings
+from .devices.device import resolve_device, run_with_memory_fallback
 from .inference import window_deltas
 from .intensity import IntensityScale, add_perturbation, smallest_change
 from .modality import HeaderModality, read_study
 from .profile import Profile, make_perturbation
-from .texture_change import texture_ratios, texture_warnings
-from .training import fit_perturbation
-from .visibility import mean_shift, protection_metrics, visibility
+from .measures.texture_change import texture_ratios, texture_warnings
+from .fitting.training import fit_perturbation
+from .measures.visibility import mean_shift, protection_metrics, visibility
 from .windows import Window, build_windows
 
 Study = Tuple[np.ndarray, np.ndarray]
@@ -78,15 +78,16 @@ def _stage(progress: Optional[ProgressCallback], stage: str, start: float, end: 
     return lambda fraction, message: emit(progress, stage, start + (end - start) * fraction, message)
 
 
-def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, device: torch.device,
+def _fit(windows: List[Window], num_classes: int, settings: ProtectSettings, epsilon: float, device: torch.device,
          on_step, cancel: Optional[CancelFlag]) -> Tuple[torch.nn.Module, Dict, torch.device]:
-    """Fit a fresh, seeded perturbation, retrying on smaller batches or the CPU when the GPU runs out of memory."""
+    """Fit a fresh, seeded perturbation at `epsilon` (a fraction of the robust range), retrying on smaller batches
+    or the CPU when the GPU runs out of memory."""
 
     def job(run_device: torch.device, batch_size: int):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings.seed)
             perturbation = make_perturbation(settings)
-            log = fit_perturbation(perturbation, windows, num_classes, settings, run_device, batch_size,
+            log = fit_perturbation(perturbation, windows, num_classes, settings, epsilon, run_device, batch_size,
                                    on_step, cancel)
         return perturbation, log, run_device
 
@@ -129,7 +130,7 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
         if roi.any():
             scale = IntensityScale.from_image(image, settings.percentiles)
             reading = read_study(image, roi, settings.modality, headers[index] if headers else None)
-            epsilons.append(settings.for_study(scale.low, scale.high, reading)[1].epsilon)
+            epsilons.append(settings.budget_for(scale.low, scale.high, reading).epsilon)
             windows += build_windows(image, label, labels, scale, settings.band_width, settings.margin,
                                      settings.design_spec.whole_roi_inside)
     if not windows:
@@ -137,9 +138,8 @@ def fit_profile(studies: Sequence[Study], settings: ProtectSettings = ProtectSet
     device = resolve_device(settings.device)
     # A budget in HU, in a window or by default is a different fraction of each study's range; one fit uses the median.
     fitted_epsilon = float(np.median(epsilons))
-    perturbation, log, device = _fit(windows, len(labels) + 1,
-                                     settings.with_changes(epsilon=fitted_epsilon, epsilon_unit=FRACTION, window=None),
-                                     device, _stage(progress, "fit", 0.05, 1.0), cancel)
+    perturbation, log, device = _fit(windows, len(labels) + 1, settings, fitted_epsilon, device,
+                                     _stage(progress, "fit", 0.05, 1.0), cancel)
     info = {"mode": "dataset", "studies": len(volumes), "slices": len(windows), "labels": list(labels),
             "device": str(device), "runtime_s": time.perf_counter() - start, "fitted_epsilon": fitted_epsilon,
             "training": log}
@@ -206,7 +206,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     scale = IntensityScale.from_image(volume, settings.percentiles)
     roi = np.isin(label_volume, labels)
     reading = read_study(volume, roi, settings.modality, header, stored_step)
-    run_settings, budget = settings.for_study(scale.low, scale.high, reading)
+    budget = settings.budget_for(scale.low, scale.high, reading)
     budget.check_changes(smallest_change(volume.dtype, scale, reading.step), reading)
     emit(progress, "prepare", 0.0, f"{volume.shape[0]} slices, labels {', '.join(map(str, labels))}")
     windows = build_windows(volume, label_volume, labels, scale, settings.band_width, settings.margin,
@@ -219,7 +219,7 @@ def protect(image: np.ndarray, label: np.ndarray, spacing: Optional[Sequence[flo
     if not designed:
         training, deltas = None, [np.zeros(w.band.shape, np.float32) for w in windows]
     elif fitting:
-        perturbation, training, device = _fit(windows, len(labels) + 1, run_settings, device,
+        perturbation, training, device = _fit(windows, len(labels) + 1, settings, budget.epsilon, device,
                                               _stage(progress, "fit", 0.05, 0.9), cancel)
         profile = Profile.from_perturbation(perturbation, settings, {
             "mode": "study", "studies": 1, "slices": len(windows), "labels": list(labels), "training": training})

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .networks.encoder_decoder import EncoderDecoder, cdc_conv
+from ..networks.encoder_decoder import EncoderDecoder, cdc_conv
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -7,8 +7,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from ..budget import GREY_LEVEL, ReadingWindow
-from .intensity import IntensityScale
+from ...budget import GREY_LEVEL, ReadingWindow
+from ..intensity import IntensityScale
 
 
 def psnr_db(difference: np.ndarray, span: float) -> Optional[float]:

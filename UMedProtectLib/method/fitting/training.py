@@ -5,13 +5,13 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from ..progress import CancelFlag, check_cancel
-from ..settings import ProtectSettings
+from ...progress import CancelFlag, check_cancel
+from ...settings import ProtectSettings
 from .augment import augment_batch
-from .data_parallel import data_parallel, mean_over_ranks, rank_seed
+from ..devices.data_parallel import data_parallel, mean_over_ranks, rank_seed
 from .losses import dice_ce_loss
-from .networks.encoder_decoder import EncoderDecoder
-from .windows import SIDE_MULTIPLE, Window
+from ..networks.encoder_decoder import EncoderDecoder
+from ..windows import SIDE_MULTIPLE, Window
 
 StepCallback = Callable[[float, str], None]
 
@@ -58,9 +58,10 @@ def make_surrogate(num_classes: int, settings: ProtectSettings) -> EncoderDecode
 
 
 def fit_perturbation(perturbation: torch.nn.Module, windows: List[Window], num_classes: int,
-                     settings: ProtectSettings, device: torch.device, batch_size: int,
+                     settings: ProtectSettings, epsilon: float, device: torch.device, batch_size: int,
                      on_step: Optional[StepCallback] = None, cancel: Optional[CancelFlag] = None) -> Dict:
-    """Train the generators (every iteration) and the surrogate (every k-th) on the windows; return the log."""
+    """Train the generators (every iteration, at `epsilon` of the robust range) and the surrogate (every k-th) on
+    the windows; return the log."""
     schedule = settings.schedule
     if schedule.epochs is not None:  # an epoch is one pass over the slices, so a batch holds at most all of them
         batch_size = min(batch_size, len(windows))
@@ -87,7 +88,7 @@ def fit_perturbation(perturbation: torch.nn.Module, windows: List[Window], num_c
     for iteration in range(1, iterations + 1):
         check_cancel(cancel)
         images, classes, band, interior = sampler.batch(batch_size)
-        protected = (images + generators(images, band, interior, settings.epsilon)).clamp(0.0, 1.0)
+        protected = (images + generators(images, band, interior, epsilon)).clamp(0.0, 1.0)
         seen, targets = augment_batch(protected, classes, augment) if augment is not None else (protected, classes)
         loss = dice_ce_loss(surrogate(seen), targets)
         generator_optimiser.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..settings import ProtectSettings
+from ...settings import ProtectSettings
 
 
 def active() -> bool:

@@ -5,7 +5,7 @@ from typing import Callable, TypeVar
 
 import torch
 
-from ..errors import InputError
+from ...errors import InputError
 
 T = TypeVar("T")
 

@@ -5,8 +5,8 @@ from typing import Dict, List, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..budget import GREY_LEVELS, StudyReading
-from .windows import Window
+from ...budget import GREY_LEVELS, StudyReading
+from ..windows import Window
 
 # Measured (docs/results/contrast-unet.md, one seed): a U-Net trained on lesions protected at epsilon / contrast
 # 0.25 and 0.125 (4x and 8x epsilon) found them as well as its clean twin; at 0.5 partly, at 1 not at all.

@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .networks.encoder_decoder import EncoderDecoder, cdc_conv
+from ..networks.encoder_decoder import EncoderDecoder, cdc_conv
 from .texture import texture_bound
 
 
