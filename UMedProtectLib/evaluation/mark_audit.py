@@ -64,13 +64,14 @@ def marked_split(corpus: Corpus, key: OwnerKey, setup: AuditSetup) -> np.ndarray
 
 def average_and_subtract(studies: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                          sigma: float = 2.0) -> List[np.ndarray]:
-    """The adaptive attacker who knows the method but not the key: the mark is one pattern anchored to the slice,
-    + in the ROI and - on its band, both of which the labels show; so each slice's fine detail (the image less its
-    Gaussian blur), signed by the contour, is averaged over every slice into an estimate of the pattern, which is
-    then subtracted where the mark would be. The anatomy's own detail averages towards zero; the mark does not."""
+    """The adaptive attacker who knows the method but not the key: the mark is one pattern, + in the ROI and - on
+    its band, both of which the labels show; so each slice's fine detail (the image less its Gaussian blur), signed
+    by the contour, is averaged over every slice into an estimate of the pattern, which is then subtracted where the
+    mark would be. The anatomy's own detail averages towards zero; a mark at one position in every study does not
+    (the secret offsets of marks/embed.py are there against this attacker)."""
     from scipy import ndimage
 
-    signs = [np.stack([contour_sign(label_slice[None] > 0)[0] for label_slice in label]) for label in labels]
+    signs = [contour_sign(label > 0) for label in labels]
     details = [image - ndimage.gaussian_filter(image.astype(np.float64), (0, sigma, sigma)) for image in studies]
     weight = sum(np.abs(sign).sum(axis=0) for sign in signs)
     estimate = sum((sign * detail).sum(axis=0) for sign, detail in zip(signs, details))
