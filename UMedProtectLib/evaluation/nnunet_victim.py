@@ -98,7 +98,8 @@ class NnUNetVictim:
                    self.configuration, str(seed), str(self.recipe.epochs), str(self.recipe.iterations), self.device,
                    str(self.dataset / "imagesTs"), str(out)]
         start = time.monotonic()
-        done = subprocess.run(command, env=environment, capture_output=True, text=True)
+        # nnU-Net draws its progress bars in UTF-8 whatever the locale (a C locale would fail to decode them)
+        done = subprocess.run(command, env=environment, capture_output=True, encoding="utf-8", errors="replace")
         if done.returncode != 0:
             raise RuntimeError(f"nnU-Net run failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
         predictions = [sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"test_{i:04d}.nii.gz"))).astype(np.uint8)
