@@ -186,12 +186,14 @@ def markdown_table(result: Dict) -> str:
 
 
 def _write_atomic(path, data: Dict) -> None:
+    """The data file written whole through the project's write transaction (rewritten as each row finishes)."""
     import json
-    import os
 
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(staging, path)
+    from ..files.transaction import OutputTransaction
+
+    with OutputTransaction(overwrite=True) as transaction:
+        transaction.stage(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        transaction.commit()
 
 
 def main(argv=None) -> int:
